@@ -1,0 +1,188 @@
+//! Raw entries -> resources ready to store: validated identities, references resolved within the
+//! input, attachments decoded, records normalised, raw JSON canonicalised and hashed.
+//!
+//! Pure and synchronous (no I/O), so it runs on a blocking thread and is tested without a database.
+//! Any problem that makes the input unacceptable is returned as an error here, before anything is
+//! written, which is half of the all-or-nothing guarantee (the store's transaction is the other).
+
+use std::collections::HashMap;
+
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+use super::attachment::{self, Attachment};
+use super::error::{EntryProblem, InputError};
+use super::input::{RawBatch, RawEntry};
+use super::normalise::patient::Demographics;
+use super::normalise::{self, Ctx};
+use super::record::Record;
+use super::reference::{is_valid_id, ResourceRef};
+use super::resolve::{self, InputIndex, RefLink};
+use super::resource_type;
+
+/// One resource, ready for the store and the index.
+#[derive(Debug, Clone)]
+pub struct PreparedResource {
+    pub rref: ResourceRef,
+    pub full_url: Option<String>,
+    pub version_id: Option<String>,
+    /// `meta.lastUpdated` as a UTC timestamp, to decide which of two versions is newer.
+    pub last_updated: Option<i64>,
+    /// SHA-256 of `raw`, hex: equal hashes mean an unchanged resource.
+    pub hash: String,
+    /// The resource as canonical compact JSON (keys sorted).
+    pub raw: String,
+    pub record: Record,
+    /// `record` serialised, computed here so the writer does no CPU work.
+    pub record_json: String,
+    pub links: Vec<RefLink>,
+    pub identifiers: Vec<(Option<String>, String)>,
+    pub attachments: Vec<Attachment>,
+    /// Set for Patient resources.
+    pub demographics: Option<Demographics>,
+}
+
+/// A whole input, prepared. Storing it is all-or-nothing.
+#[derive(Debug, Clone, Default)]
+pub struct PreparedBatch {
+    pub resources: Vec<PreparedResource>,
+    /// Entries that repeated an earlier entry's identity (the last one is kept).
+    pub duplicates: usize,
+}
+
+impl PreparedBatch {
+    /// Resources whose normalisation noted something it could not read.
+    pub fn with_issues(&self) -> usize {
+        self.resources.iter().filter(|r| !r.record.issues.is_empty()).count()
+    }
+}
+
+/// Validates, resolves and normalises a raw input.
+pub fn prepare(batch: RawBatch) -> Result<PreparedBatch, InputError> {
+    let identities = batch
+        .entries
+        .iter()
+        .map(identity)
+        .collect::<Result<Vec<_>, _>>()?;
+    let (keep, duplicates) = last_of_each(&identities);
+    let mut index = InputIndex::default();
+    for &i in &keep {
+        let e = &batch.entries[i];
+        index.add(identities[i].clone(), e.full_url.as_deref(), &e.resource);
+    }
+    let resources = keep
+        .iter()
+        .map(|&i| prepare_one(&batch.entries[i], &identities[i], &index))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PreparedBatch { resources, duplicates })
+}
+
+/// The resource's `Type/id`, taking the id from a `urn:uuid:` fullUrl or the content's hash when
+/// the resource has none (POSTed transaction entries may omit it).
+fn identity(e: &RawEntry) -> Result<ResourceRef, InputError> {
+    let fail = |problem| InputError::Entry { at: e.at, problem };
+    let obj = e.resource.as_object().ok_or_else(|| fail(EntryProblem::NotAnObject))?;
+    let rtype = match obj.get("resourceType") {
+        Some(Json::String(t)) => t.as_str(),
+        _ => return Err(fail(EntryProblem::MissingType)),
+    };
+    if !resource_type::is_known(rtype) {
+        return Err(fail(EntryProblem::UnknownType(rtype.to_owned())));
+    }
+    let id = match obj.get("id") {
+        Some(Json::String(id)) if is_valid_id(id) => id.clone(),
+        Some(other) => return Err(fail(EntryProblem::BadId(other.to_string()))),
+        None => derived_id(e),
+    };
+    Ok(ResourceRef::new(rtype, &id).expect("type and id were validated"))
+}
+
+fn derived_id(e: &RawEntry) -> String {
+    let from_url = e
+        .full_url
+        .as_deref()
+        .and_then(|u| u.strip_prefix("urn:uuid:"))
+        .filter(|id| is_valid_id(id));
+    match from_url {
+        Some(id) => id.to_owned(),
+        None => hex::encode(&Sha256::digest(e.resource.to_string().as_bytes())[..16]),
+    }
+}
+
+/// Indices of the entries to keep (the last occurrence of each identity), in input order.
+fn last_of_each(ids: &[ResourceRef]) -> (Vec<usize>, usize) {
+    let mut last: HashMap<&ResourceRef, usize> = HashMap::with_capacity(ids.len());
+    for (i, r) in ids.iter().enumerate() {
+        last.insert(r, i);
+    }
+    let keep: Vec<usize> = (0..ids.len()).filter(|&i| last[&ids[i]] == i).collect();
+    let dups = ids.len() - keep.len();
+    (keep, dups)
+}
+
+fn prepare_one(
+    e: &RawEntry,
+    rref: &ResourceRef,
+    index: &InputIndex<'_>,
+) -> Result<PreparedResource, InputError> {
+    let links = resolve::collect(&e.resource, index);
+    let mut lossy = Vec::new();
+    let attachments = attachment::extract(&e.resource, &mut lossy).map_err(|bad| {
+        InputError::Entry {
+            at: e.at,
+            problem: EntryProblem::BadAttachment { path: bad.path, reason: bad.reason },
+        }
+    })?;
+    let note = note_text(&attachments);
+    let patient = patient_of(rref, &links);
+    let ctx = Ctx { links: &links, index };
+    let mut record = normalise::normalise(&e.resource, rref, patient, note, &ctx);
+    record.issues.extend(lossy);
+    let raw = serde_json::to_string(&e.resource).expect("a JSON value serialises");
+    let meta = e.resource.get("meta");
+    Ok(PreparedResource {
+        rref: rref.clone(),
+        full_url: e.full_url.clone(),
+        version_id: meta
+            .and_then(|m| m.get("versionId"))
+            .and_then(Json::as_str)
+            .map(str::to_owned),
+        last_updated: meta
+            .and_then(|m| m.get("lastUpdated"))
+            .and_then(Json::as_str)
+            .and_then(super::date::FhirDate::parse)
+            .map(|d| d.timestamp()),
+        hash: hex::encode(Sha256::digest(raw.as_bytes())),
+        record_json: serde_json::to_string(&record).expect("a record serialises"),
+        raw,
+        record,
+        identifiers: resolve::identifiers(&e.resource)
+            .into_iter()
+            .map(|(s, v)| (s.map(str::to_owned), v.to_owned()))
+            .collect(),
+        links,
+        attachments,
+        demographics: (rref.rtype() == "Patient")
+            .then(|| Demographics::from_json(&e.resource))
+            .flatten(),
+    })
+}
+
+/// The decoded text of the resource's text attachments (notes), joined.
+fn note_text(attachments: &[Attachment]) -> Option<String> {
+    let texts: Vec<&str> = attachments.iter().filter_map(|a| a.text.as_deref()).collect();
+    (!texts.is_empty()).then(|| texts.join("\n\n"))
+}
+
+/// The patient whose compartment holds this resource.
+fn patient_of(rref: &ResourceRef, links: &[RefLink]) -> Option<String> {
+    if rref.rtype() == "Patient" {
+        return Some(rref.id().to_owned());
+    }
+    ["subject", "patient", "beneficiary", "target"]
+        .iter()
+        .flat_map(|p| links.iter().filter(move |l| l.path == *p))
+        .filter_map(|l| l.target.as_ref())
+        .find(|t| t.rtype() == "Patient")
+        .map(|t| t.id().to_owned())
+}

@@ -1,0 +1,62 @@
+//! The normalised record: one per stored resource, the shape everything downstream reads.
+
+use serde::{Deserialize, Serialize};
+
+use super::concept::Concept;
+use super::date::FhirDate;
+use super::reference::ResourceRef;
+use super::value::{Component, ReferenceRange, Value};
+
+/// What ehrqa understood of one FHIR resource. The raw resource is stored beside it and stays the
+/// source of truth: a record can always be rebuilt from it by a newer normaliser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(rename = "ref")]
+    pub rref: ResourceRef,
+    /// The patient whose compartment this resource belongs to (its own id for a Patient).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
+    /// The clinically meaningful date (see `normalise::dates`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<FhirDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The main concept: `code`, `vaccineCode`, the medication, the encounter type...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<Concept>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub categories: Vec<Concept>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub components: Vec<Component>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_range: Option<ReferenceRange>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub interpretation: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encounter: Option<ResourceRef>,
+    /// Decoded clinical note text (text attachments), indexed beside the rendering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The compact one-line rendering used in search results and model contexts.
+    pub text: String,
+    /// What could not be normalised (the raw resource still has it).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub issues: Vec<String>,
+}
+
+impl Record {
+    /// Every code of the record (main concept, value and components), for exact-code matching.
+    pub fn all_codes(&self) -> impl Iterator<Item = &str> {
+        let value_concept = match &self.value {
+            Some(Value::Concept { concept }) => Some(concept),
+            _ => None,
+        };
+        self.code
+            .iter()
+            .chain(value_concept)
+            .chain(self.components.iter().map(|c| &c.code))
+            .flat_map(|c| c.codings.iter().map(|c| c.code.as_str()))
+    }
+}

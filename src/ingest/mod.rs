@@ -1,0 +1,17 @@
+//! Ingest: the pipeline that joins the FHIR layer, the store and the index.
+
+mod error;
+mod pipeline;
+mod progress;
+mod rebuild;
+mod report;
+mod sources;
+mod workspace;
+
+pub use error::IngestError;
+pub use pipeline::{commit_batch, commit_loaded, ingest_files, load_bytes, load_file, Loaded};
+pub use progress::{NoProgress, Progress};
+pub use rebuild::rebuild;
+pub use report::{Failure, IngestReport};
+pub use sources::{expand, Unlistable};
+pub use workspace::Workspace;

@@ -1,0 +1,13 @@
+//! ehrqa: answers questions about a patient's FHIR record with cited resources.
+//!
+//! **Not for clinical use.** See `ARCHITECTURE.md` for how the folders map to the pipeline:
+//! `fhir` -> `store` -> `retrieval` -> `ingest` -> `cli`, each using only the ones before it.
+
+pub mod cli;
+pub mod fhir;
+pub mod ingest;
+pub mod retrieval;
+pub mod settings;
+pub mod store;
+
+pub use settings::Settings;

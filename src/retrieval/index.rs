@@ -1,0 +1,149 @@
+//! The record index on disk: opening it, writing records into it, and committing in step with
+//! the database.
+//!
+//! Every commit carries the id of the last database ingest it reflects as its payload, so a
+//! process can tell at start-up whether the index is behind or ahead of the database (a crash
+//! between the two commits) and rebuild it (`ingest::Workspace::open`).
+
+use std::path::Path;
+
+use tantivy::directory::MmapDirectory;
+use tantivy::schema::Schema;
+use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use super::schema::{self, Fields};
+use super::IndexError;
+use crate::fhir::Record;
+
+/// Memory the writer may use before flushing a segment, split across its threads.
+const WRITER_MEMORY: usize = 128 * 1024 * 1024;
+
+/// An open record index.
+pub struct RecordIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+impl RecordIndex {
+    /// Opens the index in `dir`, creating it if absent.
+    pub fn open(dir: &Path) -> Result<Self, IndexError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| IndexError::Create { path: dir.to_owned(), source })?;
+        let (schema, fields) = schema::build();
+        let mmap = MmapDirectory::open(dir)
+            .map_err(|source| IndexError::Open { path: dir.to_owned(), source })?;
+        let index = Index::open_or_create(mmap, schema)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(Self { index, reader, fields })
+    }
+
+    pub fn schema(&self) -> Schema {
+        self.index.schema()
+    }
+
+    pub(super) fn fields(&self) -> Fields {
+        self.fields
+    }
+
+    pub(super) fn index(&self) -> &Index {
+        &self.index
+    }
+
+    pub(super) fn reader(&self) -> &IndexReader {
+        &self.reader
+    }
+
+    /// The database ingest id the last commit reflects (0 for a new index).
+    pub fn committed_ingest_id(&self) -> Result<i64, IndexError> {
+        let metas = self.index.load_metas()?;
+        Ok(metas.payload.and_then(|p| p.parse().ok()).unwrap_or(0))
+    }
+
+    /// Number of documents visible to searches.
+    pub fn num_docs(&self) -> Result<u64, IndexError> {
+        self.reader.reload()?;
+        Ok(self.reader.searcher().num_docs())
+    }
+
+    /// Takes the index's single writer (an error if another process holds it).
+    pub fn writer(&self) -> Result<IndexUpdater, IndexError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        let writer = self
+            .index
+            .writer_with_num_threads(threads, WRITER_MEMORY)
+            .map_err(|e| match e {
+                tantivy::TantivyError::LockFailure(..) => IndexError::Locked,
+                other => IndexError::Tantivy(other),
+            })?;
+        Ok(IndexUpdater { writer, fields: self.fields })
+    }
+
+    /// Makes the latest commit visible to searches.
+    pub fn reload(&self) -> Result<(), IndexError> {
+        Ok(self.reader.reload()?)
+    }
+}
+
+/// The writing side: records in, commits tagged with an ingest id out.
+pub struct IndexUpdater {
+    writer: IndexWriter,
+    fields: Fields,
+}
+
+impl IndexUpdater {
+    /// Adds a record, replacing any earlier document for the same resource.
+    pub fn upsert(&mut self, rec: &Record) -> Result<(), IndexError> {
+        let key = rec.rref.to_string();
+        self.writer.delete_term(Term::from_field_text(self.fields.key, &key));
+        self.writer.add_document(document(&self.fields, rec, key))?;
+        Ok(())
+    }
+
+    /// Removes every document (before a rebuild).
+    pub fn clear(&mut self) -> Result<(), IndexError> {
+        self.writer.delete_all_documents()?;
+        Ok(())
+    }
+
+    /// Flushes pending documents and prepares a commit tagged with `ingest_id`; nothing is
+    /// visible until `PreparedCommit::commit`.
+    pub fn prepare(&mut self, ingest_id: i64) -> Result<tantivy::indexer::PreparedCommit<'_>, IndexError> {
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&ingest_id.to_string());
+        Ok(prepared)
+    }
+
+    /// Drops everything added since the last commit.
+    pub fn rollback(&mut self) -> Result<(), IndexError> {
+        self.writer.rollback()?;
+        Ok(())
+    }
+
+    /// Waits for background merges; call once when done writing.
+    pub fn finish(self) -> Result<(), IndexError> {
+        self.writer.wait_merging_threads()?;
+        Ok(())
+    }
+}
+
+fn document(f: &Fields, rec: &Record, key: String) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(f.key, key);
+    if let Some(p) = &rec.patient {
+        doc.add_text(f.patient, p);
+    }
+    doc.add_text(f.rtype, rec.rref.rtype());
+    if let Some(d) = rec.date {
+        doc.add_date(f.date, DateTime::from_timestamp_secs(d.timestamp()));
+        doc.add_text(f.day, d.day_string());
+    }
+    for code in rec.all_codes() {
+        doc.add_text(f.codes, code);
+    }
+    doc.add_text(f.text, &rec.text);
+    if let Some(n) = &rec.note {
+        doc.add_text(f.note, n);
+    }
+    doc
+}

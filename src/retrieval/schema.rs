@@ -1,0 +1,55 @@
+//! The tantivy schema: one document per normalised record.
+//!
+//! `patient` is a raw (untokenised) field that every query is forced through, so patient
+//! isolation is a property of the query, not of post-filtering. `text` is the one-line rendering
+//! (stored, shown in results) and `note` the decoded note text (indexed only; long).
+
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
+};
+
+/// The tokenizer for English clinical text: lower-casing plus Porter stemming.
+pub const TOKENIZER: &str = "en_stem";
+
+#[derive(Clone, Copy)]
+pub struct Fields {
+    /// `Type/id`, the unique key used to replace a record.
+    pub key: Field,
+    pub patient: Field,
+    pub rtype: Field,
+    /// UTC start of the record's date (fast, for ranges and sorting).
+    pub date: Field,
+    /// The date as rendered (`2019-03-02`, or `2019` when that is all the source said).
+    pub day: Field,
+    /// Codes of the record (`4548-4`), untokenised.
+    pub codes: Field,
+    pub text: Field,
+    pub note: Field,
+}
+
+pub fn build() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let english = |stored: bool| {
+        let o = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        );
+        if stored {
+            o.set_stored()
+        } else {
+            o
+        }
+    };
+    let fields = Fields {
+        key: b.add_text_field("key", STRING | STORED),
+        patient: b.add_text_field("patient", STRING | STORED),
+        rtype: b.add_text_field("type", STRING | STORED | FAST),
+        date: b.add_date_field("date", INDEXED | STORED | FAST),
+        day: b.add_text_field("day", STORED),
+        codes: b.add_text_field("codes", STRING),
+        text: b.add_text_field("text", english(true)),
+        note: b.add_text_field("note", english(false)),
+    };
+    (b.build(), fields)
+}

@@ -1,0 +1,29 @@
+//! Settings in one place: the CLI (flags and environment) builds one of these and the library
+//! reads nothing else.
+
+use std::path::{Path, PathBuf};
+
+/// Default refusal threshold for one input file or request body: 64 MiB.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Holds the database (`ehrqa.sqlite`) and the search index (`index/`).
+    pub data_dir: PathBuf,
+    /// Inputs larger than this are refused before being read.
+    pub max_input_bytes: u64,
+}
+
+impl Settings {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self { data_dir: data_dir.into(), max_input_bytes: DEFAULT_MAX_INPUT_BYTES }
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}

@@ -1,0 +1,61 @@
+//! Deciding what an incoming resource does to the store: insert, replace, nothing, or nothing
+//! because the stored version is newer.
+
+use std::collections::BTreeMap;
+
+use crate::fhir::{PreparedResource, ResourceRef};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    New,
+    Updated,
+    Unchanged,
+    /// The store holds a newer version; the incoming one is ignored.
+    Stale,
+}
+
+/// What the store holds of a resource, enough to decide.
+#[derive(Debug, Clone)]
+pub struct Existing {
+    pub hash: String,
+    pub version_id: Option<String>,
+    pub last_updated: Option<i64>,
+}
+
+/// Same hash: unchanged. Otherwise the incoming version replaces the stored one unless its
+/// `meta.versionId` (numeric) or `meta.lastUpdated` says it is older.
+pub fn decide(existing: Option<&Existing>, incoming: &PreparedResource) -> Change {
+    let Some(e) = existing else {
+        return Change::New;
+    };
+    if e.hash == incoming.hash {
+        return Change::Unchanged;
+    }
+    let version = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<u64>().ok());
+    let older = match (version(&incoming.version_id), version(&e.version_id)) {
+        (Some(a), Some(b)) => a < b,
+        _ => matches!((incoming.last_updated, e.last_updated), (Some(a), Some(b)) if a < b),
+    };
+    if older {
+        Change::Stale
+    } else {
+        Change::Updated
+    }
+}
+
+/// The result of writing one input.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WriteOutcome {
+    pub ingest_id: i64,
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub stale: usize,
+    /// References of this input whose target is still unknown after resolution.
+    pub unresolved: usize,
+    /// Resources per type in the input.
+    pub by_type: BTreeMap<String, usize>,
+    /// Resources that were inserted or replaced, for the index.
+    #[serde(skip)]
+    pub changed: Vec<ResourceRef>,
+}

@@ -1,0 +1,106 @@
+//! Reads: patients, records for reindexing, raw resources, reference statistics.
+
+use serde::Serialize;
+
+use super::{Store, StoreError};
+use crate::fhir::{Record, ResourceRef};
+
+/// One row of `ehrqa patients` (a JSON contract: field names are stable).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PatientRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
+    pub resources: i64,
+}
+
+/// A record as read back for indexing.
+pub type StoredRecord = Record;
+
+/// References by kind and resolution, for the ingest summary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RefCounts {
+    pub total: i64,
+    pub unresolved: i64,
+    /// Unresolved references per kind (literal, urn, conditional, contained, unparseable).
+    pub unresolved_by_kind: std::collections::BTreeMap<String, i64>,
+}
+
+impl Store {
+    pub async fn patients(&self) -> Result<Vec<PatientRow>, StoreError> {
+        let rows: Vec<(String, Option<String>, Option<String>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT p.id, p.name, p.birth_date, p.gender, \
+               (SELECT COUNT(*) FROM records r WHERE r.patient_id = p.id) \
+             FROM patients p ORDER BY p.name, p.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, birth_date, gender, resources)| PatientRow {
+                id,
+                name,
+                birth_date,
+                gender,
+                resources,
+            })
+            .collect())
+    }
+
+    pub async fn patient_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM patients WHERE id = ?")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Records in storage order, `limit` at a time after `after` (a rowid cursor).
+    pub async fn records_page(&self, after: i64, limit: i64) -> Result<(Vec<Record>, i64), StoreError> {
+        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT rowid, type, id, record FROM records WHERE rowid > ? ORDER BY rowid LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let last = rows.last().map_or(after, |r| r.0);
+        let records = rows
+            .into_iter()
+            .map(|(_, t, id, json)| {
+                serde_json::from_str(&json).map_err(|e| StoreError::CorruptRecord(format!("{t}/{id}"), e))
+            })
+            .collect::<Result<Vec<Record>, _>>()?;
+        Ok((records, last))
+    }
+
+    pub async fn record_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM records").fetch_one(&self.pool).await?)
+    }
+
+    /// The stored raw JSON of a resource.
+    pub async fn raw_resource(&self, r: &ResourceRef) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT raw FROM resources WHERE type = ? AND id = ?")
+            .bind(r.rtype())
+            .bind(r.id())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn ref_counts(&self) -> Result<RefCounts, StoreError> {
+        let rows: Vec<(String, bool, i64)> =
+            sqlx::query_as("SELECT kind, resolved, COUNT(*) FROM refs GROUP BY kind, resolved")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut c = RefCounts::default();
+        for (kind, resolved, n) in rows {
+            c.total += n;
+            if !resolved {
+                c.unresolved += n;
+                *c.unresolved_by_kind.entry(kind).or_default() += n;
+            }
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,86 @@
+//! Shared test helpers: a fresh data directory per test, the real store and index, and the real
+//! binary for CLI tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use ehrqa::ingest::{ingest_files, IngestReport, NoProgress, Workspace};
+use ehrqa::retrieval::{Hit, SearchRequest};
+use ehrqa::Settings;
+use tempfile::TempDir;
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+}
+
+/// A fresh data directory with the workspace opened on it.
+pub struct TestData {
+    pub dir: TempDir,
+    pub ws: Workspace,
+}
+
+impl TestData {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ws = Workspace::open(Settings::new(dir.path())).await.expect("open workspace");
+        Self { dir, ws }
+    }
+
+    pub async fn ingest(&self, rels: &[&str]) -> IngestReport {
+        let files = ehrqa::ingest::expand(&rels.iter().map(|r| fixture(r)).collect::<Vec<_>>()).0;
+        ingest_files(&self.ws, files, &NoProgress).await.expect("ingest runs")
+    }
+
+    pub async fn ingest_paths(&self, paths: Vec<PathBuf>) -> IngestReport {
+        ingest_files(&self.ws, paths, &NoProgress).await.expect("ingest runs")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(self.ws.store.pool()).await.expect(sql)
+    }
+
+    pub fn search(&self, patient: &str, query: &str, limit: usize) -> Vec<Hit> {
+        let req = SearchRequest {
+            patient: patient.to_owned(),
+            query: query.to_owned(),
+            limit,
+            ..SearchRequest::default()
+        };
+        self.ws.index.search(&req).expect("search")
+    }
+
+    /// The stored text of a record.
+    pub async fn line(&self, rref: &str) -> String {
+        let (t, id) = rref.split_once('/').unwrap();
+        sqlx::query_scalar("SELECT text FROM records WHERE type = ? AND id = ?")
+            .bind(t)
+            .bind(id)
+            .fetch_one(self.ws.store.pool())
+            .await
+            .unwrap_or_else(|_| panic!("no record {rref}"))
+    }
+}
+
+/// Runs the real `ehrqa` binary against a data directory.
+pub fn ehrqa(data_dir: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ehrqa"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("run ehrqa")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Patient ids of the fixture patients.
+pub const DONG: &str = "7e58e78c-ba17-4bc7-a711-b44a20ca76d7";
+pub const SEARCHSET_PATIENT: &str = "srch-1";
+pub const BOB_JAVA: &str = "3f6fd0bb-6cd3-eb3f-4401-cd38ace25f2b";
+pub const MERVIN: &str = "fcadcaee-3101-4fd7-89b8-b73630df93c0";

@@ -1,0 +1,175 @@
+//! Ingest end to end: counts, reference resolution across inputs, idempotence, versions.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::helpers::{fixture, TestData, DONG, MERVIN};
+
+/// Number of entries in a bundle file.
+fn entries(rel: &str) -> usize {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture(rel)).unwrap()).unwrap();
+    v["entry"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn synthea_fixtures_load_completely_with_every_reference_resolved() {
+    let t = TestData::new().await;
+    let report = t.ingest(&["fhir/synthea", "fhir/synthea-java"]).await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let files = [
+        "fhir/synthea/Dong_Effertz_a8f87e52.json",
+        "fhir/synthea/Mervin_Gaylord_d75e2405.json",
+        "fhir/synthea-java/Bob965_Keeling57_3f6fd0bb-6cd3-eb3f-4401-cd38ace25f2b.json",
+        "fhir/synthea-java/Cecelia952_Romaguera67_f1731e33-dc55-4ee8-72d7-cece2e49bedd.json",
+        "fhir/synthea-java/hospitalInformation1633536936158.json",
+        "fhir/synthea-java/practitionerInformation1633536936158.json",
+    ];
+    let total: usize = files.iter().map(|f| entries(f)).sum();
+    assert_eq!(report.resources, total);
+    assert_eq!(report.ingested, files.len());
+    assert!(report.normalisation_issues.is_empty(), "{:?}", report.normalisation_issues);
+    assert_eq!(report.references.unresolved, 0, "{:?}", report.references);
+    assert!(report.references.total > 10_000);
+    // Shared organisations and practitioners appear in several bundles: stored once.
+    let stored = t.count("SELECT COUNT(*) FROM resources").await as usize;
+    assert_eq!(stored, report.inserted);
+    assert_eq!(stored + report.unchanged + report.updated, total);
+    assert_eq!(t.count("SELECT COUNT(*) FROM patients").await, 4);
+    assert_eq!(t.ws.index.num_docs().unwrap(), stored as u64);
+    // Conditional references point at the practitioner that carries the NPI.
+    let resolved = t
+        .count(
+            "SELECT COUNT(*) FROM refs r JOIN identifiers i ON i.resource_type = r.target_type \
+             AND i.resource_id = r.target_id AND i.value = r.cond_value \
+             WHERE r.kind = 'conditional'",
+        )
+        .await;
+    let conditional = t.count("SELECT COUNT(*) FROM refs WHERE kind = 'conditional'").await;
+    assert!(conditional > 100);
+    assert_eq!(resolved, conditional);
+}
+
+#[tokio::test]
+async fn conditional_references_resolve_whatever_order_the_bundles_arrive() {
+    let patient = fixture("fhir/synthea-java/Bob965_Keeling57_3f6fd0bb-6cd3-eb3f-4401-cd38ace25f2b.json");
+    let shared = vec![
+        fixture("fhir/synthea-java/hospitalInformation1633536936158.json"),
+        fixture("fhir/synthea-java/practitionerInformation1633536936158.json"),
+    ];
+    let pending = "SELECT COUNT(*) FROM refs WHERE resolved = 0 AND kind = 'conditional'";
+
+    let patient_first = TestData::new().await;
+    patient_first.ingest_paths(vec![patient.clone()]).await;
+    assert!(patient_first.count(pending).await > 0, "practitioners not loaded yet");
+    patient_first.ingest_paths(shared.clone()).await;
+    assert_eq!(patient_first.count(pending).await, 0);
+
+    let shared_first = TestData::new().await;
+    shared_first.ingest_paths(shared).await;
+    shared_first.ingest_paths(vec![patient]).await;
+    assert_eq!(shared_first.count(pending).await, 0);
+}
+
+async fn snapshot(t: &TestData) -> (i64, i64, String, u64) {
+    let resources = t.count("SELECT COUNT(*) FROM resources").await;
+    let refs = t.count("SELECT COUNT(*) FROM refs").await;
+    let hashes: String = sqlx::query_scalar("SELECT group_concat(hash, '') FROM (SELECT hash FROM resources ORDER BY type, id)")
+        .fetch_one(t.ws.store.pool())
+        .await
+        .unwrap();
+    (resources, refs, hashes, t.ws.index.num_docs().unwrap())
+}
+
+#[tokio::test]
+async fn ingesting_the_same_bundles_twice_changes_nothing() {
+    let t = TestData::new().await;
+    let first = t.ingest(&["fhir/synthea/Dong_Effertz_a8f87e52.json", "fhir/edge"]).await;
+    let before = snapshot(&t).await;
+    let second = t.ingest(&["fhir/synthea/Dong_Effertz_a8f87e52.json", "fhir/edge"]).await;
+    assert_eq!(second.inserted + second.updated, 0);
+    assert_eq!(second.unchanged, first.resources);
+    assert_eq!(snapshot(&t).await, before);
+    let hits = t.search(DONG, "encounter", 1000);
+    let mut keys: Vec<_> = hits.iter().map(|h| h.rref.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), hits.len(), "no record is indexed twice");
+}
+
+fn write_json(dir: &std::path::Path, name: &str, v: serde_json::Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+    p
+}
+
+fn patient_version(version: &str, family: &str) -> serde_json::Value {
+    json!({"resourceType": "Patient", "id": "ver-1", "meta": {"versionId": version},
+           "name": [{"given": ["Vera"], "family": family}], "birthDate": "1990-01-01"})
+}
+
+#[tokio::test]
+async fn a_newer_version_replaces_the_older_and_an_older_one_is_ignored() {
+    let t = TestData::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = write_json(dir.path(), "v1.json", patient_version("1", "Oldname"));
+    let v2 = write_json(dir.path(), "v2.json", patient_version("2", "Newname"));
+    assert_eq!(t.ingest_paths(vec![v1.clone()]).await.inserted, 1);
+    assert_eq!(t.ingest_paths(vec![v2]).await.updated, 1);
+    assert_eq!(t.ingest_paths(vec![v1]).await.stale, 1);
+    assert_eq!(t.line("Patient/ver-1").await, "Patient Vera Newname, born 1990-01-01");
+    assert_eq!(t.search("ver-1", "Newname", 10).len(), 1);
+    assert!(t.search("ver-1", "Oldname", 10).is_empty(), "the old version left the index");
+    assert_eq!(t.count("SELECT COUNT(*) FROM resources").await, 1);
+}
+
+#[tokio::test]
+async fn ndjson_bulk_files_resolve_relative_references_across_files() {
+    let t = TestData::new().await;
+    let report = t.ingest(&["fhir/edge/bulk"]).await;
+    assert_eq!(report.ingested, 2);
+    assert_eq!(report.by_type.get("Observation"), Some(&3));
+    // Observation.ndjson sorts before Patient.ndjson: the subject resolved once the patient came.
+    let unresolved: Vec<(String, String)> = sqlx::query_as("SELECT src_id, raw FROM refs WHERE resolved = 0")
+        .fetch_all(t.ws.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(unresolved, vec![("bulk-obs-2".to_owned(), "Encounter/not-exported".to_owned())]);
+    assert_eq!(report.references.unresolved_by_kind.get("literal"), Some(&1));
+    let hits = t.search("bulk-1", "glucose", 10);
+    assert_eq!(hits.len(), 2);
+    assert!(hits.iter().all(|h| h.rref.starts_with("Observation/bulk-obs-")));
+}
+
+#[tokio::test]
+async fn notes_are_decoded_and_searchable_and_binaries_are_kept() {
+    let t = TestData::new().await;
+    t.ingest(&["fhir/edge/searchset.json", "fhir/synthea/Mervin_Gaylord_d75e2405.json"]).await;
+    let hits = t.search("srch-1", "thirst", 5);
+    assert_eq!(hits[0].rref, "DocumentReference/doc-1");
+    let (ct, size, sha): (String, i64, String) = sqlx::query_as(
+        "SELECT content_type, size, sha256 FROM attachments WHERE resource_id = 'doc-1' AND is_text = 0",
+    )
+    .fetch_one(t.ws.store.pool())
+    .await
+    .unwrap();
+    assert_eq!((ct.as_str(), size, sha.len()), ("image/png", 70, 64));
+    // Synthea's notes: every DocumentReference of the patient has decoded text.
+    let notes = t.count(&format!("SELECT COUNT(*) FROM records WHERE patient_id = '{MERVIN}' AND type = 'DocumentReference' AND record LIKE '%\"note\":%'")).await;
+    let docs = t.count(&format!("SELECT COUNT(*) FROM records WHERE patient_id = '{MERVIN}' AND type = 'DocumentReference'")).await;
+    assert!(docs > 10);
+    assert_eq!(notes, docs);
+}
+
+#[tokio::test]
+async fn search_ranks_the_hba1c_observations_first() {
+    let t = TestData::new().await;
+    t.ingest(&["fhir/synthea"]).await;
+    let a1c = t.count(&format!("SELECT COUNT(*) FROM records WHERE patient_id = '{MERVIN}' AND code = '4548-4' AND type = 'Observation'")).await as usize;
+    assert_eq!(a1c, 7);
+    let hits = t.search(MERVIN, "hemoglobin a1c", 20);
+    for h in &hits[..a1c] {
+        assert!(h.text.contains("Hemoglobin A1c/Hemoglobin.total in Blood ="), "{}", h.text);
+    }
+    assert!(t.search(DONG, "hemoglobin a1c", 20).iter().all(|h| !h.text.contains("A1c/Hemoglobin")));
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary (faster to link; one set of helpers).
+
+mod bad_input;
+mod cli;
+mod consistency;
+mod helpers;
+mod ingest;
+mod isolation;
+mod normalise;
