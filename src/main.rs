@@ -6,6 +6,10 @@ use clap::Parser;
 use ehrqa::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
+/// JSON parsing allocates many small objects; mimalloc roughly halves that cost over glibc's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     restore_sigpipe();
     tracing_subscriber::fmt()

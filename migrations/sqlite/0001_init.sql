@@ -13,8 +13,8 @@ CREATE TABLE resources (
     ingest_id    INTEGER NOT NULL,
     PRIMARY KEY (type, id)
 );
+-- By id alone: existing-version lookups, and `urn:uuid:<id>` references across inputs.
 CREATE INDEX resources_id ON resources (id);
-CREATE INDEX resources_full_url ON resources (full_url) WHERE full_url IS NOT NULL;
 
 -- One normalised record per resource (see src/fhir/record.rs).
 CREATE TABLE records (
@@ -27,6 +27,8 @@ CREATE TABLE records (
     code       TEXT,
     text       TEXT NOT NULL,
     record     TEXT NOT NULL,
+    -- Number of references in the resource (resolved or not).
+    refs       INTEGER NOT NULL,
     PRIMARY KEY (type, id)
 );
 CREATE INDEX records_patient ON records (patient_id, type, ts);
@@ -39,7 +41,10 @@ CREATE TABLE patients (
     deceased   TEXT
 );
 
--- Every reference found in every stored resource, and whether its target is known to exist.
+-- References that could not be resolved inside their own input (a bundle, an NDJSON file):
+-- they wait here until their target arrives, whatever the order of inputs. References resolved
+-- inside their input point at a resource of that same input, stored with it; `resources.full_url`
+-- keeps the mapping of bundle-local `urn:uuid:` references.
 CREATE TABLE refs (
     src_type    TEXT    NOT NULL,
     src_id      TEXT    NOT NULL,

@@ -51,6 +51,11 @@ pub async fn run(settings: Settings, bench: Bench, format: OutputFormat) -> anyh
                 report.elapsed_ms as f64 / 1000.0,
                 thousands(report.resources_per_sec as u64)
             );
+            let t = &report.timings;
+            println!(
+                "  prepare {:.0} ms (reader thread), store {:.0} ms, index {:.0} ms, commit {:.0} ms",
+                t.prepare_ms, t.store_ms, t.index_ms, t.commit_ms
+            );
         }
         last = Some(report);
     }

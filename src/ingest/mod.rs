@@ -9,9 +9,9 @@ mod sources;
 mod workspace;
 
 pub use error::IngestError;
-pub use pipeline::{commit_batch, commit_loaded, ingest_files, load_bytes, load_file, Loaded};
+pub use pipeline::{ingest_files, ingest_loaded, load_bytes, load_file, Loaded};
 pub use progress::{NoProgress, Progress};
 pub use rebuild::rebuild;
-pub use report::{Failure, IngestReport};
+pub use report::{Failure, IngestReport, Timings};
 pub use sources::{expand, Unlistable};
 pub use workspace::Workspace;

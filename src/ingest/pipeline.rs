@@ -1,27 +1,33 @@
 //! The ingest pipeline: files -> (reader thread: read, parse, prepare) -> (this task: store,
 //! index, commit both).
 //!
-//! Reading and preparing the next input overlaps with writing the current one: on two cores
-//! that keeps both busy. Each input is all-or-nothing: its database transaction is committed only
-//! after the index commit is prepared, and rolled back (with the index) if anything fails.
+//! Reading and preparing the next input overlaps with writing the current one: on two cores that
+//! keeps both busy. Inputs are committed in groups (one database transaction and one index commit
+//! per group) because commits, not writes, dominate small inputs. Every input is still
+//! all-or-nothing: it is refused before the first write if anything in it is unacceptable, and a
+//! failure while writing rolls back the whole group, so no input is ever half-stored.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::report::IngestReport;
+use super::report::{IngestReport, Timings};
 use super::{IngestError, Progress, Workspace};
 use crate::fhir::input::{self, Format};
 use crate::fhir::{prepare, InputError, PreparedBatch};
-use crate::retrieval::IndexUpdater;
-use crate::store::WriteOutcome;
+use crate::retrieval::{IndexError, IndexUpdater};
+use crate::store::{WriteOutcome, WriteTxn};
+
+/// A group is committed once it holds this many resources (or the input ends).
+const GROUP_RESOURCES: usize = 40_000;
 
 /// One input, read and prepared (or refused).
 pub struct Loaded {
     pub source: String,
+    /// Time spent reading, parsing and preparing.
+    pub prepare_ms: f64,
     pub sha256: Option<String>,
     pub bytes: u64,
     pub result: Result<PreparedBatch, InputError>,
@@ -29,22 +35,30 @@ pub struct Loaded {
 
 /// Reads and prepares one file. Blocking; runs on the reader thread.
 pub fn load_file(path: &std::path::Path, max_bytes: u64) -> Loaded {
+    let started = Instant::now();
     let source = path.display().to_string();
-    match input::read_file(path, max_bytes) {
+    let mut loaded = match input::read_file(path, max_bytes) {
         Ok(bytes) => load_bytes(source, &bytes, Format::for_path(path)),
-        Err(e) => Loaded { source, sha256: None, bytes: 0, result: Err(e) },
-    }
+        Err(e) => Loaded { source, prepare_ms: 0.0, sha256: None, bytes: 0, result: Err(e) },
+    };
+    loaded.prepare_ms = ms(started);
+    loaded
 }
 
 /// Parses and prepares input bytes (a file's or a request body's). Blocking.
 pub fn load_bytes(source: String, bytes: &[u8], format: Format) -> Loaded {
+    let started = Instant::now();
     let sha256 = Some(hex::encode(Sha256::digest(bytes)));
     let result = input::parse(bytes, format).and_then(prepare);
-    Loaded { source, sha256, bytes: bytes.len() as u64, result }
+    Loaded { source, prepare_ms: ms(started), sha256, bytes: bytes.len() as u64, result }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
 }
 
 /// Ingests files; refused inputs are reported, not fatal. Fails only when the database or the
-/// index fails.
+/// index fails (and then nothing of the current group is stored).
 #[tracing::instrument(skip_all, fields(files = files.len()))]
 pub async fn ingest_files(
     ws: &Workspace,
@@ -63,94 +77,159 @@ pub async fn ingest_files(
             }
         }
     });
-    let mut writer = ws.index.writer()?;
     let mut report = IngestReport::default();
-    let mut failure = None;
-    while let Some(loaded) = rx.recv().await {
-        report.inputs += 1;
-        let size = loaded.bytes;
-        if let Err(e) = commit_loaded(ws, &mut writer, loaded, &mut report).await {
-            failure = Some(e);
-            break;
+    let result = async {
+        let mut group = Group::new(ws)?;
+        while let Some(loaded) = rx.recv().await {
+            let size = loaded.bytes;
+            group.add(loaded, &mut report).await?;
+            if group.resources >= GROUP_RESOURCES {
+                group.commit(&mut report).await?;
+            }
+            progress.advance(size);
         }
-        progress.advance(size);
+        group.commit(&mut report).await?;
+        group.finish()
     }
+    .await;
     drop(rx);
     reader.join().map_err(|_| IngestError::ReaderGone)?;
-    writer.finish()?;
-    ws.index.reload()?;
     progress.finish();
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    finish_report(ws, &mut report, started).await?;
+    result?;
+    ws.index.reload()?;
+    report.references = ws.store.ref_counts().await?;
+    let secs = started.elapsed().as_secs_f64();
+    report.elapsed_ms = (secs * 1000.0) as u64;
+    report.resources_per_sec = if secs > 0.0 { report.resources as f64 / secs } else { 0.0 };
     Ok(report)
 }
 
-/// Stores one loaded input, or records why it was refused.
-pub async fn commit_loaded(
-    ws: &Workspace,
-    writer: &mut IndexUpdater,
-    loaded: Loaded,
-    report: &mut IngestReport,
-) -> Result<(), IngestError> {
-    let batch = match loaded.result {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::debug!(source = %loaded.source, error = %e, "input refused");
-            report.fail(loaded.source, e);
-            return Ok(());
-        }
-    };
-    let outcome = commit_batch(ws, writer, &batch, &loaded.source, loaded.sha256.as_deref()).await?;
-    report.add(&outcome);
-    report.duplicates += batch.duplicates;
-    for r in &batch.resources {
-        for issue in &r.record.issues {
-            *report.normalisation_issues.entry(issue_kind(issue)).or_default() += 1;
-        }
-    }
-    Ok(())
+/// Ingests one already loaded input on its own (the REST API's unit of work).
+pub async fn ingest_loaded(ws: &Workspace, loaded: Loaded) -> Result<IngestReport, IngestError> {
+    let mut report = IngestReport::default();
+    let mut group = Group::new(ws)?;
+    group.add(loaded, &mut report).await?;
+    group.commit(&mut report).await?;
+    group.finish()?;
+    ws.index.reload()?;
+    Ok(report)
 }
 
-/// Writes a prepared input to the database and the index, committing both or neither.
-pub async fn commit_batch(
-    ws: &Workspace,
-    writer: &mut IndexUpdater,
-    batch: &PreparedBatch,
-    source: &str,
-    sha256: Option<&str>,
-) -> Result<WriteOutcome, IngestError> {
-    let staged = ws.store.stage(batch, source, sha256).await?;
-    let changed: HashSet<_> = staged.outcome.changed.iter().collect();
-    let indexed = batch
-        .resources
-        .iter()
-        .filter(|r| changed.contains(&r.rref))
-        .try_for_each(|r| writer.upsert(&r.record));
-    if let Err(e) = indexed {
-        staged.rollback().await?;
-        writer.rollback()?;
-        return Err(e.into());
+/// Inputs written to one open transaction and one uncommitted index state.
+struct Group<'a> {
+    ws: &'a Workspace,
+    writer: IndexUpdater,
+    txn: Option<WriteTxn>,
+    outcomes: Vec<(WriteOutcome, usize)>,
+    issues: Vec<String>,
+    resources: usize,
+    timings: Timings,
+}
+
+impl<'a> Group<'a> {
+    fn new(ws: &'a Workspace) -> Result<Self, IngestError> {
+        Ok(Self {
+            ws,
+            writer: ws.index.writer()?,
+            txn: None,
+            outcomes: Vec::new(),
+            issues: Vec::new(),
+            resources: 0,
+            timings: Timings::default(),
+        })
     }
-    let ingest_id = staged.outcome.ingest_id;
-    let prepared = match writer.prepare(ingest_id) {
-        Ok(p) => p,
-        Err(e) => {
-            staged.rollback().await?;
-            writer.rollback()?;
+
+    /// Stages one input, or records why it was refused.
+    async fn add(&mut self, loaded: Loaded, report: &mut IngestReport) -> Result<(), IngestError> {
+        report.inputs += 1;
+        self.timings.prepare_ms += loaded.prepare_ms;
+        let batch = match loaded.result {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::debug!(source = %loaded.source, error = %e, "input refused");
+                report.fail(loaded.source, e);
+                return Ok(());
+            }
+        };
+        if let Err(e) = self.stage(&batch, &loaded.source, loaded.sha256.as_deref()).await {
+            self.abandon().await;
+            return Err(e);
+        }
+        for r in &batch.resources {
+            self.issues.extend(r.record.issues.iter().cloned());
+        }
+        self.resources += batch.resources.len();
+        Ok(())
+    }
+
+    async fn stage(&mut self, batch: &PreparedBatch, source: &str, sha: Option<&str>) -> Result<(), IngestError> {
+        let t = Instant::now();
+        if self.txn.is_none() {
+            self.txn = Some(self.ws.store.begin_write().await?);
+        }
+        let txn = self.txn.as_mut().expect("just opened");
+        let outcome = txn.stage(batch, source, sha).await?;
+        self.timings.store_ms += ms(t);
+        let t = Instant::now();
+        let changed: std::collections::HashSet<_> = outcome.changed.iter().collect();
+        for r in batch.resources.iter().filter(|r| changed.contains(&r.rref)) {
+            self.writer.upsert(&r.record)?;
+        }
+        self.timings.index_ms += ms(t);
+        self.outcomes.push((outcome, batch.duplicates));
+        Ok(())
+    }
+
+    /// Commits the index (prepared first) and the database together, then counts the group.
+    async fn commit(&mut self, report: &mut IngestReport) -> Result<(), IngestError> {
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
+        let t = Instant::now();
+        let last_id = self.outcomes.last().map_or(0, |(o, _)| o.ingest_id);
+        let prepared = match self.writer.prepare(last_id) {
+            Ok(p) => p,
+            Err(e) => {
+                txn.rollback().await?;
+                self.writer.rollback()?;
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = txn.commit().await {
+            prepared.abort().map_err(IndexError::from)?;
             return Err(e.into());
         }
-    };
-    match staged.commit().await {
-        Ok(outcome) => {
-            prepared.commit().map_err(crate::retrieval::IndexError::from)?;
-            Ok(outcome)
+        prepared.commit().map_err(IndexError::from)?;
+        self.timings.commit_ms += ms(t);
+        for (o, duplicates) in self.outcomes.drain(..) {
+            report.add(&o);
+            report.duplicates += duplicates;
         }
-        Err(e) => {
-            prepared.abort().map_err(crate::retrieval::IndexError::from)?;
-            Err(e.into())
+        for issue in self.issues.drain(..) {
+            *report.normalisation_issues.entry(issue_kind(&issue)).or_default() += 1;
         }
+        report.timings.add(&std::mem::take(&mut self.timings));
+        self.resources = 0;
+        Ok(())
+    }
+
+    /// Rolls back everything staged in this group.
+    async fn abandon(&mut self) {
+        if let Some(txn) = self.txn.take() {
+            if let Err(e) = txn.rollback().await {
+                tracing::error!(error = %e, "rollback failed");
+            }
+        }
+        if let Err(e) = self.writer.rollback() {
+            tracing::error!(error = %e, "index rollback failed");
+        }
+        self.outcomes.clear();
+        self.issues.clear();
+    }
+
+    fn finish(self) -> Result<(), IngestError> {
+        self.writer.finish()?;
+        Ok(())
     }
 }
 
@@ -158,16 +237,4 @@ pub async fn commit_batch(
 fn issue_kind(issue: &str) -> String {
     let head = issue.split(':').next().unwrap_or(issue);
     head.chars().filter(|c| !c.is_ascii_digit()).collect()
-}
-
-async fn finish_report(
-    ws: &Workspace,
-    report: &mut IngestReport,
-    started: Instant,
-) -> Result<(), IngestError> {
-    report.references = ws.store.ref_counts().await?;
-    let secs = started.elapsed().as_secs_f64();
-    report.elapsed_ms = (secs * 1000.0) as u64;
-    report.resources_per_sec = if secs > 0.0 { report.resources as f64 / secs } else { 0.0 };
-    Ok(())
 }

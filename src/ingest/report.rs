@@ -35,6 +35,30 @@ pub struct IngestReport {
     pub references: RefCounts,
     pub elapsed_ms: u64,
     pub resources_per_sec: f64,
+    /// Where the time went (the reader thread's work overlaps the rest).
+    pub timings: Timings,
+}
+
+/// Milliseconds per pipeline stage, summed over inputs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Read, parse, resolve, normalise, hash (reader thread).
+    pub prepare_ms: f64,
+    /// Database writes and reference resolution, inside the transaction.
+    pub store_ms: f64,
+    /// Adding documents to the index writer.
+    pub index_ms: f64,
+    /// Index flush and both commits.
+    pub commit_ms: f64,
+}
+
+impl Timings {
+    pub fn add(&mut self, o: &Timings) {
+        self.prepare_ms += o.prepare_ms;
+        self.store_ms += o.store_ms;
+        self.index_ms += o.index_ms;
+        self.commit_ms += o.commit_ms;
+    }
 }
 
 impl IngestReport {

@@ -20,7 +20,7 @@ use sqlx::SqlitePool;
 pub use change::{Change, WriteOutcome};
 pub use error::StoreError;
 pub use read::{PatientRow, RefCounts, StoredRecord};
-pub use write::StagedWrite;
+pub use write::WriteTxn;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "ehrqa.sqlite";
@@ -46,7 +46,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // The default 2 MB page cache makes bulk inserts I/O bound.
+            .pragma("cache_size", "-131072")
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })

@@ -89,17 +89,16 @@ impl Store {
     }
 
     pub async fn ref_counts(&self) -> Result<RefCounts, StoreError> {
-        let rows: Vec<(String, bool, i64)> =
-            sqlx::query_as("SELECT kind, resolved, COUNT(*) FROM refs GROUP BY kind, resolved")
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT kind, COUNT(*) FROM refs WHERE resolved = 0 GROUP BY kind")
                 .fetch_all(&self.pool)
                 .await?;
-        let mut c = RefCounts::default();
-        for (kind, resolved, n) in rows {
-            c.total += n;
-            if !resolved {
-                c.unresolved += n;
-                *c.unresolved_by_kind.entry(kind).or_default() += n;
-            }
+        let total: Option<i64> =
+            sqlx::query_scalar("SELECT SUM(refs) FROM records").fetch_one(&self.pool).await?;
+        let mut c = RefCounts { total: total.unwrap_or(0), ..RefCounts::default() };
+        for (kind, n) in rows {
+            c.unresolved += n;
+            c.unresolved_by_kind.insert(kind, n);
         }
         Ok(c)
     }

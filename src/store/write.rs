@@ -1,8 +1,9 @@
 //! Writing one prepared input inside one transaction.
 //!
-//! `Store::stage` writes everything and leaves the transaction open; the caller prepares the index
-//! commit and only then commits the database (`StagedWrite::commit`). Either both happen or, if
-//! anything fails first, the transaction is dropped and rolled back: an input leaves no trace.
+//! `WriteTxn::stage` writes one input and leaves the transaction open; the caller stages the
+//! index documents, prepares the index commit and only then commits the database. Either both
+//! happen or, if anything fails first, the transaction is rolled back: an input leaves no trace.
+//! Several inputs may share one transaction (fewer commits); each is still whole or absent.
 
 use std::collections::HashMap;
 
@@ -17,35 +18,39 @@ use crate::fhir::{PreparedBatch, PreparedResource, ResourceRef};
 /// SQLite allows 32,766 bound parameters per statement; stay below.
 const MAX_PARAMS: usize = 30_000;
 
-/// A written but not yet committed input.
-pub struct StagedWrite {
+/// An open write transaction. Inputs staged in it become visible together on `commit`; if it is
+/// dropped or rolled back, none of them leaves a trace.
+pub struct WriteTxn {
     tx: Transaction<'static, Sqlite>,
-    pub outcome: WriteOutcome,
 }
 
-impl StagedWrite {
-    pub async fn commit(self) -> Result<WriteOutcome, StoreError> {
+impl Store {
+    pub async fn begin_write(&self) -> Result<WriteTxn, StoreError> {
+        Ok(WriteTxn { tx: self.pool.begin().await? })
+    }
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
-        Ok(self.outcome)
+        Ok(())
     }
 
     pub async fn rollback(self) -> Result<(), StoreError> {
         self.tx.rollback().await?;
         Ok(())
     }
-}
 
-impl Store {
-    /// Writes `batch` in a new transaction and returns it uncommitted.
+    /// Writes one input (with its own ingest row) into the transaction.
     #[tracing::instrument(skip_all, fields(resources = batch.resources.len()))]
     pub async fn stage(
-        &self,
+        &mut self,
         batch: &PreparedBatch,
         source: &str,
         sha256: Option<&str>,
-    ) -> Result<StagedWrite, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let existing = fetch_existing(&mut tx, batch).await?;
+    ) -> Result<WriteOutcome, StoreError> {
+        let tx = &mut *self.tx;
+        let existing = fetch_existing(tx, batch).await?;
         let mut outcome = WriteOutcome::default();
         let mut to_write = Vec::new();
         let mut replaced = Vec::new();
@@ -68,14 +73,14 @@ impl Store {
             }
             to_write.push(r);
         }
-        outcome.ingest_id = open_ingest(&mut tx, source, sha256).await?;
-        delete_derived(&mut tx, &replaced).await?;
-        write_rows(&mut tx, &to_write, outcome.ingest_id).await?;
-        resolve::run(&mut tx).await?;
-        outcome.unresolved = count_unresolved(&mut tx, outcome.ingest_id).await?;
-        close_ingest(&mut tx, &outcome, batch.resources.len()).await?;
+        outcome.ingest_id = open_ingest(tx, source, sha256).await?;
+        delete_derived(tx, &replaced).await?;
+        write_rows(tx, &to_write, outcome.ingest_id).await?;
+        resolve::run(tx).await?;
+        outcome.unresolved = count_unresolved(tx, outcome.ingest_id).await?;
+        close_ingest(tx, &outcome, batch.resources.len()).await?;
         outcome.changed = to_write.iter().map(|r| r.rref.clone()).collect();
-        Ok(StagedWrite { tx, outcome })
+        Ok(outcome)
     }
 }
 
@@ -189,8 +194,8 @@ async fn write_rows(
     .await?;
     insert_rows(
         conn,
-        "INSERT OR REPLACE INTO records (type, id, patient_id, date, ts, status, code, text, record) ",
-        9,
+        "INSERT OR REPLACE INTO records (type, id, patient_id, date, ts, status, code, text, record, refs) ",
+        10,
         rows,
         |b, r| {
             let rec = &r.record;
@@ -202,12 +207,15 @@ async fn write_rows(
                 .push_bind(rec.status.as_deref())
                 .push_bind(rec.code.as_ref().and_then(|c| c.codings.first()).map(|c| c.code.as_str()))
                 .push_bind(rec.text.as_str())
-                .push_bind(r.record_json.as_str());
+                .push_bind(r.record_json.as_str())
+                .push_bind(r.links.len() as i64);
         },
     )
     .await?;
-    let links: Vec<(&PreparedResource, &RefLink)> =
-        rows.iter().flat_map(|r| r.links.iter().map(move |l| (*r, l))).collect();
+    let links: Vec<(&PreparedResource, &RefLink)> = rows
+        .iter()
+        .flat_map(|r| r.links.iter().filter(|l| !l.resolved).map(move |l| (*r, l)))
+        .collect();
     insert_rows(
         conn,
         "INSERT INTO refs (src_type, src_id, path, raw, kind, target_type, target_id, resolved, \
