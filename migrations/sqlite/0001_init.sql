@@ -1,6 +1,8 @@
 -- ehrqa schema, SQLite dialect. The raw resource is the source of truth; everything else is
 -- derived from it and can be rebuilt.
 
+-- One row per resource: the raw JSON as received (canonicalised) and the normalised record
+-- derived from it (src/fhir/record.rs), side by side so an ingest writes one row, not two.
 CREATE TABLE resources (
     type         TEXT    NOT NULL,
     id           TEXT    NOT NULL,
@@ -11,27 +13,24 @@ CREATE TABLE resources (
     hash         TEXT    NOT NULL,
     raw          TEXT    NOT NULL,
     ingest_id    INTEGER NOT NULL,
+    -- The normalised record: its date (as rendered, and as a UTC timestamp), status, main code,
+    -- one-line rendering, the whole record as JSON, and how many references the resource has.
+    date         TEXT,
+    ts           INTEGER,
+    status       TEXT,
+    code         TEXT,
+    text         TEXT    NOT NULL,
+    record       TEXT    NOT NULL,
+    refs         INTEGER NOT NULL,
     PRIMARY KEY (type, id)
 );
 -- By id alone: existing-version lookups, and `urn:uuid:<id>` references across inputs.
 CREATE INDEX resources_id ON resources (id);
+CREATE INDEX resources_patient ON resources (patient_id, type, ts);
 
--- One normalised record per resource (see src/fhir/record.rs).
-CREATE TABLE records (
-    type       TEXT NOT NULL,
-    id         TEXT NOT NULL,
-    patient_id TEXT,
-    date       TEXT,
-    ts         INTEGER,
-    status     TEXT,
-    code       TEXT,
-    text       TEXT NOT NULL,
-    record     TEXT NOT NULL,
-    -- Number of references in the resource (resolved or not).
-    refs       INTEGER NOT NULL,
-    PRIMARY KEY (type, id)
-);
-CREATE INDEX records_patient ON records (patient_id, type, ts);
+-- The normalised side, for readers that want records only.
+CREATE VIEW records AS
+    SELECT type, id, patient_id, date, ts, status, code, text, record, refs FROM resources;
 
 CREATE TABLE patients (
     id         TEXT PRIMARY KEY,

@@ -21,7 +21,8 @@ impl Progress for Bar {
         } else {
             "{msg} [{bar:40}] {pos}/{len} eta {eta}"
         };
-        self.0.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+        self.0
+            .set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
         self.0.set_message(what.to_owned());
     }
 

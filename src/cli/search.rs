@@ -56,7 +56,13 @@ pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow
         OutputFormat::Json => print_json(&Output { results })?,
         OutputFormat::Text => {
             for h in &results {
-                println!("{:>6.2}  {}  {}  {}", h.score, h.date.as_deref().unwrap_or("----------"), h.rref, h.text);
+                println!(
+                    "{:>6.2}  {}  {}  {}",
+                    h.score,
+                    h.date.as_deref().unwrap_or("----------"),
+                    h.rref,
+                    h.text
+                );
             }
         }
     }

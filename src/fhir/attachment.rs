@@ -63,17 +63,13 @@ fn read_one(path: String, att: &Json, lossy: &mut Vec<String>) -> Result<Attachm
     let content_type = s("contentType");
     let data = match att.get("data") {
         None => None,
-        Some(Json::String(b64)) => Some(decode_base64(b64).map_err(|reason| BadAttachment {
-            path: path.clone(),
-            reason,
-        })?),
-        Some(_) => {
-            return Err(BadAttachment { path, reason: "data is not a base64 string".into() })
+        Some(Json::String(b64)) => {
+            Some(decode_base64(b64).map_err(|reason| BadAttachment { path: path.clone(), reason })?)
         }
+        Some(_) => return Err(BadAttachment { path, reason: "data is not a base64 string".into() }),
     };
-    let is_text = content_type
-        .as_deref()
-        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/"));
+    let is_text =
+        content_type.as_deref().is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/"));
     let text = match (&data, is_text) {
         (Some(bytes), true) => Some(decode_text(bytes, &path, lossy)),
         _ => None,
@@ -98,9 +94,7 @@ fn decode_base64(b64: &str) -> Result<Vec<u8>, String> {
     } else {
         b64
     };
-    base64::engine::general_purpose::STANDARD
-        .decode(input)
-        .map_err(|e| format!("invalid base64 ({e})"))
+    base64::engine::general_purpose::STANDARD.decode(input).map_err(|e| format!("invalid base64 ({e})"))
 }
 
 fn decode_text(bytes: &[u8], path: &str, lossy: &mut Vec<String>) -> String {

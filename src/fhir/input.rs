@@ -64,8 +64,7 @@ pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
 
 /// Parses input bytes into raw entries.
 pub fn parse(bytes: &[u8], format: Format) -> Result<RawBatch, InputError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| InputError::NotUtf8 { offset: e.valid_up_to() })?;
+    let text = std::str::from_utf8(bytes).map_err(|e| InputError::NotUtf8 { offset: e.valid_up_to() })?;
     let trimmed = text.trim_start_matches('\u{feff}');
     let format = match format {
         Format::Auto if looks_like_ndjson(trimmed) => Format::Ndjson,
@@ -171,7 +170,8 @@ mod tests {
         let bundle = br#"{"resourceType":"Bundle","type":"searchset","entry":[
             {"fullUrl":"http://x/Patient/1","resource":{"resourceType":"Patient","id":"1"}}]}"#;
         assert_eq!(parse(bundle, Format::Auto).unwrap().entries.len(), 1);
-        let ndjson = b"{\"resourceType\":\"Patient\",\"id\":\"1\"}\n{\"resourceType\":\"Observation\",\"id\":\"2\"}\n";
+        let ndjson =
+            b"{\"resourceType\":\"Patient\",\"id\":\"1\"}\n{\"resourceType\":\"Observation\",\"id\":\"2\"}\n";
         let b = parse(ndjson, Format::Auto).unwrap();
         assert_eq!(b.entries.len(), 2);
         assert_eq!(b.entries[1].at, Location::Line(2));

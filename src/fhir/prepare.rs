@@ -59,11 +59,7 @@ impl PreparedBatch {
 
 /// Validates, resolves and normalises a raw input.
 pub fn prepare(batch: RawBatch) -> Result<PreparedBatch, InputError> {
-    let identities = batch
-        .entries
-        .iter()
-        .map(identity)
-        .collect::<Result<Vec<_>, _>>()?;
+    let identities = batch.entries.iter().map(identity).collect::<Result<Vec<_>, _>>()?;
     let (keep, duplicates) = last_of_each(&identities);
     let mut index = InputIndex::default();
     for &i in &keep {
@@ -98,11 +94,8 @@ fn identity(e: &RawEntry) -> Result<ResourceRef, InputError> {
 }
 
 fn derived_id(e: &RawEntry) -> String {
-    let from_url = e
-        .full_url
-        .as_deref()
-        .and_then(|u| u.strip_prefix("urn:uuid:"))
-        .filter(|id| is_valid_id(id));
+    let from_url =
+        e.full_url.as_deref().and_then(|u| u.strip_prefix("urn:uuid:")).filter(|id| is_valid_id(id));
     match from_url {
         Some(id) => id.to_owned(),
         None => hex::encode(&Sha256::digest(e.resource.to_string().as_bytes())[..16]),
@@ -127,11 +120,9 @@ fn prepare_one(
 ) -> Result<PreparedResource, InputError> {
     let links = resolve::collect(&e.resource, index);
     let mut lossy = Vec::new();
-    let attachments = attachment::extract(&e.resource, &mut lossy).map_err(|bad| {
-        InputError::Entry {
-            at: e.at,
-            problem: EntryProblem::BadAttachment { path: bad.path, reason: bad.reason },
-        }
+    let attachments = attachment::extract(&e.resource, &mut lossy).map_err(|bad| InputError::Entry {
+        at: e.at,
+        problem: EntryProblem::BadAttachment { path: bad.path, reason: bad.reason },
     })?;
     let note = note_text(&attachments);
     let patient = patient_of(rref, &links);
@@ -143,10 +134,7 @@ fn prepare_one(
     Ok(PreparedResource {
         rref: rref.clone(),
         full_url: e.full_url.clone(),
-        version_id: meta
-            .and_then(|m| m.get("versionId"))
-            .and_then(Json::as_str)
-            .map(str::to_owned),
+        version_id: meta.and_then(|m| m.get("versionId")).and_then(Json::as_str).map(str::to_owned),
         last_updated: meta
             .and_then(|m| m.get("lastUpdated"))
             .and_then(Json::as_str)
@@ -162,9 +150,7 @@ fn prepare_one(
             .collect(),
         links,
         attachments,
-        demographics: (rref.rtype() == "Patient")
-            .then(|| Demographics::from_json(&e.resource))
-            .flatten(),
+        demographics: (rref.rtype() == "Patient").then(|| Demographics::from_json(&e.resource)).flatten(),
     })
 }
 

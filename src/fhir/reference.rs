@@ -21,10 +21,8 @@ pub struct ResourceRef {
 impl ResourceRef {
     /// Builds a reference from a known resource type and a valid FHIR id.
     pub fn new(rtype: &str, id: &str) -> Option<Self> {
-        (resource_type::is_known(rtype) && is_valid_id(id)).then(|| Self {
-            rtype: rtype.to_owned(),
-            id: id.to_owned(),
-        })
+        (resource_type::is_known(rtype) && is_valid_id(id))
+            .then(|| Self { rtype: rtype.to_owned(), id: id.to_owned() })
     }
 
     pub fn rtype(&self) -> &str {
@@ -66,9 +64,7 @@ impl TryFrom<String> for ResourceRef {
 pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
 }
 
 /// What a `reference` string points at, before resolution.
@@ -79,11 +75,7 @@ pub enum Target {
     /// `urn:uuid:...` (or `urn:oid:`): a bundle-local fullUrl.
     Urn(String),
     /// `Type?system|value`-style conditional reference (Java Synthea writes these).
-    Conditional {
-        rtype: String,
-        system: Option<String>,
-        value: String,
-    },
+    Conditional { rtype: String, system: Option<String>, value: String },
     /// `#id`: a resource contained in the referring resource.
     Contained(String),
     /// Anything else; kept and reported as unresolved.
@@ -111,18 +103,12 @@ fn parse_conditional(rtype: &str, query: &str) -> Option<Target> {
     if !resource_type::is_known(rtype) {
         return None;
     }
-    let token = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("identifier="))?;
+    let token = query.split('&').find_map(|kv| kv.strip_prefix("identifier="))?;
     let (system, value) = match token.split_once('|') {
         Some((s, v)) => ((!s.is_empty()).then(|| s.to_owned()), v.to_owned()),
         None => (None, token.to_owned()),
     };
-    (!value.is_empty()).then(|| Target::Conditional {
-        rtype: rtype.to_owned(),
-        system,
-        value,
-    })
+    (!value.is_empty()).then(|| Target::Conditional { rtype: rtype.to_owned(), system, value })
 }
 
 fn parse_literal(raw: &str) -> Option<ResourceRef> {
@@ -152,10 +138,7 @@ mod tests {
             Target::parse("http://hapi.example/fhir/Observation/9/_history/2"),
             Target::Literal(ResourceRef::new("Observation", "9").unwrap())
         );
-        assert_eq!(
-            Target::parse("urn:uuid:7e58e78c-ba17"),
-            Target::Urn("urn:uuid:7e58e78c-ba17".into())
-        );
+        assert_eq!(Target::parse("urn:uuid:7e58e78c-ba17"), Target::Urn("urn:uuid:7e58e78c-ba17".into()));
         assert_eq!(Target::parse("#coverage"), Target::Contained("coverage".into()));
         assert_eq!(
             Target::parse("Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|9999977"),

@@ -56,11 +56,14 @@ pub struct Conditional {
     pub value: String,
 }
 
+/// Resources of one type by identifier value, with the identifier's system.
+type ByValue<'a> = HashMap<&'a str, Vec<(Option<&'a str>, ResourceRef)>>;
+
 /// What an input offers to resolve references against.
 #[derive(Default)]
 pub struct InputIndex<'a> {
     by_full_url: HashMap<&'a str, ResourceRef>,
-    by_identifier: HashMap<&'a str, HashMap<&'a str, Vec<(Option<&'a str>, ResourceRef)>>>,
+    by_identifier: HashMap<&'a str, ByValue<'a>>,
     by_ref: HashMap<ResourceRef, &'a Json>,
 }
 

@@ -22,11 +22,7 @@ impl Quantity {
     pub fn from_json(v: &Json) -> Option<Self> {
         let obj = v.as_object()?;
         let value = obj.get("value")?.as_f64()?;
-        let unit = obj
-            .get("unit")
-            .or_else(|| obj.get("code"))
-            .and_then(Json::as_str)
-            .map(str::to_owned);
+        let unit = obj.get("unit").or_else(|| obj.get("code")).and_then(Json::as_str).map(str::to_owned);
         let comparator = obj.get("comparator").and_then(Json::as_str).map(str::to_owned);
         Some(Self { value, unit, comparator })
     }
@@ -97,13 +93,11 @@ impl Value {
                 let r = v.as_object();
                 let num = r.and_then(|r| r.get("numerator")).and_then(Quantity::from_json);
                 let den = r.and_then(|r| r.get("denominator")).and_then(Quantity::from_json);
-                num.zip(den)
-                    .map(|(numerator, denominator)| Value::Ratio { numerator, denominator })
+                num.zip(den).map(|(numerator, denominator)| Value::Ratio { numerator, denominator })
             }
-            "valueDateTime" | "valueInstant" | "valueDate" => v
-                .as_str()
-                .and_then(FhirDate::parse)
-                .map(|date| Value::DateTime { date }),
+            "valueDateTime" | "valueInstant" | "valueDate" => {
+                v.as_str().and_then(FhirDate::parse).map(|date| Value::DateTime { date })
+            }
             "valuePeriod" => v
                 .get("start")
                 .and_then(Json::as_str)

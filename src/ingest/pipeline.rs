@@ -162,7 +162,12 @@ impl<'a> Group<'a> {
         Ok(())
     }
 
-    async fn stage(&mut self, batch: &PreparedBatch, source: &str, sha: Option<&str>) -> Result<(), IngestError> {
+    async fn stage(
+        &mut self,
+        batch: &PreparedBatch,
+        source: &str,
+        sha: Option<&str>,
+    ) -> Result<(), IngestError> {
         let t = Instant::now();
         if self.txn.is_none() {
             self.txn = Some(self.ws.store.begin_write().await?);

@@ -28,11 +28,10 @@ pub struct RecordIndex {
 impl RecordIndex {
     /// Opens the index in `dir`, creating it if absent.
     pub fn open(dir: &Path) -> Result<Self, IndexError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| IndexError::Create { path: dir.to_owned(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| IndexError::Create { path: dir.to_owned(), source })?;
         let (schema, fields) = schema::build();
-        let mmap = MmapDirectory::open(dir)
-            .map_err(|source| IndexError::Open { path: dir.to_owned(), source })?;
+        let mmap =
+            MmapDirectory::open(dir).map_err(|source| IndexError::Open { path: dir.to_owned(), source })?;
         let index = Index::open_or_create(mmap, schema)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(Self { index, reader, fields })
@@ -69,13 +68,10 @@ impl RecordIndex {
     /// Takes the index's single writer (an error if another process holds it).
     pub fn writer(&self) -> Result<IndexUpdater, IndexError> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-        let writer = self
-            .index
-            .writer_with_num_threads(threads, WRITER_MEMORY)
-            .map_err(|e| match e {
-                tantivy::TantivyError::LockFailure(..) => IndexError::Locked,
-                other => IndexError::Tantivy(other),
-            })?;
+        let writer = self.index.writer_with_num_threads(threads, WRITER_MEMORY).map_err(|e| match e {
+            tantivy::TantivyError::LockFailure(..) => IndexError::Locked,
+            other => IndexError::Tantivy(other),
+        })?;
         Ok(IndexUpdater { writer, fields: self.fields })
     }
 

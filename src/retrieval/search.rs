@@ -86,10 +86,9 @@ fn filter_clauses(f: &Fields, req: &SearchRequest) -> Vec<(Occur, Box<dyn Query>
     }
     if req.from.is_some() || req.to.is_some() {
         let bound = |ts: Option<i64>| match ts {
-            Some(s) => std::ops::Bound::Included(Term::from_field_date(
-                f.date,
-                DateTime::from_timestamp_secs(s),
-            )),
+            Some(s) => {
+                std::ops::Bound::Included(Term::from_field_date(f.date, DateTime::from_timestamp_secs(s)))
+            }
             None => std::ops::Bound::Unbounded,
         };
         clauses.push((Occur::Must, Box::new(RangeQuery::new(bound(req.from), bound(req.to)))));

@@ -36,10 +36,8 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database in `data_dir`, in WAL mode, and migrates it.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
         let url = format!("sqlite://{}", data_dir.join(DB_FILE).display());
         let options = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
@@ -61,9 +59,7 @@ impl Store {
 
     /// The id of the last committed ingest (0 when none): the index is tagged with it.
     pub async fn last_ingest_id(&self) -> Result<i64, StoreError> {
-        let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM ingests")
-            .fetch_one(&self.pool)
-            .await?;
+        let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM ingests").fetch_one(&self.pool).await?;
         Ok(id.unwrap_or(0))
     }
 }

@@ -6,7 +6,7 @@ use super::{Store, StoreError};
 use crate::fhir::{Record, ResourceRef};
 
 /// One row of `ehrqa patients` (a JSON contract: field names are stable).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct PatientRow {
     pub id: String,
     pub name: Option<String>,
@@ -29,23 +29,13 @@ pub struct RefCounts {
 
 impl Store {
     pub async fn patients(&self) -> Result<Vec<PatientRow>, StoreError> {
-        let rows: Vec<(String, Option<String>, Option<String>, Option<String>, i64)> = sqlx::query_as(
+        Ok(sqlx::query_as::<_, PatientRow>(
             "SELECT p.id, p.name, p.birth_date, p.gender, \
-               (SELECT COUNT(*) FROM records r WHERE r.patient_id = p.id) \
+               (SELECT COUNT(*) FROM resources r WHERE r.patient_id = p.id) AS resources \
              FROM patients p ORDER BY p.name, p.id",
         )
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, birth_date, gender, resources)| PatientRow {
-                id,
-                name,
-                birth_date,
-                gender,
-                resources,
-            })
-            .collect())
+        .await?)
     }
 
     pub async fn patient_exists(&self, id: &str) -> Result<bool, StoreError> {
@@ -59,7 +49,7 @@ impl Store {
     /// Records in storage order, `limit` at a time after `after` (a rowid cursor).
     pub async fn records_page(&self, after: i64, limit: i64) -> Result<(Vec<Record>, i64), StoreError> {
         let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "SELECT rowid, type, id, record FROM records WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            "SELECT rowid, type, id, record FROM resources WHERE rowid > ? ORDER BY rowid LIMIT ?",
         )
         .bind(after)
         .bind(limit)

@@ -84,6 +84,15 @@ impl WriteTxn {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct ExistingRow {
+    r#type: String,
+    id: String,
+    hash: String,
+    version_id: Option<String>,
+    last_updated: Option<i64>,
+}
+
 async fn fetch_existing(
     conn: &mut SqliteConnection,
     batch: &PreparedBatch,
@@ -96,10 +105,10 @@ async fn fetch_existing(
         qb.push_tuples(chunk, |mut b, r| {
             b.push_bind(r.rref.id());
         });
-        let rows: Vec<(String, String, String, Option<String>, Option<i64>)> =
-            qb.build_query_as().fetch_all(&mut *conn).await?;
-        for (rtype, id, hash, version_id, last_updated) in rows {
-            if let Some(r) = ResourceRef::new(&rtype, &id) {
+        let rows: Vec<ExistingRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+        for row in rows {
+            if let Some(r) = ResourceRef::new(&row.r#type, &row.id) {
+                let ExistingRow { hash, version_id, last_updated, .. } = row;
                 found.insert(r, Existing { hash, version_id, last_updated });
             }
         }
@@ -176,32 +185,20 @@ async fn write_rows(
     insert_rows(
         conn,
         "INSERT OR REPLACE INTO resources (type, id, patient_id, full_url, version_id, \
-         last_updated, hash, raw, ingest_id) ",
-        9,
-        rows,
-        |b, r| {
-            b.push_bind(r.rref.rtype())
-                .push_bind(r.rref.id())
-                .push_bind(r.record.patient.as_deref())
-                .push_bind(r.full_url.as_deref())
-                .push_bind(r.version_id.as_deref())
-                .push_bind(r.last_updated)
-                .push_bind(r.hash.as_str())
-                .push_bind(r.raw.as_str())
-                .push_bind(ingest_id);
-        },
-    )
-    .await?;
-    insert_rows(
-        conn,
-        "INSERT OR REPLACE INTO records (type, id, patient_id, date, ts, status, code, text, record, refs) ",
-        10,
+         last_updated, hash, raw, ingest_id, date, ts, status, code, text, record, refs) ",
+        16,
         rows,
         |b, r| {
             let rec = &r.record;
             b.push_bind(r.rref.rtype())
                 .push_bind(r.rref.id())
                 .push_bind(rec.patient.as_deref())
+                .push_bind(r.full_url.as_deref())
+                .push_bind(r.version_id.as_deref())
+                .push_bind(r.last_updated)
+                .push_bind(r.hash.as_str())
+                .push_bind(r.raw.as_str())
+                .push_bind(ingest_id)
                 .push_bind(rec.date.map(|d| d.day_string()))
                 .push_bind(rec.date.map(|d| d.timestamp()))
                 .push_bind(rec.status.as_deref())
@@ -212,10 +209,8 @@ async fn write_rows(
         },
     )
     .await?;
-    let links: Vec<(&PreparedResource, &RefLink)> = rows
-        .iter()
-        .flat_map(|r| r.links.iter().filter(|l| !l.resolved).map(move |l| (*r, l)))
-        .collect();
+    let links: Vec<(&PreparedResource, &RefLink)> =
+        rows.iter().flat_map(|r| r.links.iter().filter(|l| !l.resolved).map(move |l| (*r, l))).collect();
     insert_rows(
         conn,
         "INSERT INTO refs (src_type, src_id, path, raw, kind, target_type, target_id, resolved, \
@@ -273,7 +268,8 @@ async fn write_rows(
         },
     )
     .await?;
-    let patients: Vec<_> = rows.iter().filter_map(|r| Some((r.rref.id(), r.demographics.as_ref()?))).collect();
+    let patients: Vec<_> =
+        rows.iter().filter_map(|r| Some((r.rref.id(), r.demographics.as_ref()?))).collect();
     insert_rows(
         conn,
         "INSERT OR REPLACE INTO patients (id, name, birth_date, gender, deceased) ",

@@ -12,10 +12,8 @@ async fn refused(rel: &str, reason: &str) {
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "one line: {err}");
     assert!(lines[0].starts_with("error: ") && lines[0].contains(reason), "{rel}: {err}");
-    let t = TestData {
-        ws: ehrqa::ingest::Workspace::open(ehrqa::Settings::new(dir.path())).await.unwrap(),
-        dir,
-    };
+    let t =
+        TestData { ws: ehrqa::ingest::Workspace::open(ehrqa::Settings::new(dir.path())).await.unwrap(), dir };
     for table in ["resources", "records", "refs", "patients", "identifiers", "attachments", "ingests"] {
         assert_eq!(t.count(&format!("SELECT COUNT(*) FROM {table}")).await, 0, "{rel}: {table}");
     }
@@ -67,7 +65,11 @@ async fn a_200_mb_file_is_refused_without_being_read() {
     let data = dir.path().join("data");
     let out = ehrqa(&data, &["ingest", big.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("input is 209715200 bytes, over the limit of 67108864 bytes"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("input is 209715200 bytes, over the limit of 67108864 bytes"),
+        "{}",
+        stderr(&out)
+    );
     // Raising the limit is possible, and then the content (zero bytes) is judged: not JSON.
     let out = ehrqa(&data, &["--max-input-bytes", "300000000", "ingest", big.to_str().unwrap()]);
     assert!(stderr(&out).contains("not JSON"), "{}", stderr(&out));
@@ -82,10 +84,8 @@ async fn good_inputs_are_stored_beside_refused_ones() {
     );
     assert_eq!(out.status.code(), Some(1), "some inputs failed");
     assert_eq!(stderr(&out).lines().filter(|l| l.starts_with("error: ")).count(), 7);
-    let t = TestData {
-        ws: ehrqa::ingest::Workspace::open(ehrqa::Settings::new(dir.path())).await.unwrap(),
-        dir,
-    };
+    let t =
+        TestData { ws: ehrqa::ingest::Workspace::open(ehrqa::Settings::new(dir.path())).await.unwrap(), dir };
     assert_eq!(t.count("SELECT COUNT(*) FROM resources").await, 4);
     assert_eq!(t.count("SELECT COUNT(*) FROM resources WHERE id LIKE 'bad-%'").await, 0);
 }

@@ -51,7 +51,10 @@ fn patients_json_contract() {
 fn search_json_contract_and_text_output() {
     let dir = tempfile::tempdir().unwrap();
     ingest_fixtures(dir.path());
-    let out = ehrqa(dir.path(), &["search", "--patient", MERVIN, "--limit", "3", "--format", "json", "hemoglobin", "a1c"]);
+    let out = ehrqa(
+        dir.path(),
+        &["search", "--patient", MERVIN, "--limit", "3", "--format", "json", "hemoglobin", "a1c"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(keys(&v), ["results"]);
@@ -77,7 +80,10 @@ fn search_errors_are_one_line() {
     for (args, msg) in [
         (vec!["search", "--patient", "nobody", "x"], "error: unknown patient nobody"),
         (vec!["search", "--patient", "a/b", "x"], "error: invalid patient id \"a/b\""),
-        (vec!["search", "--patient", MERVIN, "--type", "Observations", "x"], "error: unknown resource type \"Observations\""),
+        (
+            vec!["search", "--patient", MERVIN, "--type", "Observations", "x"],
+            "error: unknown resource type \"Observations\"",
+        ),
     ] {
         let out = ehrqa(dir.path(), &args);
         assert_eq!(out.status.code(), Some(1));

@@ -27,7 +27,10 @@ async fn a_lost_index_is_rebuilt_from_the_database_on_open() {
     let ws = Workspace::open(Settings::new(dir.path())).await.unwrap();
     let t = TestData { dir, ws };
     let after = t.search(MERVIN, "hemoglobin a1c", 10);
-    assert_eq!(after.iter().map(|h| &h.rref).collect::<Vec<_>>(), before.iter().map(|h| &h.rref).collect::<Vec<_>>());
+    assert_eq!(
+        after.iter().map(|h| &h.rref).collect::<Vec<_>>(),
+        before.iter().map(|h| &h.rref).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]

@@ -74,10 +74,12 @@ async fn conditional_references_resolve_whatever_order_the_bundles_arrive() {
 async fn snapshot(t: &TestData) -> (i64, i64, String, u64) {
     let resources = t.count("SELECT COUNT(*) FROM resources").await;
     let refs = t.count("SELECT COUNT(*) FROM refs").await;
-    let hashes: String = sqlx::query_scalar("SELECT group_concat(hash, '') FROM (SELECT hash FROM resources ORDER BY type, id)")
-        .fetch_one(t.ws.store.pool())
-        .await
-        .unwrap();
+    let hashes: String = sqlx::query_scalar(
+        "SELECT group_concat(hash, '') FROM (SELECT hash FROM resources ORDER BY type, id)",
+    )
+    .fetch_one(t.ws.store.pool())
+    .await
+    .unwrap();
     (resources, refs, hashes, t.ws.index.num_docs().unwrap())
 }
 
@@ -156,7 +158,11 @@ async fn notes_are_decoded_and_searchable_and_binaries_are_kept() {
     assert_eq!((ct.as_str(), size, sha.len()), ("image/png", 70, 64));
     // Synthea's notes: every DocumentReference of the patient has decoded text.
     let notes = t.count(&format!("SELECT COUNT(*) FROM records WHERE patient_id = '{MERVIN}' AND type = 'DocumentReference' AND record LIKE '%\"note\":%'")).await;
-    let docs = t.count(&format!("SELECT COUNT(*) FROM records WHERE patient_id = '{MERVIN}' AND type = 'DocumentReference'")).await;
+    let docs = t
+        .count(&format!(
+            "SELECT COUNT(*) FROM records WHERE patient_id = '{MERVIN}' AND type = 'DocumentReference'"
+        ))
+        .await;
     assert!(docs > 10);
     assert_eq!(notes, docs);
 }

@@ -95,20 +95,26 @@ async fn unreadable_optional_fields_are_reported_not_fatal() {
     assert!(report.failed.is_empty());
     assert_eq!(report.inserted, 3);
     for kind in ["effectiveDateTime", "valueQuantity", "code", "onsetDateTime"] {
-        assert_eq!(report.normalisation_issues.get(kind), Some(&1), "{kind}: {:?}", report.normalisation_issues);
+        assert_eq!(
+            report.normalisation_issues.get(kind),
+            Some(&1),
+            "{kind}: {:?}",
+            report.normalisation_issues
+        );
     }
     let weight = record(&t, "Observation/6a1d2a4e-0000-4000-8000-000000000002").await;
     // The unreadable effective date falls back to `issued`; the raw resource keeps everything.
     assert_eq!(weight.date.unwrap().day_string(), "2022-01-05");
     assert!(weight.value.is_none());
     assert_eq!(weight.issues.len(), 2);
-    let raw = t
-        .ws
-        .store
-        .raw_resource(&ehrqa::fhir::ResourceRef::parse("Observation/6a1d2a4e-0000-4000-8000-000000000002").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let raw =
+        t.ws.store
+            .raw_resource(
+                &ehrqa::fhir::ResourceRef::parse("Observation/6a1d2a4e-0000-4000-8000-000000000002").unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
     assert!(raw.contains("last tuesday") && raw.contains("n/a"));
 }
 

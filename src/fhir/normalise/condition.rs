@@ -7,10 +7,8 @@ use crate::fhir::record::Record;
 pub fn condition(src: &mut Source<'_>, rec: &mut Record) -> Parts {
     rec.code = src.concept("code");
     let mut detail = String::new();
-    let abated = src
-        .str("abatementDateTime")
-        .or_else(|| src.str("abatementPeriod.start"))
-        .and_then(FhirDate::parse);
+    let abated =
+        src.str("abatementDateTime").or_else(|| src.str("abatementPeriod.start")).and_then(FhirDate::parse);
     if let Some(d) = abated {
         detail.push_str(&format!(" (resolved {d})"));
     }
@@ -39,21 +37,21 @@ pub fn allergy(src: &mut Source<'_>, rec: &mut Record) -> Parts {
     if let Some(c) = src.str("criticality") {
         detail.push_str(&format!(" criticality {c}"));
     }
-    let reactions: Vec<String> = src
-        .obj()
-        .get("reaction")
-        .and_then(|r| r.as_array())
-        .into_iter()
-        .flatten()
-        .flat_map(|r| {
-            crate::fhir::concept::Concept::list_from_json(r.get("manifestation"))
-                .into_iter()
-                .map(|c| match r.get("severity").and_then(|s| s.as_str()) {
-                    Some(sev) => format!("{} ({sev})", c.label()),
-                    None => c.label(),
+    let reactions: Vec<String> =
+        src.obj()
+            .get("reaction")
+            .and_then(|r| r.as_array())
+            .into_iter()
+            .flatten()
+            .flat_map(|r| {
+                crate::fhir::concept::Concept::list_from_json(r.get("manifestation")).into_iter().map(|c| {
+                    match r.get("severity").and_then(|s| s.as_str()) {
+                        Some(sev) => format!("{} ({sev})", c.label()),
+                        None => c.label(),
+                    }
                 })
-        })
-        .collect();
+            })
+            .collect();
     if !reactions.is_empty() {
         detail.push_str(&format!("; reaction: {}", join_labels(&reactions, 4)));
     }

@@ -8,9 +8,7 @@ pub fn paths(rtype: &str) -> &'static [&'static str] {
         "Observation" | "DiagnosticReport" => {
             &["effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"]
         }
-        "Condition" | "AllergyIntolerance" => {
-            &["onsetDateTime", "onsetPeriod.start", "recordedDate"]
-        }
+        "Condition" | "AllergyIntolerance" => &["onsetDateTime", "onsetPeriod.start", "recordedDate"],
         "MedicationRequest" => &["authoredOn", "dispenseRequest.validityPeriod.start"],
         "MedicationStatement" => &["effectiveDateTime", "effectivePeriod.start", "dateAsserted"],
         "MedicationAdministration" => &["effectiveDateTime", "effectivePeriod.start"],

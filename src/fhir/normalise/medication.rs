@@ -50,18 +50,13 @@ fn drug(src: &mut Source<'_>, ctx: &Ctx<'_>) -> Option<Concept> {
 
 /// Dosage text: the prescriber's text when given, else dose and timing.
 fn dosage(src: &Source<'_>) -> Option<String> {
-    let d = src
-        .at("dosageInstruction")
-        .or_else(|| src.at("dosage"))
-        .filter(|d| d.is_object())?;
+    let d = src.at("dosageInstruction").or_else(|| src.at("dosage")).filter(|d| d.is_object())?;
     if let Some(t) = d.get("text").and_then(Json::as_str) {
         return Some(t.to_owned());
     }
     let mut parts = Vec::new();
-    let dose = d
-        .pointer("/doseAndRate/0/doseQuantity")
-        .or_else(|| d.get("dose"))
-        .and_then(Quantity::from_json);
+    let dose =
+        d.pointer("/doseAndRate/0/doseQuantity").or_else(|| d.get("dose")).and_then(Quantity::from_json);
     if let Some(q) = dose {
         parts.push(format!("dose {q}"));
     }

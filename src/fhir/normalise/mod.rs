@@ -91,8 +91,9 @@ pub fn normalise(
         "Observation" => observation::normalise(&mut src, &mut rec),
         "Condition" => condition::condition(&mut src, &mut rec),
         "AllergyIntolerance" => condition::allergy(&mut src, &mut rec),
-        "MedicationRequest" | "MedicationStatement" | "MedicationAdministration"
-        | "MedicationDispense" => medication::usage(&mut src, ctx, &mut rec),
+        "MedicationRequest" | "MedicationStatement" | "MedicationAdministration" | "MedicationDispense" => {
+            medication::usage(&mut src, ctx, &mut rec)
+        }
         "Medication" => medication::medication(&mut src, &mut rec),
         "Encounter" => encounter::normalise(&mut src, ctx, &mut rec),
         "DiagnosticReport" => document::report(&mut src, &mut rec),
@@ -126,14 +127,29 @@ fn encounter_of(ctx: &Ctx<'_>) -> Option<ResourceRef> {
 fn status_is_informative(rtype: &str, status: &str) -> bool {
     let administrative = matches!(
         rtype,
-        "Claim" | "ExplanationOfBenefit" | "Coverage" | "Organization" | "Location" | "Practitioner"
-            | "PractitionerRole" | "Provenance" | "Medication"
+        "Claim"
+            | "ExplanationOfBenefit"
+            | "Coverage"
+            | "Organization"
+            | "Location"
+            | "Practitioner"
+            | "PractitionerRole"
+            | "Provenance"
+            | "Medication"
     );
-    !administrative && !matches!(
-        status,
-        "final" | "completed" | "finished" | "current" | "available" | "amended" | "corrected"
-            | "billable" | "generated"
-    )
+    !administrative
+        && !matches!(
+            status,
+            "final"
+                | "completed"
+                | "finished"
+                | "current"
+                | "available"
+                | "amended"
+                | "corrected"
+                | "billable"
+                | "generated"
+        )
 }
 
 /// `2019-03-02 Observation Hemoglobin A1c/Hemoglobin.total in Blood = 6.2 % [high]`.

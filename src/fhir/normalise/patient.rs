@@ -36,13 +36,8 @@ pub fn display_name(obj: &serde_json::Map<String, Json>) -> Option<String> {
     if let Some(t) = name.get("text").and_then(Json::as_str) {
         return Some(t.to_owned());
     }
-    let mut parts: Vec<&str> = name
-        .get("given")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Json::as_str)
-        .collect();
+    let mut parts: Vec<&str> =
+        name.get("given").and_then(Json::as_array).into_iter().flatten().filter_map(Json::as_str).collect();
     parts.extend(name.get("family").and_then(Json::as_str));
     (!parts.is_empty()).then(|| parts.join(" "))
 }

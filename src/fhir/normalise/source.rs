@@ -75,8 +75,7 @@ impl<'a> Source<'a> {
         if let Some(s) = self.str("status") {
             return Some(s.to_owned());
         }
-        self.concept("clinicalStatus")
-            .and_then(|c| c.codings.first().map(|c| c.code.clone()).or(c.text))
+        self.concept("clinicalStatus").and_then(|c| c.codings.first().map(|c| c.code.clone()).or(c.text))
     }
 
     /// Labels of the concepts in `key`, joined for a rendering.
