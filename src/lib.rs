@@ -4,10 +4,13 @@
 //! `fhir` -> `store` -> `retrieval` -> `ingest` -> `cli`, each using only the ones before it.
 
 pub mod cli;
+pub mod eval;
 pub mod fhir;
 pub mod ingest;
+pub mod llm;
 pub mod retrieval;
 pub mod settings;
 pub mod store;
+pub mod tokens;
 
 pub use settings::Settings;

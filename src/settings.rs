@@ -12,11 +12,26 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Inputs larger than this are refused before being read.
     pub max_input_bytes: u64,
+    /// Where `scripts/setup` caches the tokenizer and test model (`~/.cache/ehrqa`).
+    pub cache_dir: PathBuf,
+    /// An explicit tokenizer.json; else the cached Gemma 3 tokenizer is used.
+    pub tokenizer: Option<PathBuf>,
+}
+
+/// `$HOME/.cache/ehrqa`, the cache `scripts/setup` fills.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map_or_else(|| PathBuf::from(".cache/ehrqa"), |h| PathBuf::from(h).join(".cache/ehrqa"))
 }
 
 impl Settings {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self { data_dir: data_dir.into(), max_input_bytes: DEFAULT_MAX_INPUT_BYTES }
+        Self {
+            data_dir: data_dir.into(),
+            max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
+            cache_dir: default_cache_dir(),
+            tokenizer: None,
+        }
     }
 
     pub fn index_dir(&self) -> PathBuf {

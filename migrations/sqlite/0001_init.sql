@@ -22,6 +22,8 @@ CREATE TABLE resources (
     text         TEXT    NOT NULL,
     record       TEXT    NOT NULL,
     refs         INTEGER NOT NULL,
+    -- Tokens of `text` under the model's tokenizer (NULL when ingested without one).
+    tokens       INTEGER,
     PRIMARY KEY (type, id)
 );
 -- By id alone: existing-version lookups, and `urn:uuid:<id>` references across inputs.
@@ -30,7 +32,7 @@ CREATE INDEX resources_patient ON resources (patient_id, type, ts);
 
 -- The normalised side, for readers that want records only.
 CREATE VIEW records AS
-    SELECT type, id, patient_id, date, ts, status, code, text, record, refs FROM resources;
+    SELECT type, id, patient_id, date, ts, status, code, text, record, refs, tokens FROM resources;
 
 CREATE TABLE patients (
     id         TEXT PRIMARY KEY,

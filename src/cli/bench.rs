@@ -37,7 +37,9 @@ pub async fn run(settings: Settings, bench: Bench, format: OutputFormat) -> anyh
     let mut last = None;
     for run in 0..runs.max(1) {
         let dir = scratch_dir(&settings, run)?;
-        let ws = Workspace::open(Settings { data_dir: dir.clone(), ..settings.clone() }).await?;
+        let counter = super::optional_counter(&settings);
+        let ws =
+            Workspace::open_with(Settings { data_dir: dir.clone(), ..settings.clone() }, counter).await?;
         let report = ingest_files(&ws, files.clone(), &NoProgress).await?;
         drop(ws);
         std::fs::remove_dir_all(&dir)?;

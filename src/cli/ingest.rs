@@ -16,7 +16,8 @@ pub struct Args {
 
 pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow::Result<bool> {
     let (files, unlistable) = expand(&args.paths);
-    let ws = Workspace::open(settings).await?;
+    let counter = super::optional_counter(&settings);
+    let ws = Workspace::open_with(settings, counter).await?;
     let mut report = ingest_files(&ws, files, &Bar::new()).await?;
     for u in unlistable {
         report.fail(u.path.display().to_string(), u.reason);

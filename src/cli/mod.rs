@@ -1,6 +1,8 @@
 //! The command line: one file per command, each thin (parse, call the library, print).
 
 mod bench;
+mod context;
+mod eval;
 mod ingest;
 mod output;
 mod patients;
@@ -29,6 +31,12 @@ pub struct Cli {
     /// Inputs larger than this many bytes are refused before being read.
     #[arg(long, global = true, env = "EHRQA_MAX_INPUT_BYTES", default_value_t = DEFAULT_MAX_INPUT_BYTES)]
     pub max_input_bytes: u64,
+    /// The Gemma 3 tokenizer.json (default: the one `scripts/setup` caches).
+    #[arg(long, global = true, env = "EHRQA_TOKENIZER")]
+    pub tokenizer: Option<PathBuf>,
+    /// Cache of downloaded tokenizer and model files (default `~/.cache/ehrqa`).
+    #[arg(long, global = true, env = "EHRQA_CACHE")]
+    pub cache_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -43,6 +51,11 @@ pub enum Command {
     Search(search::Args),
     /// Rebuild the search index from the database.
     Reindex,
+    /// Assemble the evidence for a question within a token budget.
+    Context(context::Args),
+    /// Evaluations: generate question sets, measure retrieval.
+    #[command(subcommand)]
+    Eval(eval::Eval),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -50,7 +63,12 @@ pub enum Command {
 
 impl Cli {
     fn settings(&self) -> Settings {
-        Settings { data_dir: self.data_dir.clone(), max_input_bytes: self.max_input_bytes }
+        Settings {
+            data_dir: self.data_dir.clone(),
+            max_input_bytes: self.max_input_bytes,
+            cache_dir: self.cache_dir.clone().unwrap_or_else(crate::settings::default_cache_dir),
+            tokenizer: self.tokenizer.clone(),
+        }
     }
 
     /// Runs the command; `Ok(false)` means it ran but some of its work failed (exit code 1).
@@ -62,7 +80,32 @@ impl Cli {
             Command::Patients => patients::run(settings, format).await,
             Command::Search(args) => search::run(settings, args, format).await,
             Command::Reindex => reindex::run(settings, format).await,
+            Command::Context(args) => context::run(settings, args, format).await,
+            Command::Eval(cmd) => eval::run(settings, cmd, format).await,
             Command::Bench(b) => bench::run(settings, b, format).await,
         }
     }
+}
+
+/// Loads the Gemma 3 tokenizer named by the settings (or cached by `scripts/setup`).
+fn load_tokenizer(settings: &Settings) -> anyhow::Result<crate::llm::Tokenizer> {
+    let path = crate::llm::tokenizer::locate(settings.tokenizer.as_deref(), &settings.cache_dir)?;
+    Ok(crate::llm::Tokenizer::from_file(&path)?)
+}
+
+/// The tokenizer as a counter for ingest, when one is available (a warning otherwise: token
+/// counts are then computed when contexts are assembled).
+fn optional_counter(settings: &Settings) -> Option<std::sync::Arc<dyn crate::tokens::TokenCounter>> {
+    match load_tokenizer(settings) {
+        Ok(t) => Some(std::sync::Arc::new(t)),
+        Err(e) => {
+            tracing::warn!("ingesting without token counts: {e}");
+            None
+        }
+    }
+}
+
+/// Today, UTC, in seconds.
+fn today() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }

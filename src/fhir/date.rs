@@ -69,6 +69,12 @@ impl FhirDate {
         }
     }
 
+    /// The UTC calendar day of a Unix timestamp.
+    pub fn from_timestamp(ts: i64) -> Self {
+        let (year, month, day) = civil_from_days(ts.div_euclid(86_400));
+        Self { year, month: Some(month), day: Some(day), seconds: None, offset: 0 }
+    }
+
     /// Seconds since the Unix epoch (UTC) of the start of this date's period.
     pub fn timestamp(&self) -> i64 {
         let days = days_from_civil(self.year, self.month.unwrap_or(1), self.day.unwrap_or(1));
@@ -141,6 +147,19 @@ fn days_from_civil(y: i32, m: u8, d: u8) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The proleptic Gregorian date of a day count since 1970-01-01 (inverse of `days_from_civil`).
+fn civil_from_days(z: i64) -> (i32, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    ((yoe + era * 400 + i64::from(m <= 2)) as i32, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +180,14 @@ mod tests {
         assert_eq!(shifted.timestamp(), 1_532_200_156);
         assert_eq!(FhirDate::parse("1970-01-01T00:00:00Z").unwrap().timestamp(), 0);
         assert_eq!(FhirDate::parse("1969-12-31").unwrap().timestamp(), -86_400);
+    }
+
+    #[test]
+    fn timestamps_round_trip_to_days() {
+        for s in ["1970-01-01", "2019-03-02", "2020-02-29", "1938-05-17", "2026-12-31"] {
+            let d = FhirDate::parse(s).unwrap();
+            assert_eq!(FhirDate::from_timestamp(d.timestamp() + 3600).day_string(), s);
+        }
     }
 
     #[test]

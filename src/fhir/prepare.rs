@@ -19,6 +19,7 @@ use super::record::Record;
 use super::reference::{is_valid_id, ResourceRef};
 use super::resolve::{self, InputIndex, RefLink};
 use super::resource_type;
+use crate::tokens::TokenCounter;
 
 /// One resource, ready for the store and the index.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct PreparedResource {
     pub record: Record,
     /// `record` serialised, computed here so the writer does no CPU work.
     pub record_json: String,
+    /// Tokens of the record's rendering, when a tokenizer was given.
+    pub tokens: Option<u32>,
     pub links: Vec<RefLink>,
     pub identifiers: Vec<(Option<String>, String)>,
     pub attachments: Vec<Attachment>,
@@ -57,8 +60,9 @@ impl PreparedBatch {
     }
 }
 
-/// Validates, resolves and normalises a raw input.
-pub fn prepare(batch: RawBatch) -> Result<PreparedBatch, InputError> {
+/// Validates, resolves and normalises a raw input; counts each rendering's tokens when given a
+/// counter (stored, so a context of any size is assembled without re-tokenizing).
+pub fn prepare(batch: RawBatch, counter: Option<&dyn TokenCounter>) -> Result<PreparedBatch, InputError> {
     let identities = batch.entries.iter().map(identity).collect::<Result<Vec<_>, _>>()?;
     let (keep, duplicates) = last_of_each(&identities);
     let mut index = InputIndex::default();
@@ -68,7 +72,7 @@ pub fn prepare(batch: RawBatch) -> Result<PreparedBatch, InputError> {
     }
     let resources = keep
         .iter()
-        .map(|&i| prepare_one(&batch.entries[i], &identities[i], &index))
+        .map(|&i| prepare_one(&batch.entries[i], &identities[i], &index, counter))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(PreparedBatch { resources, duplicates })
 }
@@ -117,6 +121,7 @@ fn prepare_one(
     e: &RawEntry,
     rref: &ResourceRef,
     index: &InputIndex<'_>,
+    counter: Option<&dyn TokenCounter>,
 ) -> Result<PreparedResource, InputError> {
     let links = resolve::collect(&e.resource, index);
     let mut lossy = Vec::new();
@@ -130,6 +135,8 @@ fn prepare_one(
     let mut record = normalise::normalise(&e.resource, rref, patient, note, &ctx);
     record.issues.extend(lossy);
     let raw = serde_json::to_string(&e.resource).expect("a JSON value serialises");
+    let record_json = serde_json::to_string(&record).expect("a record serialises");
+    let tokens = counter.map(|c| c.count(&record.text) as u32);
     let meta = e.resource.get("meta");
     Ok(PreparedResource {
         rref: rref.clone(),
@@ -141,7 +148,8 @@ fn prepare_one(
             .and_then(super::date::FhirDate::parse)
             .map(|d| d.timestamp()),
         hash: hex::encode(Sha256::digest(raw.as_bytes())),
-        record_json: serde_json::to_string(&record).expect("a record serialises"),
+        record_json,
+        tokens,
         raw,
         record,
         identifiers: resolve::identifiers(&e.resource)

@@ -17,8 +17,9 @@ use super::report::{IngestReport, Timings};
 use super::{IngestError, Progress, Workspace};
 use crate::fhir::input::{self, Format};
 use crate::fhir::{prepare, InputError, PreparedBatch};
-use crate::retrieval::{IndexError, IndexUpdater};
+use crate::retrieval::{IndexError, IndexUpdater, IndexedRecord};
 use crate::store::{WriteOutcome, WriteTxn};
+use crate::tokens::TokenCounter;
 
 /// A group is committed once it holds this many resources (or the input ends).
 const GROUP_RESOURCES: usize = 40_000;
@@ -34,11 +35,11 @@ pub struct Loaded {
 }
 
 /// Reads and prepares one file. Blocking; runs on the reader thread.
-pub fn load_file(path: &std::path::Path, max_bytes: u64) -> Loaded {
+pub fn load_file(path: &std::path::Path, max_bytes: u64, counter: Option<&dyn TokenCounter>) -> Loaded {
     let started = Instant::now();
     let source = path.display().to_string();
     let mut loaded = match input::read_file(path, max_bytes) {
-        Ok(bytes) => load_bytes(source, &bytes, Format::for_path(path)),
+        Ok(bytes) => load_bytes(source, &bytes, Format::for_path(path), counter),
         Err(e) => Loaded { source, prepare_ms: 0.0, sha256: None, bytes: 0, result: Err(e) },
     };
     loaded.prepare_ms = ms(started);
@@ -46,10 +47,15 @@ pub fn load_file(path: &std::path::Path, max_bytes: u64) -> Loaded {
 }
 
 /// Parses and prepares input bytes (a file's or a request body's). Blocking.
-pub fn load_bytes(source: String, bytes: &[u8], format: Format) -> Loaded {
+pub fn load_bytes(
+    source: String,
+    bytes: &[u8],
+    format: Format,
+    counter: Option<&dyn TokenCounter>,
+) -> Loaded {
     let started = Instant::now();
     let sha256 = Some(hex::encode(Sha256::digest(bytes)));
-    let result = input::parse(bytes, format).and_then(prepare);
+    let result = input::parse(bytes, format).and_then(|raw| prepare(raw, counter));
     Loaded { source, prepare_ms: ms(started), sha256, bytes: bytes.len() as u64, result }
 }
 
@@ -70,9 +76,10 @@ pub async fn ingest_files(
     progress.start(total, "ingest");
     let (tx, mut rx) = mpsc::channel::<Loaded>(2);
     let max = ws.settings.max_input_bytes;
+    let counter = ws.counter.clone();
     let reader = std::thread::spawn(move || {
         for f in files {
-            if tx.blocking_send(load_file(&f, max)).is_err() {
+            if tx.blocking_send(load_file(&f, max, counter.as_deref())).is_err() {
                 break;
             }
         }
@@ -178,7 +185,11 @@ impl<'a> Group<'a> {
         let t = Instant::now();
         let changed: std::collections::HashSet<_> = outcome.changed.iter().collect();
         for r in batch.resources.iter().filter(|r| changed.contains(&r.rref)) {
-            self.writer.upsert(&r.record)?;
+            self.writer.upsert(IndexedRecord {
+                record: &r.record,
+                json: &r.record_json,
+                tokens: r.tokens,
+            })?;
         }
         self.timings.index_ms += ms(t);
         self.outcomes.push((outcome, batch.duplicates));

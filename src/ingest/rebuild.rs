@@ -1,6 +1,7 @@
 //! Rebuilding the index from the database (`ehrqa reindex`, and after a crash).
 
 use super::{IngestError, Progress, Workspace};
+use crate::retrieval::IndexedRecord;
 
 const PAGE: i64 = 5_000;
 
@@ -20,7 +21,7 @@ pub async fn rebuild(ws: &Workspace, progress: &dyn Progress) -> Result<u64, Ing
             break;
         }
         for r in &records {
-            writer.upsert(r)?;
+            writer.upsert(IndexedRecord { record: &r.record, json: &r.json, tokens: r.tokens })?;
         }
         done += records.len() as u64;
         progress.advance(records.len() as u64);

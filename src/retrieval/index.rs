@@ -89,8 +89,8 @@ pub struct IndexUpdater {
 
 impl IndexUpdater {
     /// Adds a record, replacing any earlier document for the same resource.
-    pub fn upsert(&mut self, rec: &Record) -> Result<(), IndexError> {
-        let key = rec.rref.to_string();
+    pub fn upsert(&mut self, rec: IndexedRecord<'_>) -> Result<(), IndexError> {
+        let key = rec.record.rref.to_string();
         self.writer.delete_term(Term::from_field_text(self.fields.key, &key));
         self.writer.add_document(document(&self.fields, rec, key))?;
         Ok(())
@@ -123,8 +123,25 @@ impl IndexUpdater {
     }
 }
 
-fn document(f: &Fields, rec: &Record, key: String) -> TantivyDocument {
+/// What the index stores of a record.
+#[derive(Clone, Copy)]
+pub struct IndexedRecord<'a> {
+    pub record: &'a Record,
+    /// `record` as JSON (already serialised by the caller).
+    pub json: &'a str,
+    pub tokens: Option<u32>,
+}
+
+fn document(f: &Fields, r: IndexedRecord<'_>, key: String) -> TantivyDocument {
+    let rec = r.record;
     let mut doc = TantivyDocument::default();
+    doc.add_text(f.record, r.json);
+    if let Some(t) = r.tokens {
+        doc.add_u64(f.tokens, u64::from(t));
+    }
+    if let Some(s) = &rec.status {
+        doc.add_text(f.status, s);
+    }
     doc.add_text(f.key, key);
     if let Some(p) = &rec.patient {
         doc.add_text(f.patient, p);

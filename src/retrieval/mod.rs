@@ -1,11 +1,18 @@
-//! Retrieval: the tantivy record index and per-patient search. (Question analysis, ranking and
-//! context assembly grow here.)
+//! Retrieval: the tantivy record index, per-patient search, question analysis, hybrid ranking,
+//! computed facts and context assembly within a token budget.
 
+pub mod context;
 mod error;
+pub mod facts;
 mod index;
+pub mod lookup;
+pub mod question;
+pub mod rank;
 mod schema;
 mod search;
+pub mod summary;
 
+pub use context::{assemble, Context, ContextItem, ContextOptions};
 pub use error::IndexError;
-pub use index::{IndexUpdater, RecordIndex};
+pub use index::{IndexUpdater, IndexedRecord, RecordIndex};
 pub use search::{Hit, SearchRequest};

@@ -25,6 +25,13 @@ pub struct Fields {
     pub codes: Field,
     pub text: Field,
     pub note: Field,
+    /// Status code (`active`, `final`...), untokenised: the header filters on it.
+    pub status: Field,
+    /// The whole normalised record as JSON (stored only): retrieval reads records from the
+    /// index alone, without a database round trip.
+    pub record: Field,
+    /// Tokens of `text` under the model's tokenizer, counted once at ingest (stored only).
+    pub tokens: Field,
 }
 
 pub fn build() -> (Schema, Fields) {
@@ -50,6 +57,9 @@ pub fn build() -> (Schema, Fields) {
         codes: b.add_text_field("codes", STRING),
         text: b.add_text_field("text", english(true)),
         note: b.add_text_field("note", english(false)),
+        status: b.add_text_field("status", STRING),
+        record: b.add_text_field("record", STORED),
+        tokens: b.add_u64_field("tokens", STORED),
     };
     (b.build(), fields)
 }

@@ -16,7 +16,20 @@ pub struct PatientRow {
 }
 
 /// A record as read back for indexing.
-pub type StoredRecord = Record;
+pub struct StoredRecord {
+    pub record: Record,
+    pub json: String,
+    pub tokens: Option<u32>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    rowid: i64,
+    r#type: String,
+    id: String,
+    record: String,
+    tokens: Option<i64>,
+}
 
 /// References by kind and resolution, for the ingest summary.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -47,22 +60,39 @@ impl Store {
     }
 
     /// Records in storage order, `limit` at a time after `after` (a rowid cursor).
-    pub async fn records_page(&self, after: i64, limit: i64) -> Result<(Vec<Record>, i64), StoreError> {
-        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "SELECT rowid, type, id, record FROM resources WHERE rowid > ? ORDER BY rowid LIMIT ?",
+    pub async fn records_page(&self, after: i64, limit: i64) -> Result<(Vec<StoredRecord>, i64), StoreError> {
+        let rows: Vec<RecordRow> = sqlx::query_as(
+            "SELECT rowid, type, id, record, tokens FROM resources WHERE rowid > ? ORDER BY rowid LIMIT ?",
         )
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let last = rows.last().map_or(after, |r| r.0);
+        let last = rows.last().map_or(after, |r| r.rowid);
         let records = rows
             .into_iter()
-            .map(|(_, t, id, json)| {
+            .map(|r| {
+                let record = serde_json::from_str(&r.record)
+                    .map_err(|e| StoreError::CorruptRecord(format!("{}/{}", r.r#type, r.id), e))?;
+                Ok(StoredRecord { record, json: r.record, tokens: r.tokens.map(|t| t as u32) })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((records, last))
+    }
+
+    /// Every record of a patient, oldest first.
+    pub async fn patient_records(&self, patient: &str) -> Result<Vec<Record>, StoreError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT type, id, record FROM resources WHERE patient_id = ? ORDER BY ts, type, id",
+        )
+        .bind(patient)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(t, id, json)| {
                 serde_json::from_str(&json).map_err(|e| StoreError::CorruptRecord(format!("{t}/{id}"), e))
             })
-            .collect::<Result<Vec<Record>, _>>()?;
-        Ok((records, last))
+            .collect()
     }
 
     pub async fn record_count(&self) -> Result<i64, StoreError> {

@@ -185,8 +185,8 @@ async fn write_rows(
     insert_rows(
         conn,
         "INSERT OR REPLACE INTO resources (type, id, patient_id, full_url, version_id, \
-         last_updated, hash, raw, ingest_id, date, ts, status, code, text, record, refs) ",
-        16,
+         last_updated, hash, raw, ingest_id, date, ts, status, code, text, record, refs, tokens) ",
+        17,
         rows,
         |b, r| {
             let rec = &r.record;
@@ -205,7 +205,8 @@ async fn write_rows(
                 .push_bind(rec.code.as_ref().and_then(|c| c.codings.first()).map(|c| c.code.as_str()))
                 .push_bind(rec.text.as_str())
                 .push_bind(r.record_json.as_str())
-                .push_bind(r.links.len() as i64);
+                .push_bind(r.links.len() as i64)
+                .push_bind(r.tokens.map(i64::from));
         },
     )
     .await?;

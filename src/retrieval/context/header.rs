@@ -1,0 +1,87 @@
+//! The patient header: demographics, allergies, active medications and active problems. Always
+//! first in a context, capped at a share of the budget.
+
+use super::{ContextItem, ItemKind, Section};
+use crate::fhir::date::FhirDate;
+use crate::fhir::Record;
+use crate::retrieval::lookup::{Field, Found};
+use crate::retrieval::{IndexError, RecordIndex};
+use crate::tokens::TokenCounter;
+
+const MAX_LIST: usize = 200;
+
+/// Header items in priority order (what is cut first comes last).
+pub fn items(
+    index: &RecordIndex,
+    patient: &str,
+    counter: &dyn TokenCounter,
+    today: i64,
+) -> Result<Vec<ContextItem>, IndexError> {
+    let mut out = Vec::new();
+    let demo = index.lookup(patient, index.clauses().any_of(Field::Type, &["Patient"]), 1)?;
+    if let Some(p) = demo.first() {
+        out.push(item(counter, &p.record, format!("{}{}", p.record.text, age(&p.record, today))));
+    }
+    for f in sorted(index.lookup(
+        patient,
+        index.clauses().any_of(Field::Type, &["AllergyIntolerance"]),
+        MAX_LIST,
+    )?) {
+        if !matches!(f.record.status.as_deref(), Some("inactive" | "resolved" | "entered-in-error")) {
+            out.push(item(counter, &f.record, format!("Allergy: {}", f.record.text)));
+        }
+    }
+    let meds = index.clauses().any_of(Field::Type, &["MedicationRequest", "MedicationStatement"]);
+    let meds = index.lookup(patient, meds.any_of(Field::Status, &["active"]), MAX_LIST)?;
+    for f in sorted(meds) {
+        out.push(item(counter, &f.record, format!("Active medication: {}", f.record.text)));
+    }
+    let problems = index
+        .clauses()
+        .any_of(Field::Type, &["Condition"])
+        .any_of(Field::Status, &["active", "recurrence", "relapse"]);
+    let mut problems = sorted(index.lookup(patient, problems, MAX_LIST)?);
+    // Disorders before findings and situations (employment, stress...), which Synthea also codes.
+    problems.sort_by_key(|f| is_finding(&f.record));
+    for f in problems {
+        out.push(item(counter, &f.record, format!("Active problem: {}", f.record.text)));
+    }
+    Ok(out)
+}
+
+fn sorted(mut found: Vec<Found>) -> Vec<Found> {
+    found.sort_by_key(|f| std::cmp::Reverse(f.record.date.map(|d| d.timestamp())));
+    found
+}
+
+fn is_finding(r: &Record) -> bool {
+    r.text.ends_with("(finding) [active]") || r.text.contains("(situation)") || r.text.contains("(finding)")
+}
+
+fn item(counter: &dyn TokenCounter, r: &Record, line: String) -> ContextItem {
+    let text = format!("[{}] {line}", r.rref);
+    ContextItem {
+        rref: r.rref.to_string(),
+        kind: ItemKind::Header,
+        tokens: counter.count(&text),
+        text,
+        refs: Vec::new(),
+        section: Section::Patient,
+        ts: None,
+        rank: 0,
+    }
+}
+
+/// `, age 54` (or the age at death).
+fn age(patient: &Record, today: i64) -> String {
+    let Some(born) = patient.date else { return String::new() };
+    let end = FhirDate::from_timestamp(today);
+    let mut years = end.year - born.year;
+    if (end.month, end.day) < (born.month, born.day) {
+        years -= 1;
+    }
+    if patient.text.contains(", died ") {
+        return String::new();
+    }
+    format!(", age {years}")
+}

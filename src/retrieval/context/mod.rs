@@ -1,0 +1,117 @@
+//! Context assembly: the evidence for one question about one patient, packed into a token
+//! budget, every item tagged with the resource it comes from.
+//!
+//! Layout, always in this order so the model reads it the same way every time: the patient
+//! header (demographics, allergies, active medications and problems), computed facts, the
+//! evidence (records and series summaries, by date), then note excerpts (by date). Items are
+//! *chosen* by priority (header, facts, then ranked evidence) and *shown* by section and date.
+
+mod assemble;
+mod header;
+mod notes;
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+pub use assemble::{assemble, ContextOptions};
+
+/// Where an item is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    Patient,
+    Facts,
+    Evidence,
+    Notes,
+}
+
+impl Section {
+    fn title(self) -> &'static str {
+        match self {
+            Section::Patient => "## Patient",
+            Section::Facts => "## Computed from the record",
+            Section::Evidence => "## Records",
+            Section::Notes => "## Note excerpts",
+        }
+    }
+}
+
+/// What an item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    Header,
+    Fact,
+    Record,
+    Summary,
+    Note,
+}
+
+/// One item of a context (a JSON contract: `ehrqa context --format json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ContextItem {
+    /// The resource the item is about (for facts and summaries, the main one).
+    #[serde(rename = "ref")]
+    pub rref: String,
+    pub kind: ItemKind,
+    /// Tokens of `text` (its line in the context).
+    pub tokens: usize,
+    pub text: String,
+    /// For facts and summaries: every record they were built from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refs: Vec<String>,
+    #[serde(skip)]
+    pub section: Section,
+    /// For ordering within a section.
+    #[serde(skip)]
+    pub ts: Option<i64>,
+    /// Position in the priority order (0 first): what goes first when the budget is short.
+    #[serde(skip)]
+    pub rank: usize,
+}
+
+impl ContextItem {
+    /// Every reference the item carries.
+    pub fn all_refs(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.rref.as_str()).chain(self.refs.iter().map(String::as_str))
+    }
+}
+
+/// An assembled context (a JSON contract: `ehrqa context --format json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Context {
+    pub patient: String,
+    pub budget: usize,
+    /// The real token count of `text`, the context as the model sees it.
+    pub tokens: usize,
+    pub items: Vec<ContextItem>,
+    #[serde(skip)]
+    pub text: String,
+}
+
+impl Context {
+    /// Every resource reference present in the context.
+    pub fn refs(&self) -> BTreeSet<&str> {
+        self.items.iter().flat_map(ContextItem::all_refs).collect()
+    }
+}
+
+/// The context text: section titles, then the items' lines.
+fn render(items: &[ContextItem]) -> String {
+    let mut out = String::new();
+    let mut current = None;
+    for item in items {
+        if current != Some(item.section) {
+            if current.is_some() {
+                out.push('\n');
+            }
+            out.push_str(item.section.title());
+            out.push('\n');
+            current = Some(item.section);
+        }
+        out.push_str(&item.text);
+        out.push('\n');
+    }
+    out
+}

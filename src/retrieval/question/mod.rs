@@ -1,0 +1,205 @@
+//! Question analysis: what a question asks for, derived once and used by ranking, facts and the
+//! evaluation. Resource types and clinical concepts come from the vocabulary; time windows and
+//! the intent (latest, first, how many, highest, trend...) from the wording.
+
+mod text;
+mod time;
+mod vocabulary;
+
+use serde::Serialize;
+
+pub use text::{is_stopword, words};
+pub use time::TimeWindow;
+pub use vocabulary::{VocabConcept, Vocabulary};
+
+/// What the question wants done with the evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    /// "how many", "how often"
+    Count,
+    Highest,
+    Lowest,
+    /// "how has it changed", "trend", "over time"
+    Trend,
+    /// "first", "earliest", "when was she diagnosed"
+    First,
+    /// "latest", "last", "most recent", "current"
+    Latest,
+    /// "has he ever had", "does she have"
+    Exists,
+    /// "what medications", "list", "which"
+    List,
+    /// Anything else: look the thing up.
+    Lookup,
+}
+
+/// A concept the question names, with what it maps to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AskedConcept {
+    pub name: String,
+    /// The words of the question that named it.
+    pub phrase: String,
+    pub codes: Vec<String>,
+    pub types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub concepts: Vec<AskedConcept>,
+    /// Union of the concepts' resource types.
+    pub types: Vec<String>,
+    #[serde(skip)]
+    pub time: TimeWindow,
+    pub intent: Intent,
+    /// Content words for full-text ranking (concept synonyms included).
+    pub keywords: Vec<String>,
+}
+
+impl Analysis {
+    /// Every code of every concept asked about.
+    pub fn codes(&self) -> impl Iterator<Item = &str> {
+        self.concepts.iter().flat_map(|c| c.codes.iter().map(String::as_str))
+    }
+}
+
+/// Analyses a question. `today` (UTC seconds) anchors "last year", "past 6 months".
+pub fn analyse(question: &str, today: i64, vocab: &Vocabulary) -> Analysis {
+    let ws = words(question);
+    let (time, time_words) = time::parse(&ws, today);
+    let intent = intent(&ws, &time_words);
+    let matches = vocab.find(&ws);
+    let mut concepts: Vec<AskedConcept> = Vec::new();
+    for m in &matches {
+        let phrase = ws[m.start..m.end].join(" ");
+        for &i in &m.concepts {
+            let c = vocab.concept(i);
+            if concepts.iter().any(|a| a.name == c.name) {
+                continue;
+            }
+            concepts.push(AskedConcept {
+                name: c.name.clone(),
+                phrase: phrase.clone(),
+                codes: c.codes.clone(),
+                types: c.types.clone(),
+            });
+        }
+    }
+    let mut types: Vec<String> = concepts.iter().flat_map(|c| c.types.iter().cloned()).collect();
+    types.sort();
+    types.dedup();
+    let mut keywords: Vec<String> = ws
+        .iter()
+        .enumerate()
+        .filter(|(i, w)| !time_words.contains(i) && !is_stopword(w) && !is_intent_word(w))
+        .map(|(_, w)| w.clone())
+        .collect();
+    for c in &concepts {
+        keywords.extend(words(&c.name).into_iter().filter(|w| !is_stopword(w)));
+    }
+    keywords.sort();
+    keywords.dedup();
+    Analysis { concepts, types, time, intent, keywords }
+}
+
+fn has(ws: &[String], phrase: &[&str]) -> bool {
+    ws.windows(phrase.len()).any(|w| w.iter().zip(phrase).all(|(a, b)| a == b))
+}
+
+fn any(ws: &[String], words: &[&str]) -> bool {
+    ws.iter().any(|w| words.contains(&w.as_str()))
+}
+
+fn is_intent_word(w: &str) -> bool {
+    matches!(
+        w,
+        "highest"
+            | "lowest"
+            | "maximum"
+            | "minimum"
+            | "max"
+            | "min"
+            | "peak"
+            | "trend"
+            | "changed"
+            | "change"
+            | "first"
+            | "earliest"
+            | "initial"
+            | "newest"
+            | "often"
+            | "number"
+            | "count"
+            | "ever"
+    )
+}
+
+fn intent(ws: &[String], time_words: &[usize]) -> Intent {
+    let free: Vec<String> =
+        ws.iter().enumerate().filter(|(i, _)| !time_words.contains(i)).map(|(_, w)| w.clone()).collect();
+    let ws = &free;
+    if has(ws, &["how", "many"])
+        || has(ws, &["how", "often"])
+        || has(ws, &["number", "of"])
+        || any(ws, &["count"])
+    {
+        Intent::Count
+    } else if any(ws, &["highest", "maximum", "max", "peak", "largest", "worst"]) {
+        Intent::Highest
+    } else if any(ws, &["lowest", "minimum", "min", "smallest"]) {
+        Intent::Lowest
+    } else if any(ws, &["trend", "changed", "change", "changes", "trajectory", "improving", "worsening"])
+        || has(ws, &["over", "time"])
+    {
+        Intent::Trend
+    } else if any(
+        ws,
+        &["first", "earliest", "initial", "initially", "onset", "diagnosed", "began", "start", "started"],
+    ) {
+        Intent::First
+    } else if any(ws, &["latest", "last", "recent", "current", "currently", "now", "newest", "today"]) {
+        Intent::Latest
+    } else if any(ws, &["ever", "any"]) || has(ws, &["history", "of"]) || starts_yes_no(ws) {
+        Intent::Exists
+    } else if any(ws, &["list", "which", "all", "active"]) {
+        Intent::List
+    } else {
+        Intent::Lookup
+    }
+}
+
+/// "has she had", "does he have", "is she on", "did he get": a yes/no question.
+fn starts_yes_no(ws: &[String]) -> bool {
+    matches!(ws.first().map(String::as_str), Some("has" | "have" | "does" | "do" | "is" | "did" | "was"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(q: &str) -> Analysis {
+        let today = crate::fhir::date::FhirDate::parse("2026-11-01").unwrap().timestamp();
+        analyse(q, today, Vocabulary::embedded())
+    }
+
+    #[test]
+    fn maps_abbreviations_and_lay_terms_to_codes_and_types() {
+        assert!(a("What was her latest A1c?").codes().any(|c| c == "4548-4"));
+        assert!(a("latest HbA1c").codes().any(|c| c == "4548-4"));
+        assert!(a("What was his last BP?").codes().any(|c| c == "8480-6" || c == "85354-9"));
+        assert!(a("how is her blood sugar").codes().any(|c| c == "2339-0" || c == "2345-7"));
+        assert!(a("has she had all her shots").types.contains(&"Immunization".to_owned()));
+        assert!(a("how is his kidney function").codes().any(|c| c == "33914-3" || c == "2160-0"));
+    }
+
+    #[test]
+    fn reads_the_intent() {
+        assert_eq!(a("What was her latest A1c?").intent, Intent::Latest);
+        assert_eq!(a("When was she first diagnosed with diabetes?").intent, Intent::First);
+        assert_eq!(a("How many encounters did he have in 2019?").intent, Intent::Count);
+        assert_eq!(a("highest glucose ever").intent, Intent::Highest);
+        assert_eq!(a("How has her weight changed over time?").intent, Intent::Trend);
+        assert_eq!(a("Has he ever had a colonoscopy?").intent, Intent::Exists);
+        assert_eq!(a("What was the glucose in the last 6 months").intent, Intent::Lookup);
+    }
+}

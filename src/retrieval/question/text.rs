@@ -1,0 +1,160 @@
+//! Word handling shared by question analysis: lower-cased words, plurals, stop words.
+
+/// Lower-cased words: letters, digits and inner `-`/`.` (`hba1c`, `covid-19`, `2019-03-02`).
+pub fn words(text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let mut out = Vec::new();
+    for raw in lower.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '.' || c == '\'')) {
+        let w = raw.trim_matches(|c: char| c == '-' || c == '.' || c == '\'');
+        let w = w.strip_suffix("'s").unwrap_or(w);
+        if !w.is_empty() {
+            out.push(w.to_owned());
+        }
+    }
+    out
+}
+
+/// A naive singular for the plural forms that occur in questions (`shots`, `allergies`).
+pub fn singular(w: &str) -> Option<String> {
+    if w.len() <= 3 || w.ends_with("ss") || w.ends_with("us") || w.ends_with("is") {
+        return None;
+    }
+    if let Some(stem) = w.strip_suffix("ies") {
+        return Some(format!("{stem}y"));
+    }
+    w.strip_suffix('s').map(str::to_owned)
+}
+
+/// Words that carry no clinical content in a question.
+pub fn is_stopword(w: &str) -> bool {
+    STOP.binary_search(&w).is_ok()
+}
+
+const STOP: &[&str] = &[
+    "a",
+    "about",
+    "actually",
+    "after",
+    "all",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "been",
+    "before",
+    "between",
+    "by",
+    "can",
+    "could",
+    "current",
+    "currently",
+    "date",
+    "day",
+    "did",
+    "do",
+    "does",
+    "done",
+    "during",
+    "each",
+    "ever",
+    "for",
+    "from",
+    "get",
+    "got",
+    "had",
+    "has",
+    "have",
+    "he",
+    "her",
+    "hers",
+    "him",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "last",
+    "latest",
+    "level",
+    "levels",
+    "list",
+    "many",
+    "me",
+    "most",
+    "much",
+    "my",
+    "of",
+    "on",
+    "or",
+    "our",
+    "patient",
+    "patient's",
+    "please",
+    "recent",
+    "recently",
+    "result",
+    "results",
+    "she",
+    "show",
+    "since",
+    "so",
+    "tell",
+    "than",
+    "that",
+    "the",
+    "their",
+    "them",
+    "there",
+    "they",
+    "this",
+    "to",
+    "took",
+    "value",
+    "values",
+    "was",
+    "we",
+    "were",
+    "what",
+    "whats",
+    "when",
+    "where",
+    "which",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stopwords_are_sorted() {
+        assert!(STOP.windows(2).all(|w| w[0] < w[1]));
+        assert!(is_stopword("the") && is_stopword("patient's") && !is_stopword("glucose"));
+    }
+
+    #[test]
+    fn splits_questions_into_words() {
+        assert_eq!(
+            words("What's her latest HbA1c (2019-03-02)?"),
+            ["what", "her", "latest", "hba1c", "2019-03-02"]
+        );
+        assert_eq!(singular("allergies").as_deref(), Some("allergy"));
+        assert_eq!(singular("shots").as_deref(), Some("shot"));
+        assert_eq!(singular("diagnosis"), None);
+    }
+}

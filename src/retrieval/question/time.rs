@@ -1,0 +1,208 @@
+//! Time in questions: "in 2019", "on 2019-03-02", "in March 2019", "last 6 months", "last year",
+//! "since 2015", "before 2010", "since her diagnosis".
+
+use crate::fhir::date::FhirDate;
+
+const DAY: i64 = 86_400;
+
+/// A window in UTC seconds (inclusive), or an anchor resolved later against the record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// "since (her|his|the) diagnosis": starts at the onset of the condition asked about.
+    pub since_diagnosis: bool,
+}
+
+impl TimeWindow {
+    pub fn is_open(&self) -> bool {
+        self.from.is_none() && self.to.is_none() && !self.since_diagnosis
+    }
+
+    pub fn contains(&self, ts: i64) -> bool {
+        self.from.is_none_or(|f| ts >= f) && self.to.is_none_or(|t| ts <= t)
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+fn month(w: &str) -> Option<u8> {
+    let abbreviation = (3..=4).contains(&w.len());
+    MONTHS.iter().position(|m| *m == w || abbreviation && m.starts_with(w)).map(|i| i as u8 + 1)
+}
+
+fn year(w: &str) -> Option<i32> {
+    (w.len() == 4 && w.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| w.parse().ok())
+        .flatten()
+        .filter(|y| (1900..=2100).contains(y))
+}
+
+fn start_of(y: i32, m: u8, d: u8) -> i64 {
+    FhirDate { year: y, month: Some(m), day: Some(d), seconds: None, offset: 0 }.timestamp()
+}
+
+fn end_of_year(y: i32) -> i64 {
+    start_of(y + 1, 1, 1) - 1
+}
+
+fn end_of_month(y: i32, m: u8) -> i64 {
+    if m == 12 {
+        end_of_year(y)
+    } else {
+        start_of(y, m + 1, 1) - 1
+    }
+}
+
+fn unit_days(w: &str) -> Option<i64> {
+    Some(match w.trim_end_matches('s') {
+        "day" => 1,
+        "week" => 7,
+        "month" => 30,
+        "year" => 365,
+        _ => return None,
+    })
+}
+
+fn number(w: &str) -> Option<i64> {
+    w.parse().ok().or(match w {
+        "one" | "a" => Some(1),
+        "two" => Some(2),
+        "three" => Some(3),
+        "four" => Some(4),
+        "five" => Some(5),
+        "six" => Some(6),
+        "twelve" => Some(12),
+        _ => None,
+    })
+}
+
+/// Reads the time constraint of a question (`words` from `text::words`), relative to `today`.
+/// Returns the window and the word positions it consumed.
+pub fn parse(words: &[String], today: i64) -> (TimeWindow, Vec<usize>) {
+    let mut win = TimeWindow::default();
+    let mut used = Vec::new();
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    for i in 0..words.len() {
+        if used.contains(&i) {
+            continue;
+        }
+        // ISO date: that day.
+        if let Some(d) = FhirDate::parse(w(i)).filter(|d| d.day.is_some() && w(i).len() == 10) {
+            let s = d.timestamp();
+            win.from = Some(s);
+            win.to = Some(s + DAY - 1);
+            used.push(i);
+            continue;
+        }
+        // "last|past N units", "last|past unit", "in the last year".
+        if matches!(w(i), "last" | "past" | "previous") {
+            if let (Some(n), Some(u)) = (number(w(i + 1)), unit_days(w(i + 2))) {
+                win.from = Some(today - n * u * DAY);
+                used.extend([i, i + 1, i + 2]);
+                continue;
+            }
+            if let Some(u) = unit_days(w(i + 1)) {
+                let rolling = i >= 1 && w(i - 1) == "the";
+                if u == 365 && !rolling && w(i) == "last" {
+                    // "last year": the previous calendar year.
+                    let y = FhirDate::from_timestamp(today).year - 1;
+                    win.from = Some(start_of(y, 1, 1));
+                    win.to = Some(end_of_year(y));
+                } else {
+                    win.from = Some(today - u * DAY);
+                }
+                used.extend([i, i + 1]);
+                continue;
+            }
+        }
+        if w(i) == "this" && w(i + 1) == "year" {
+            let y = FhirDate::from_timestamp(today).year;
+            win.from = Some(start_of(y, 1, 1));
+            used.extend([i, i + 1]);
+            continue;
+        }
+        if w(i) == "since" && matches!(w(i + 1), "her" | "his" | "their" | "the" | "diagnosis") {
+            if words[i + 1..].iter().take(4).any(|x| x.starts_with("diagnos")) {
+                win.since_diagnosis = true;
+                used.push(i);
+                continue;
+            }
+        }
+        // Month names: "March 2019", "March 2, 2019", "2 March 2019".
+        if let Some(m) = month(w(i)) {
+            let (day, y_at) = match number(w(i + 1)) {
+                Some(d) if (1..=31).contains(&d) && year(w(i + 2)).is_some() => (Some(d as u8), i + 2),
+                _ => (None, i + 1),
+            };
+            let day_before = number(w(i.wrapping_sub(1))).filter(|d| (1..=31).contains(d));
+            if let Some(y) = year(w(y_at)) {
+                let d = day.or(day_before.map(|d| d as u8));
+                let (from, to) = match d {
+                    Some(d) => (start_of(y, m, d), start_of(y, m, d) + DAY - 1),
+                    None => (start_of(y, m, 1), end_of_month(y, m)),
+                };
+                win.from = Some(from);
+                win.to = Some(to);
+                used.extend(i..=y_at);
+                continue;
+            }
+        }
+        if let Some(y) = year(w(i)) {
+            match (i.checked_sub(1).map(w), w(i + 1)) {
+                (Some("since" | "after" | "from"), _) => win.from = Some(start_of(y, 1, 1)),
+                (Some("before" | "until"), _) => win.to = Some(start_of(y, 1, 1) - 1),
+                _ => {
+                    win.from = Some(start_of(y, 1, 1));
+                    win.to = Some(end_of_year(y));
+                }
+            }
+            used.push(i);
+        }
+    }
+    (win, used)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::text::words;
+    use super::*;
+
+    fn window(q: &str) -> TimeWindow {
+        let today = FhirDate::parse("2026-11-01").unwrap().timestamp();
+        parse(&words(q), today).0
+    }
+
+    fn day(s: &str) -> i64 {
+        FhirDate::parse(s).unwrap().timestamp()
+    }
+
+    #[test]
+    fn reads_years_days_months_and_relative_periods() {
+        assert_eq!(window("encounters in 2019").from, Some(day("2019-01-01")));
+        assert_eq!(window("encounters in 2019").to, Some(day("2020-01-01") - 1));
+        assert_eq!(window("bp on 2019-03-02").to, Some(day("2019-03-03") - 1));
+        assert_eq!(window("glucose in March 2019").to, Some(day("2019-04-01") - 1));
+        assert_eq!(window("glucose on March 2, 2019").from, Some(day("2019-03-02")));
+        assert_eq!(window("weight in the last 6 months").from, Some(day("2026-11-01") - 180 * DAY));
+        assert_eq!(window("visits last year").from, Some(day("2025-01-01")));
+        assert_eq!(window("visits in the last year").to, None);
+        assert_eq!(window("a1c since 2015").to, None);
+        assert_eq!(window("a1c before 2010").to, Some(day("2010-01-01") - 1));
+        assert!(window("how has her a1c changed since her diagnosis").since_diagnosis);
+        assert!(window("latest a1c").is_open());
+    }
+}
