@@ -1,4 +1,5 @@
 //! `ehrqa bench ingest PATH...`: end-to-end ingest throughput into a fresh data directory.
+//! `ehrqa bench context --patient ID --budget N`: context assembly latency.
 
 use std::path::PathBuf;
 
@@ -6,7 +7,9 @@ use serde::Serialize;
 
 use super::output::{print_json, thousands, OutputFormat};
 use crate::ingest::{expand, ingest_files, NoProgress, Workspace};
+use crate::retrieval::{assemble, ContextOptions};
 use crate::settings::Settings;
+use crate::tokens::TokenBudget;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Bench {
@@ -18,6 +21,87 @@ pub enum Bench {
         #[arg(long, default_value_t = 1)]
         runs: usize,
     },
+    /// Context assembly latency for one patient: every question of a fixed set, RUNS times.
+    Context {
+        #[arg(long)]
+        patient: String,
+        #[arg(long, default_value_t = TokenBudget::DEFAULT)]
+        budget: TokenBudget,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+}
+
+/// Questions of every kind the evaluation has, phrased generically so they fit any patient.
+const BENCH_QUESTIONS: &[&str] = &[
+    "What was the latest hemoglobin A1c?",
+    "What was the blood pressure on 2019-03-02?",
+    "What was the highest glucose ever recorded?",
+    "How has the weight changed over time?",
+    "When was the patient first diagnosed with hypertension?",
+    "Has the patient ever had a colonoscopy?",
+    "What medications is the patient currently taking?",
+    "Any allergies?",
+    "When was the last flu shot?",
+    "How many visits in 2018?",
+    "What was the chief complaint at the last visit?",
+    "What is the latest troponin?",
+];
+
+#[derive(Serialize)]
+struct ContextBench {
+    patient: String,
+    budget: usize,
+    assemblies: usize,
+    mean_tokens: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+async fn context(
+    settings: Settings,
+    patient: String,
+    budget: TokenBudget,
+    runs: usize,
+    format: OutputFormat,
+) -> anyhow::Result<bool> {
+    let tokenizer = super::load_tokenizer(&settings)?;
+    let ws = Workspace::open(settings).await?;
+    anyhow::ensure!(ws.store.patient_exists(&patient).await?, "unknown patient {patient}");
+    let opts = ContextOptions { budget, today: super::today() };
+    let mut ms = Vec::new();
+    let mut tokens = 0;
+    tokio::task::block_in_place(|| -> anyhow::Result<()> {
+        for _ in 0..runs.max(1) {
+            for q in BENCH_QUESTIONS {
+                let started = std::time::Instant::now();
+                let ctx = assemble(&ws.index, &tokenizer, &patient, q, opts)?;
+                ms.push(started.elapsed().as_secs_f64() * 1000.0);
+                tokens += ctx.tokens;
+            }
+        }
+        Ok(())
+    })?;
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
+    let out = ContextBench {
+        patient,
+        budget: budget.get(),
+        assemblies: ms.len(),
+        mean_tokens: tokens as f64 / ms.len() as f64,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        max_ms: *ms.last().expect("at least one run"),
+    };
+    match format {
+        OutputFormat::Json => print_json(&out)?,
+        OutputFormat::Text => println!(
+            "context assembly at {} tokens: {} assemblies, mean {:.0} tokens, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            out.budget, out.assemblies, out.mean_tokens, out.p50_ms, out.p99_ms, out.max_ms
+        ),
+    }
+    Ok(true)
 }
 
 #[derive(Serialize)]
@@ -30,7 +114,12 @@ struct IngestBench {
 }
 
 pub async fn run(settings: Settings, bench: Bench, format: OutputFormat) -> anyhow::Result<bool> {
-    let Bench::Ingest { paths, runs } = bench;
+    let (paths, runs) = match bench {
+        Bench::Ingest { paths, runs } => (paths, runs),
+        Bench::Context { patient, budget, runs } => {
+            return context(settings, patient, budget, runs, format).await
+        }
+    };
     let (files, bad) = expand(&paths);
     anyhow::ensure!(bad.is_empty(), "cannot read {}", bad[0].path.display());
     let mut rates = Vec::new();

@@ -36,7 +36,8 @@ pub struct PreparedResource {
     pub record: Record,
     /// `record` serialised, computed here so the writer does no CPU work.
     pub record_json: String,
-    /// Tokens of the record's rendering, when a tokenizer was given.
+    /// Tokens of the record's line in a context (`tokens::context_line`), when a tokenizer was
+    /// given.
     pub tokens: Option<u32>,
     pub links: Vec<RefLink>,
     pub identifiers: Vec<(Option<String>, String)>,
@@ -136,7 +137,8 @@ fn prepare_one(
     record.issues.extend(lossy);
     let raw = serde_json::to_string(&e.resource).expect("a JSON value serialises");
     let record_json = serde_json::to_string(&record).expect("a record serialises");
-    let tokens = counter.map(|c| c.count(&record.text) as u32);
+    let tokens =
+        counter.map(|c| c.count(&crate::tokens::context_line(&format!("[{rref}] {}", record.text))) as u32);
     let meta = e.resource.get("meta");
     Ok(PreparedResource {
         rref: rref.clone(),

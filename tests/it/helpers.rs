@@ -3,11 +3,28 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::{Arc, OnceLock};
 
 use ehrqa::ingest::{ingest_files, IngestReport, NoProgress, Workspace};
+use ehrqa::llm::Tokenizer;
 use ehrqa::retrieval::{Hit, SearchRequest};
+use ehrqa::tokens::TokenCounter;
 use ehrqa::Settings;
 use tempfile::TempDir;
+
+/// The real Gemma 3 tokenizer, as `scripts/setup` caches it (`EHRQA_TOKENIZER` overrides).
+pub fn tokenizer() -> Arc<Tokenizer> {
+    static TOKENIZER: OnceLock<Arc<Tokenizer>> = OnceLock::new();
+    TOKENIZER
+        .get_or_init(|| {
+            let explicit = std::env::var_os("EHRQA_TOKENIZER").map(PathBuf::from);
+            let path =
+                ehrqa::llm::tokenizer::locate(explicit.as_deref(), &ehrqa::settings::default_cache_dir())
+                    .expect("the Gemma 3 tokenizer (run scripts/setup)");
+            Arc::new(Tokenizer::from_file(&path).expect("load tokenizer"))
+        })
+        .clone()
+}
 
 pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
@@ -23,6 +40,15 @@ impl TestData {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let ws = Workspace::open(Settings::new(dir.path())).await.expect("open workspace");
+        Self { dir, ws }
+    }
+
+    /// A data directory that counts tokens at ingest with the real Gemma 3 tokenizer.
+    pub async fn with_tokens() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let counter: Arc<dyn TokenCounter> = tokenizer();
+        let ws =
+            Workspace::open_with(Settings::new(dir.path()), Some(counter)).await.expect("open workspace");
         Self { dir, ws }
     }
 

@@ -7,3 +7,4 @@ mod helpers;
 mod ingest;
 mod isolation;
 mod normalise;
+mod retrieval;

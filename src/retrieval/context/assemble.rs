@@ -1,5 +1,6 @@
-//! Packing: choose items by priority until the budget is spent, show them by section and date,
-//! and check the real token count of the result.
+//! Packing: choose items by priority until the budget is spent, then show them by section and
+//! date. Every line's token count is exact (`tokens::context_line`), so the budget holds without
+//! tokenizing the assembled text again.
 
 use std::collections::HashMap;
 
@@ -9,7 +10,7 @@ use crate::retrieval::question::{analyse, Analysis, Intent, Vocabulary};
 use crate::retrieval::rank::{rank, Candidate};
 use crate::retrieval::summary::{self, label, Focus};
 use crate::retrieval::{facts, IndexError, RecordIndex};
-use crate::tokens::{TokenBudget, TokenCounter};
+use crate::tokens::{context_line, TokenBudget, TokenCounter};
 
 /// The header may take at most this share of the budget.
 const HEADER_SHARE: f32 = 0.3;
@@ -35,27 +36,27 @@ pub fn assemble(
     let budget = opts.budget.get();
     let ranked = rank(index, patient, &a)?;
     let patient_ref = format!("Patient/{patient}");
-    let mut priority: Vec<ContextItem> = Vec::new();
+    // Every title is reserved, counted as a later line (the first costs no more than that).
+    let titles: usize = Section::ALL.iter().map(|s| counter.count(&context_line(s.title()))).sum();
+    let mut packer = Packer::new(budget, titles);
     // A question about medications or allergies is answered by the header: let it grow.
     let about_header = a
         .types
         .iter()
         .any(|t| matches!(t.as_str(), "MedicationRequest" | "MedicationStatement" | "AllergyIntolerance"));
     let share = if about_header { HEADER_SHARE_WHEN_ASKED } else { HEADER_SHARE };
-    let header_cap = (budget as f32 * share) as usize;
-    let mut header_used = 0;
+    let mut header_room = (budget as f32 * share) as usize;
     for item in header::items(index, patient, counter, opts.today)? {
-        if header_used + item.tokens + 1 <= header_cap {
-            header_used += item.tokens + 1;
-            priority.push(item);
+        if item.tokens <= header_room && packer.offer(item.clone()) {
+            header_room -= item.tokens;
         }
     }
     for fact in facts::compute(&a, &ranked.concept_records, &ranked.window, &patient_ref) {
         let text = format!("Computed: {}", fact.text);
-        priority.push(ContextItem {
+        packer.offer(ContextItem {
             rref: fact.primary,
             kind: ItemKind::Fact,
-            tokens: counter.count(&text),
+            tokens: counter.count(&context_line(&text)),
             text,
             refs: fact.refs,
             section: Section::Facts,
@@ -66,10 +67,58 @@ pub fn assemble(
     // Series the facts already summarise are not summarised again among the evidence.
     let covered: Vec<(String, String)> =
         ranked.concept_records.iter().map(|f| series_key(&f.record)).collect();
-    priority.extend(evidence(&ranked.candidates, &a, counter, budget, &covered));
-    let mut chosen = pack(priority, budget);
-    let (text, tokens) = fit(&mut chosen, counter, budget);
+    evidence(&ranked.candidates, &a, counter, &covered, &mut packer);
+    let chosen = packer.into_reading_order();
+    let tokens = total(&chosen, counter);
+    let text = render(&chosen);
     Ok(Context { patient: patient.to_owned(), budget, tokens, items: chosen, text })
+}
+
+/// Greedy packing by priority: each item offered is taken if it still fits.
+struct Packer {
+    budget: usize,
+    used: usize,
+    chosen: Vec<ContextItem>,
+    /// Items offered since the last one that fitted.
+    misses: usize,
+}
+
+impl Packer {
+    /// Offers stop once the budget is this close to full, or this many in a row did not fit.
+    const NEARLY_FULL: usize = 24;
+    const MAX_MISSES: usize = 64;
+
+    fn new(budget: usize, reserved: usize) -> Self {
+        Self { budget, used: reserved, chosen: Vec::new(), misses: 0 }
+    }
+
+    fn offer(&mut self, item: ContextItem) -> bool {
+        if self.used + item.tokens > self.budget {
+            self.misses += 1;
+            return false;
+        }
+        self.used += item.tokens;
+        self.misses = 0;
+        let rank = self.chosen.len();
+        self.chosen.push(ContextItem { rank, ..item });
+        true
+    }
+
+    /// Nothing more is worth building.
+    fn is_full(&self) -> bool {
+        self.budget.saturating_sub(self.used) < Self::NEARLY_FULL || self.misses > Self::MAX_MISSES
+    }
+
+    /// Section, then date, then reference (header and facts keep their priority order).
+    fn into_reading_order(mut self) -> Vec<ContextItem> {
+        self.chosen.sort_by(|a, b| {
+            a.section.cmp(&b.section).then_with(|| match a.section {
+                Section::Patient | Section::Facts => a.rank.cmp(&b.rank),
+                _ => a.ts.cmp(&b.ts).then_with(|| a.rref.cmp(&b.rref)),
+            })
+        });
+        self.chosen
+    }
 }
 
 /// How many records of one series are shown one by one before the series is summarised.
@@ -82,41 +131,45 @@ fn per_series(a: &Analysis, budget: usize) -> usize {
     base.max(budget / 4096)
 }
 
-/// Evidence items in rank order: records (series capped, overflow summarised) and note excerpts.
+/// Evidence in rank order, built only while the budget has room: records (series capped, the
+/// overflow summarised) and note excerpts.
 fn evidence(
     cands: &[Candidate],
     a: &Analysis,
     counter: &dyn TokenCounter,
-    budget: usize,
     covered: &[(String, String)],
-) -> Vec<ContextItem> {
+    packer: &mut Packer,
+) {
+    let budget = packer.budget;
     let cap = per_series(a, budget);
     let note_words = if budget >= 16_384 { 160 } else { 70 };
     let mut shown: HashMap<(String, String), usize> = HashMap::new();
     let mut overflow: Vec<(String, String)> = Vec::new();
-    let mut out = Vec::new();
+    let codes: Vec<&str> = a.codes().collect();
     for c in cands.iter().filter(|c| c.score > 0.0) {
+        if packer.is_full() {
+            break;
+        }
         let r = &c.found.record;
         if let Some(note) = &r.note {
-            out.push(note_item(r, note, a, counter, note_words));
+            packer.offer(note_item(r, note, a, counter, note_words));
             continue;
         }
         let key = series_key(r);
         let n = shown.entry(key.clone()).or_default();
         if *n < cap {
             *n += 1;
-            out.push(record_item(r, c.found.tokens, counter));
+            packer.offer(record_item(r, c.found.tokens, counter));
         } else if !overflow.contains(&key) && !covered.contains(&key) {
             overflow.push(key.clone());
             // The summary takes the place where the series first overflowed.
             let members: Vec<&Record> = sorted_series(cands, &key);
-            let codes: Vec<&str> = a.codes().collect();
             if let Some(s) = summary::summarise(&members, &codes, Focus::Latest, None) {
                 let text = format!("Summary: {}", s.text);
-                out.push(ContextItem {
+                packer.offer(ContextItem {
                     rref: s.primary,
                     kind: ItemKind::Summary,
-                    tokens: counter.count(&text),
+                    tokens: counter.count(&context_line(&text)),
                     text,
                     refs: s.refs,
                     section: Section::Evidence,
@@ -126,7 +179,6 @@ fn evidence(
             }
         }
     }
-    out
 }
 
 fn series_key(r: &Record) -> (String, String) {
@@ -145,16 +197,14 @@ fn sorted_series<'a>(cands: &'a [Candidate], key: &(String, String)) -> Vec<&'a 
 }
 
 fn record_item(r: &Record, stored: Option<u32>, counter: &dyn TokenCounter) -> ContextItem {
-    let tag = format!("[{}] ", r.rref);
-    let tokens = match stored {
-        Some(t) => t as usize + counter.count(&tag),
-        None => counter.count(&r.text) + counter.count(&tag),
-    };
+    let text = format!("[{}] {}", r.rref, r.text);
+    // Counted once at ingest when a tokenizer was configured then.
+    let tokens = stored.map_or_else(|| counter.count(&context_line(&text)), |t| t as usize);
     ContextItem {
         rref: r.rref.to_string(),
         kind: ItemKind::Record,
         tokens,
-        text: format!("{tag}{}", r.text),
+        text,
         refs: Vec::new(),
         section: Section::Evidence,
         ts: r.date.map(|d| d.timestamp()),
@@ -174,7 +224,7 @@ fn note_item(r: &Record, note: &str, a: &Analysis, counter: &dyn TokenCounter, w
     ContextItem {
         rref: r.rref.to_string(),
         kind: ItemKind::Note,
-        tokens: counter.count(&text),
+        tokens: counter.count(&context_line(&text)),
         text,
         refs: Vec::new(),
         section: Section::Notes,
@@ -183,40 +233,21 @@ fn note_item(r: &Record, note: &str, a: &Analysis, counter: &dyn TokenCounter, w
     }
 }
 
-/// Greedy choice by priority, then the reading order: section, then date, then reference.
-fn pack(priority: Vec<ContextItem>, budget: usize) -> Vec<ContextItem> {
-    // Section titles and the newline after each line.
-    let mut used = 4 * 6;
-    let mut chosen: Vec<(usize, ContextItem)> = Vec::new();
-    for (rank, item) in priority.into_iter().enumerate() {
-        if used + item.tokens + 1 <= budget {
-            used += item.tokens + 1;
-            chosen.push((rank, item));
-        }
-    }
-    chosen.sort_by(|(ra, a), (rb, b)| {
-        a.section.cmp(&b.section).then_with(|| match a.section {
-            Section::Patient | Section::Facts => ra.cmp(rb),
-            _ => a.ts.cmp(&b.ts).then_with(|| a.rref.cmp(&b.rref)),
+/// The exact token count of the rendered context: its lines' counts, plus the titles of the
+/// sections present (the first line has no leading newline).
+fn total(items: &[ContextItem], counter: &dyn TokenCounter) -> usize {
+    let mut sections: Vec<Section> = items.iter().map(|i| i.section).collect();
+    sections.dedup();
+    let titles: usize = sections
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if i == 0 {
+                counter.count(&format!("{} ", s.title()))
+            } else {
+                counter.count(&context_line(s.title()))
+            }
         })
-    });
-    chosen.into_iter().map(|(rank, item)| ContextItem { rank, ..item }).collect()
-}
-
-/// Renders and counts for real; drops the least important evidence until the text fits.
-fn fit(items: &mut Vec<ContextItem>, counter: &dyn TokenCounter, budget: usize) -> (String, usize) {
-    loop {
-        let text = render(items);
-        let tokens = counter.count(&text);
-        if tokens <= budget || items.is_empty() {
-            return (text, tokens);
-        }
-        // The least important item goes (the header only when nothing else is left).
-        let victim = items
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, i)| (i.section != Section::Patient, i.rank))
-            .map_or(0, |(at, _)| at);
-        items.remove(victim);
-    }
+        .sum();
+    titles + items.iter().map(|i| i.tokens).sum::<usize>()
 }

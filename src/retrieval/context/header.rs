@@ -6,7 +6,7 @@ use crate::fhir::date::FhirDate;
 use crate::fhir::Record;
 use crate::retrieval::lookup::{Field, Found};
 use crate::retrieval::{IndexError, RecordIndex};
-use crate::tokens::TokenCounter;
+use crate::tokens::{context_line, TokenCounter};
 
 const MAX_LIST: usize = 200;
 
@@ -63,7 +63,7 @@ fn item(counter: &dyn TokenCounter, r: &Record, line: String) -> ContextItem {
     ContextItem {
         rref: r.rref.to_string(),
         kind: ItemKind::Header,
-        tokens: counter.count(&text),
+        tokens: counter.count(&context_line(&text)),
         text,
         refs: Vec::new(),
         section: Section::Patient,

@@ -27,7 +27,9 @@ pub enum Section {
 }
 
 impl Section {
-    fn title(self) -> &'static str {
+    pub const ALL: [Section; 4] = [Section::Patient, Section::Facts, Section::Evidence, Section::Notes];
+
+    pub fn title(self) -> &'static str {
         match self {
             Section::Patient => "## Patient",
             Section::Facts => "## Computed from the record",
@@ -55,7 +57,7 @@ pub struct ContextItem {
     #[serde(rename = "ref")]
     pub rref: String,
     pub kind: ItemKind,
-    /// Tokens of `text` (its line in the context).
+    /// Tokens of the item's line in the context (`tokens::context_line`).
     pub tokens: usize,
     pub text: String,
     /// For facts and summaries: every record they were built from.
@@ -97,21 +99,25 @@ impl Context {
     }
 }
 
-/// The context text: section titles, then the items' lines.
+/// The context text: each section's title, then its items, one per line. Every line but the
+/// first is `tokens::context_line`, so the text's token count is the sum of its lines' counts.
 fn render(items: &[ContextItem]) -> String {
     let mut out = String::new();
     let mut current = None;
+    let push = |line: &str, out: &mut String| {
+        if out.is_empty() {
+            out.push_str(line);
+            out.push(' ');
+        } else {
+            out.push_str(&crate::tokens::context_line(line));
+        }
+    };
     for item in items {
         if current != Some(item.section) {
-            if current.is_some() {
-                out.push('\n');
-            }
-            out.push_str(item.section.title());
-            out.push('\n');
+            push(item.section.title(), &mut out);
             current = Some(item.section);
         }
-        out.push_str(&item.text);
-        out.push('\n');
+        push(&item.text, &mut out);
     }
     out
 }

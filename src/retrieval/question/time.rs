@@ -135,12 +135,13 @@ pub fn parse(words: &[String], today: i64) -> (TimeWindow, Vec<usize>) {
             used.extend([i, i + 1]);
             continue;
         }
-        if w(i) == "since" && matches!(w(i + 1), "her" | "his" | "their" | "the" | "diagnosis") {
-            if words[i + 1..].iter().take(4).any(|x| x.starts_with("diagnos")) {
-                win.since_diagnosis = true;
-                used.push(i);
-                continue;
-            }
+        if w(i) == "since"
+            && matches!(w(i + 1), "her" | "his" | "their" | "the" | "diagnosis")
+            && words[i + 1..].iter().take(4).any(|x| x.starts_with("diagnos"))
+        {
+            win.since_diagnosis = true;
+            used.push(i);
+            continue;
         }
         // Month names: "March 2019", "March 2, 2019", "2 March 2019".
         if let Some(m) = month(w(i)) {
