@@ -21,6 +21,9 @@ use super::resolve::{self, InputIndex, RefLink};
 use super::resource_type;
 use crate::tokens::TokenCounter;
 
+/// Inputs with at least this many resources are prepared on two threads.
+const PARALLEL_FROM: usize = 2_000;
+
 /// One resource, ready for the store and the index.
 #[derive(Debug, Clone)]
 pub struct PreparedResource {
@@ -71,10 +74,20 @@ pub fn prepare(batch: RawBatch, counter: Option<&dyn TokenCounter>) -> Result<Pr
         let e = &batch.entries[i];
         index.add(identities[i].clone(), e.full_url.as_deref(), &e.resource);
     }
-    let resources = keep
-        .iter()
-        .map(|&i| prepare_one(&batch.entries[i], &identities[i], &index, counter))
-        .collect::<Result<Vec<_>, _>>()?;
+    let one = |&i: &usize| prepare_one(&batch.entries[i], &identities[i], &index, counter);
+    // Large inputs are prepared on two threads: normalising and token counting are the costliest
+    // part of ingest, and the writer side waits on them.
+    let resources = if keep.len() >= PARALLEL_FROM {
+        let (a, b) = keep.split_at(keep.len() / 2);
+        std::thread::scope(|s| {
+            let second = s.spawn(|| b.iter().map(one).collect::<Result<Vec<_>, _>>());
+            let mut first = a.iter().map(one).collect::<Result<Vec<_>, _>>()?;
+            first.extend(second.join().expect("preparing thread panicked")?);
+            Ok::<_, InputError>(first)
+        })?
+    } else {
+        keep.iter().map(one).collect::<Result<Vec<_>, _>>()?
+    };
     Ok(PreparedBatch { resources, duplicates })
 }
 
