@@ -1,5 +1,14 @@
-//! Models: the tokenizer now; chat templates, the `Generator` trait and Gemma 3 in candle next.
+//! Models: the Gemma 3 tokenizer, Gemma 3 / MedGemma in candle, chat templates, generation.
 
+pub mod chat;
+mod error;
+pub mod gemma3;
+pub mod generator;
+pub mod local;
+pub mod sampling;
 pub mod tokenizer;
 
+pub use error::LlmError;
+pub use generator::{Finish, Generation, GenerationRequest, Generator, Prompt};
+pub use local::LocalGenerator;
 pub use tokenizer::{Tokenizer, TokenizerError};

@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod consistency;
+mod gemma3;
 mod helpers;
 mod ingest;
 mod isolation;

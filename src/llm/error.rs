@@ -1,0 +1,21 @@
+//! Errors of the model layer.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("cannot read {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("model config: {0}")]
+    Config(String),
+    #[error("model weights: {0}")]
+    Weights(String),
+    #[error("tensor computation: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Tokenizer(#[from] super::tokenizer::TokenizerError),
+    #[error("generation was cancelled")]
+    Cancelled,
+    #[error("remote model server: {0}")]
+    Remote(String),
+}

@@ -1,0 +1,24 @@
+//! Gemma 3 (and MedGemma 1.5's language model) in candle: one model, two weight formats.
+
+pub mod config;
+pub mod model;
+pub mod weights;
+
+pub use config::{LayerKind, TextConfig};
+pub use model::Gemma3;
+
+use std::path::Path;
+
+use candle_core::Device;
+
+use super::LlmError;
+
+/// Loads a model from a GGUF file or an HF safetensors directory.
+pub fn load(path: &Path, device: &Device) -> Result<Gemma3, LlmError> {
+    let (cfg, w) = if path.is_dir() {
+        weights::load_safetensors(path, device)?
+    } else {
+        weights::load_gguf(path, device)?
+    };
+    Gemma3::new(cfg, w, device.clone())
+}

@@ -1,0 +1,225 @@
+//! The Gemma 3 decoder: embeddings scaled by sqrt(hidden), sandwich RMSNorms with `(1 + w)`,
+//! QK-norm, RoPE per layer kind (linear scaling on global layers only), sliding-window attention
+//! on local layers, GeLU-tanh MLP, tied head. Numerics follow `tools/reference/GEMMA3_NOTES.md`.
+//!
+//! Prefill runs in chunks: each chunk attends to the cached keys plus itself with a mask of
+//! chunk x keys, so attention memory stays bounded whatever the prompt length (no seq x seq
+//! mask). Local layers keep only the last `sliding_window - 1` keys; global layers keep all.
+
+use candle_core::{DType, Device, Module, Tensor};
+
+use super::config::{LayerKind, Rope, TextConfig};
+use super::weights::{LayerWeights, Weights};
+use crate::llm::LlmError;
+
+/// Tokens per prefill chunk.
+pub const PREFILL_CHUNK: usize = 512;
+
+pub struct Gemma3 {
+    cfg: TextConfig,
+    w: Weights,
+    device: Device,
+    inv_freq_global: Tensor,
+    inv_freq_local: Tensor,
+    cache: Vec<LayerCache>,
+    /// Tokens seen so far (the position of the next one).
+    pos: usize,
+    prefill_chunk: usize,
+}
+
+/// Keys and values a layer keeps, `[kv_heads, len, head_dim]`, and the position of the first.
+#[derive(Default)]
+struct LayerCache {
+    kv: Option<(Tensor, Tensor)>,
+    start: usize,
+}
+
+fn inv_freq(rope: Rope, head_dim: usize, device: &Device) -> Result<Tensor, LlmError> {
+    let v: Vec<f32> = (0..head_dim / 2)
+        .map(|i| (1.0 / (rope.theta as f32).powf(2.0 * i as f32 / head_dim as f32)) / rope.factor as f32)
+        .collect();
+    Ok(Tensor::from_vec(v, head_dim / 2, device)?)
+}
+
+impl Gemma3 {
+    pub fn new(cfg: TextConfig, w: Weights, device: Device) -> Result<Self, LlmError> {
+        let inv_freq_global = inv_freq(cfg.rope_global, cfg.head_dim, &device)?;
+        let inv_freq_local = inv_freq(cfg.rope_local, cfg.head_dim, &device)?;
+        let cache = (0..cfg.layers.len()).map(|_| LayerCache::default()).collect();
+        Ok(Self {
+            cfg,
+            w,
+            device,
+            inv_freq_global,
+            inv_freq_local,
+            cache,
+            pos: 0,
+            prefill_chunk: PREFILL_CHUNK,
+        })
+    }
+
+    pub fn config(&self) -> &TextConfig {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Tokens in the cache.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Tokens per prefill chunk (bounds attention memory; results do not depend on it).
+    pub fn set_prefill_chunk(&mut self, tokens: usize) {
+        self.prefill_chunk = tokens.max(1);
+    }
+
+    /// Forgets the conversation.
+    pub fn reset(&mut self) {
+        self.cache.iter_mut().for_each(|c| *c = LayerCache::default());
+        self.pos = 0;
+    }
+
+    /// Feeds `ids` after what is cached, in chunks. Returns the logits of every position
+    /// (`[len, vocab]`) when `all_logits`, else of the last one (`[1, vocab]`).
+    pub fn forward(&mut self, ids: &[u32], all_logits: bool) -> Result<Tensor, LlmError> {
+        let mut outs = Vec::new();
+        for chunk in ids.chunks(self.prefill_chunk) {
+            let h = self.forward_chunk(chunk)?;
+            if all_logits {
+                outs.push(self.logits(&h)?);
+            } else if chunk.as_ptr_range().end == ids.as_ptr_range().end {
+                let last = h.narrow(0, h.dim(0)? - 1, 1)?;
+                outs.push(self.logits(&last)?);
+            }
+        }
+        Ok(Tensor::cat(&outs, 0)?)
+    }
+
+    fn logits(&self, h: &Tensor) -> Result<Tensor, LlmError> {
+        let h = rms_norm(h, &self.w.norm, self.cfg.rms_norm_eps)?;
+        let mut logits = self.w.lm_head.forward(&h)?;
+        if let Some(cap) = self.cfg.final_logit_softcapping {
+            logits = ((logits / cap)?.tanh()? * cap)?;
+        }
+        Ok(logits)
+    }
+
+    /// Hidden states `[len, hidden]` after every layer, caches updated.
+    fn forward_chunk(&mut self, ids: &[u32]) -> Result<Tensor, LlmError> {
+        let n = ids.len();
+        let ids_t = Tensor::from_slice(ids, n, &self.device)?;
+        let scale = (self.cfg.hidden_size as f64).sqrt();
+        let mut h = (self.w.embed_tokens.index_select(&ids_t, 0)?.to_dtype(DType::F32)? * scale)?;
+        let positions: Vec<f32> = (self.pos..self.pos + n).map(|p| p as f32).collect();
+        let positions = Tensor::from_vec(positions, (n, 1), &self.device)?;
+        let rope_g = rope_tables(&positions, &self.inv_freq_global)?;
+        let rope_l = rope_tables(&positions, &self.inv_freq_local)?;
+        for i in 0..self.cfg.layers.len() {
+            let kind = self.cfg.layers[i];
+            let rope = if kind == LayerKind::Global { &rope_g } else { &rope_l };
+            let layer = &self.w.layers[i];
+            let x = rms_norm(&h, &layer.input_layernorm, self.cfg.rms_norm_eps)?;
+            let a = attention(&self.cfg, layer, &mut self.cache[i], kind, &x, rope, self.pos)?;
+            h = (h + rms_norm(&a, &layer.post_attention_layernorm, self.cfg.rms_norm_eps)?)?;
+            let x = rms_norm(&h, &layer.pre_feedforward_layernorm, self.cfg.rms_norm_eps)?;
+            let m = mlp(layer, &x)?;
+            h = (h + rms_norm(&m, &layer.post_feedforward_layernorm, self.cfg.rms_norm_eps)?)?;
+        }
+        self.pos += n;
+        Ok(h)
+    }
+}
+
+/// `x * rsqrt(mean(x^2) + eps) * w` over the last dimension (w already holds `1 + w`).
+fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor, LlmError> {
+    Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?)
+}
+
+fn mlp(l: &LayerWeights, x: &Tensor) -> Result<Tensor, LlmError> {
+    let gate = l.gate_proj.forward(x)?.gelu()?;
+    let up = l.up_proj.forward(x)?;
+    Ok(l.down_proj.forward(&(gate * up)?)?)
+}
+
+/// cos and sin `[len, head_dim / 2]` for the positions.
+fn rope_tables(positions: &Tensor, inv_freq: &Tensor) -> Result<(Tensor, Tensor), LlmError> {
+    let angles = positions.broadcast_mul(&inv_freq.unsqueeze(0)?)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
+
+fn attention(
+    cfg: &TextConfig,
+    l: &LayerWeights,
+    cache: &mut LayerCache,
+    kind: LayerKind,
+    x: &Tensor,
+    (cos, sin): &(Tensor, Tensor),
+    pos: usize,
+) -> Result<Tensor, LlmError> {
+    let n = x.dim(0)?;
+    let (h, kvh, hd) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
+    let heads = |t: Tensor, k: usize| -> Result<Tensor, LlmError> {
+        Ok(t.reshape((n, k, hd))?.transpose(0, 1)?.contiguous()?)
+    };
+    let q = heads(l.q_proj.forward(x)?, h)?;
+    let k = heads(l.k_proj.forward(x)?, kvh)?;
+    let v = heads(l.v_proj.forward(x)?, kvh)?;
+    let q = rms_norm(&q, &l.q_norm, cfg.rms_norm_eps)?;
+    let k = rms_norm(&k, &l.k_norm, cfg.rms_norm_eps)?;
+    // rope expects [batch, heads, len, dim]; the "halves" layout of the reference.
+    let q = candle_nn::rotary_emb::rope(&q.unsqueeze(0)?, cos, sin)?.squeeze(0)?;
+    let k = candle_nn::rotary_emb::rope(&k.unsqueeze(0)?, cos, sin)?.squeeze(0)?;
+    let (k_all, v_all, first) = match cache.kv.take() {
+        Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 1)?, Tensor::cat(&[&pv, &v], 1)?, cache.start),
+        None => (k, v, pos),
+    };
+    let total = k_all.dim(1)?;
+    let window = (kind == LayerKind::Sliding).then_some(cfg.sliding_window);
+    let mask = mask(n, pos, first, total, window, x.device())?;
+    // Grouped-query attention without copying keys: query heads of one kv head side by side.
+    let rep = h / kvh;
+    let qg = q.reshape((kvh, rep * n, hd))?;
+    let scale = 1.0 / cfg.query_pre_attn_scalar.sqrt();
+    let scores = (qg.matmul(&k_all.t()?)? * scale)?.reshape((kvh, rep, n, total))?;
+    let scores = scores.broadcast_add(&mask)?;
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((kvh, rep * n, total))?;
+    let out = probs.matmul(&v_all)?.reshape((h, n, hd))?.transpose(0, 1)?.reshape((n, h * hd))?;
+    // Keep what later tokens may attend to.
+    let keep_from = match window {
+        Some(w) => total.saturating_sub(w.saturating_sub(1)),
+        None => 0,
+    };
+    cache.start = first + keep_from;
+    cache.kv = Some((
+        k_all.narrow(1, keep_from, total - keep_from)?,
+        v_all.narrow(1, keep_from, total - keep_from)?,
+    ));
+    Ok(l.o_proj.forward(&out)?)
+}
+
+/// Additive mask `[n, total]` for queries at `pos..pos+n` over keys at `first..first+total`:
+/// causal, and within the window (`0 <= i - j < window`) on sliding layers.
+fn mask(
+    n: usize,
+    pos: usize,
+    first: usize,
+    total: usize,
+    window: Option<usize>,
+    device: &Device,
+) -> Result<Tensor, LlmError> {
+    let mut m = vec![0f32; n * total];
+    for i in 0..n {
+        let qi = pos + i;
+        for j in 0..total {
+            let kj = first + j;
+            let visible = kj <= qi && window.is_none_or(|w| qi - kj < w);
+            if !visible {
+                m[i * total + j] = f32::NEG_INFINITY;
+            }
+        }
+    }
+    Ok(Tensor::from_vec(m, (1, 1, n, total), device)?)
+}

@@ -1,0 +1,195 @@
+//! Loading Gemma 3 text weights from HF safetensors (plain `Gemma3ForCausalLM`, or the text part
+//! of a multimodal checkpoint under either key layout) or from a GGUF file (llama.cpp names,
+//! K-quants, Q8_0, F16, F32). Both end in the same `Weights`.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::{DType, Device, Tensor};
+
+use super::config::{pattern, LayerKind, Rope, TextConfig};
+use crate::llm::LlmError;
+
+/// One decoder layer's tensors. Norm weights are stored as the multiplier, `1 + w`.
+pub struct LayerWeights {
+    pub input_layernorm: Tensor,
+    pub post_attention_layernorm: Tensor,
+    pub pre_feedforward_layernorm: Tensor,
+    pub post_feedforward_layernorm: Tensor,
+    pub q_proj: QMatMul,
+    pub k_proj: QMatMul,
+    pub v_proj: QMatMul,
+    pub o_proj: QMatMul,
+    pub q_norm: Tensor,
+    pub k_norm: Tensor,
+    pub gate_proj: QMatMul,
+    pub up_proj: QMatMul,
+    pub down_proj: QMatMul,
+}
+
+pub struct Weights {
+    /// `[vocab, hidden]`, for looking up input embeddings.
+    pub embed_tokens: Tensor,
+    /// The output head (tied to the embeddings unless the checkpoint says otherwise).
+    pub lm_head: QMatMul,
+    pub norm: Tensor,
+    pub layers: Vec<LayerWeights>,
+}
+
+/// Key prefixes of the text model, most specific first.
+const PREFIXES: [&str; 3] = ["language_model.model.", "model.language_model.", "model."];
+
+/// Loads an HF checkpoint directory (`config.json`, `model.safetensors` or shards).
+pub fn load_safetensors(dir: &Path, device: &Device) -> Result<(TextConfig, Weights), LlmError> {
+    let config = TextConfig::from_hf_json(&read(&dir.join("config.json"))?)?;
+    let shards = shards(dir)?;
+    // SAFETY: the files are memory-mapped read-only and not modified while the model lives.
+    let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&shards) }?;
+    let prefix =
+        PREFIXES.iter().find(|p| st.get(&format!("{p}embed_tokens.weight")).is_ok()).ok_or_else(|| {
+            LlmError::Weights("no Gemma 3 text weights (embed_tokens.weight) in the checkpoint".into())
+        })?;
+    let get = |name: &str| -> Result<Tensor, LlmError> {
+        Ok(st.load(&format!("{prefix}{name}"), device)?.to_dtype(DType::F32)?)
+    };
+    let linear = |name: &str| -> Result<QMatMul, LlmError> { Ok(QMatMul::Tensor(get(name)?)) };
+    let norm = |name: &str| -> Result<Tensor, LlmError> { Ok((get(name)? + 1.0)?) };
+    let mut layers = Vec::with_capacity(config.layers.len());
+    for i in 0..config.layers.len() {
+        let l = |n: &str| format!("layers.{i}.{n}");
+        layers.push(LayerWeights {
+            input_layernorm: norm(&l("input_layernorm.weight"))?,
+            post_attention_layernorm: norm(&l("post_attention_layernorm.weight"))?,
+            pre_feedforward_layernorm: norm(&l("pre_feedforward_layernorm.weight"))?,
+            post_feedforward_layernorm: norm(&l("post_feedforward_layernorm.weight"))?,
+            q_proj: linear(&l("self_attn.q_proj.weight"))?,
+            k_proj: linear(&l("self_attn.k_proj.weight"))?,
+            v_proj: linear(&l("self_attn.v_proj.weight"))?,
+            o_proj: linear(&l("self_attn.o_proj.weight"))?,
+            q_norm: norm(&l("self_attn.q_norm.weight"))?,
+            k_norm: norm(&l("self_attn.k_norm.weight"))?,
+            gate_proj: linear(&l("mlp.gate_proj.weight"))?,
+            up_proj: linear(&l("mlp.up_proj.weight"))?,
+            down_proj: linear(&l("mlp.down_proj.weight"))?,
+        });
+    }
+    let embed_tokens = get("embed_tokens.weight")?;
+    let lm_head = if config.tie_word_embeddings {
+        QMatMul::Tensor(embed_tokens.clone())
+    } else {
+        let head = ["lm_head.weight", "language_model.lm_head.weight"]
+            .iter()
+            .find_map(|k| st.load(k, device).ok())
+            .ok_or_else(|| LlmError::Weights("untied model without lm_head.weight".into()))?;
+        QMatMul::Tensor(head.to_dtype(DType::F32)?)
+    };
+    Ok((config, Weights { embed_tokens, lm_head, norm: norm("norm.weight")?, layers }))
+}
+
+fn read(p: &Path) -> Result<String, LlmError> {
+    std::fs::read_to_string(p).map_err(|e| LlmError::Io(p.to_owned(), e))
+}
+
+fn shards(dir: &Path) -> Result<Vec<PathBuf>, LlmError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| LlmError::Io(dir.to_owned(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "safetensors")
+                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("model"))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(LlmError::Weights(format!("no model*.safetensors in {}", dir.display())));
+    }
+    Ok(files)
+}
+
+/// Loads a GGUF file written by llama.cpp's converter (norm weights already hold `1 + w`).
+pub fn load_gguf(path: &Path, device: &Device) -> Result<(TextConfig, Weights), LlmError> {
+    let mut file = std::fs::File::open(path).map_err(|e| LlmError::Io(path.to_owned(), e))?;
+    let content = gguf_file::Content::read(&mut file)
+        .map_err(|e| LlmError::Weights(format!("{}: {e}", path.display())))?;
+    let config = gguf_config(&content)?;
+    let mut tensor = |name: &str| -> Result<QTensor, LlmError> {
+        content.tensor(&mut file, name, device).map_err(|e| LlmError::Weights(format!("{name}: {e}")))
+    };
+    let mut layers = Vec::with_capacity(config.layers.len());
+    for i in 0..config.layers.len() {
+        let mut get = |n: &str| tensor(&format!("blk.{i}.{n}.weight"));
+        let deq =
+            |q: QTensor| -> Result<Tensor, LlmError> { Ok(q.dequantize(device)?.to_dtype(DType::F32)?) };
+        let mm = |q: QTensor| -> Result<QMatMul, LlmError> { Ok(QMatMul::from_qtensor(q)?) };
+        layers.push(LayerWeights {
+            input_layernorm: deq(get("attn_norm")?)?,
+            post_attention_layernorm: deq(get("post_attention_norm")?)?,
+            pre_feedforward_layernorm: deq(get("ffn_norm")?)?,
+            post_feedforward_layernorm: deq(get("post_ffw_norm")?)?,
+            q_proj: mm(get("attn_q")?)?,
+            k_proj: mm(get("attn_k")?)?,
+            v_proj: mm(get("attn_v")?)?,
+            o_proj: mm(get("attn_output")?)?,
+            q_norm: deq(get("attn_q_norm")?)?,
+            k_norm: deq(get("attn_k_norm")?)?,
+            gate_proj: mm(get("ffn_gate")?)?,
+            up_proj: mm(get("ffn_up")?)?,
+            down_proj: mm(get("ffn_down")?)?,
+        });
+    }
+    let norm = tensor("output_norm.weight")?.dequantize(device)?.to_dtype(DType::F32)?;
+    // The input embedding is looked up by row: keep it dequantized (f16 halves its memory); the
+    // output head multiplies with the quantized matrix directly.
+    let embed_tokens = tensor("token_embd.weight")?.dequantize_f16(device)?;
+    let head = match content.tensor_infos.contains_key("output.weight") {
+        true => tensor("output.weight")?,
+        false => tensor("token_embd.weight")?,
+    };
+    let lm_head = QMatMul::from_qtensor(head)?;
+    Ok((config, Weights { embed_tokens, lm_head, norm, layers }))
+}
+
+fn gguf_config(c: &gguf_file::Content) -> Result<TextConfig, LlmError> {
+    let arch =
+        c.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+    if arch != "gemma3" {
+        return Err(LlmError::Config(format!("GGUF architecture {arch:?} is not gemma3")));
+    }
+    let get = |k: &str| c.metadata.get(&format!("gemma3.{k}"));
+    let int = |k: &str| -> Result<usize, LlmError> {
+        get(k)
+            .and_then(|v| v.to_u32().ok().map(|x| x as usize).or_else(|| v.to_u64().ok().map(|x| x as usize)))
+            .ok_or_else(|| LlmError::Config(format!("GGUF lacks gemma3.{k}")))
+    };
+    let float = |k: &str| get(k).and_then(|v| v.to_f32().ok()).map(f64::from);
+    let num_layers = int("block_count")?;
+    let head_dim = int("attention.key_length")?;
+    let embd = c
+        .tensor_infos
+        .get("token_embd.weight")
+        .ok_or_else(|| LlmError::Weights("no token_embd.weight".into()))?;
+    let dims = embd.shape.dims();
+    let factor = match get("rope.scaling.type").and_then(|v| v.to_string().ok()).map(String::as_str) {
+        Some("linear") => float("rope.scaling.factor").unwrap_or(1.0),
+        _ => 1.0,
+    };
+    Ok(TextConfig {
+        vocab_size: dims[0],
+        hidden_size: int("embedding_length")?,
+        intermediate_size: int("feed_forward_length")?,
+        num_attention_heads: int("attention.head_count")?,
+        num_key_value_heads: int("attention.head_count_kv")?,
+        head_dim,
+        // llama.cpp scales by 1/sqrt(head_dim) for every Gemma 3 size but 27B, where it equals
+        // query_pre_attn_scalar anyway.
+        query_pre_attn_scalar: head_dim as f64,
+        sliding_window: int("attention.sliding_window")?,
+        rms_norm_eps: float("attention.layer_norm_rms_epsilon").unwrap_or(1e-6),
+        layers: pattern(num_layers, 6).into_iter().collect::<Vec<LayerKind>>(),
+        rope_global: Rope { theta: float("rope.freq_base").unwrap_or(1e6), factor },
+        rope_local: Rope { theta: 1e4, factor: 1.0 },
+        final_logit_softcapping: float("final_logit_softcapping"),
+        tie_word_embeddings: !c.tensor_infos.contains_key("output.weight"),
+        max_position_embeddings: int("context_length").unwrap_or(32_768),
+    })
+}

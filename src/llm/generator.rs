@@ -1,0 +1,67 @@
+//! The seam between answers and models: a `Generator` streams text for a prompt. The local
+//! candle engine and the remote OpenAI-compatible backend implement it; nothing above this module
+//! knows which one runs.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::chat::Message;
+use super::sampling::Sampling;
+use super::LlmError;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What to generate from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    /// A conversation, rendered with the model's chat template.
+    Chat(Vec<Message>),
+    /// Text tokenized as is, with BOS (what comparisons with llama.cpp use).
+    Raw(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct GenerationRequest {
+    pub prompt: Prompt,
+    pub max_tokens: usize,
+    pub sampling: Sampling,
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finish {
+    /// The model ended its turn (`<end_of_turn>` or EOS).
+    Stop,
+    /// `max_tokens` were generated.
+    Length,
+    /// The receiver of the stream went away.
+    Cancelled,
+}
+
+/// A finished generation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Generation {
+    pub text: String,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    pub prefill_ms: f64,
+    pub decode_ms: f64,
+    pub finish: Finish,
+}
+
+pub trait Generator: Send + Sync {
+    /// The model's name as reported in answers.
+    fn model_name(&self) -> &str;
+
+    /// Generates, sending text pieces to `sink` as they are produced. Dropping the receiver
+    /// cancels the generation (it then ends with `Finish::Cancelled`).
+    fn generate(
+        &self,
+        req: GenerationRequest,
+        sink: mpsc::Sender<String>,
+    ) -> BoxFuture<'_, Result<Generation, LlmError>>;
+}

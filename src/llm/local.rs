@@ -1,0 +1,148 @@
+//! The local engine: Gemma 3 in candle on its own thread, fed jobs through a channel, so a
+//! generation never blocks an async executor and one model serves requests one at a time.
+
+use std::path::Path;
+use std::sync::mpsc as std_mpsc;
+use std::time::Instant;
+
+use candle_core::Device;
+use tokio::sync::{mpsc, oneshot};
+
+use super::chat;
+use super::gemma3::{self, Gemma3};
+use super::generator::{BoxFuture, Finish, Generation, GenerationRequest, Generator, Prompt};
+use super::sampling::Sampler;
+use super::{LlmError, Tokenizer};
+
+struct Job {
+    req: GenerationRequest,
+    sink: mpsc::Sender<String>,
+    done: oneshot::Sender<Result<Generation, LlmError>>,
+    span: tracing::Span,
+}
+
+pub struct LocalGenerator {
+    name: String,
+    jobs: std_mpsc::Sender<Job>,
+}
+
+impl LocalGenerator {
+    /// Loads the model (GGUF file or safetensors directory) and its tokenizer, and starts the
+    /// model thread.
+    pub fn load(model: &Path, tokenizer: &Path, device: Device) -> Result<Self, LlmError> {
+        let started = Instant::now();
+        let tok = Tokenizer::from_file(tokenizer)?;
+        let net = gemma3::load(model, &device)?;
+        tracing::info!(ms = started.elapsed().as_millis() as u64, "model loaded");
+        let name =
+            model.file_name().map_or_else(|| "gemma3".to_owned(), |n| n.to_string_lossy().into_owned());
+        let (jobs, rx) = std_mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("ehrqa-model".into())
+            .spawn(move || serve(net, tok, rx))
+            .map_err(|e| LlmError::Io(model.to_owned(), e))?;
+        Ok(Self { name, jobs })
+    }
+}
+
+impl Generator for LocalGenerator {
+    fn model_name(&self) -> &str {
+        &self.name
+    }
+
+    fn generate(
+        &self,
+        req: GenerationRequest,
+        sink: mpsc::Sender<String>,
+    ) -> BoxFuture<'_, Result<Generation, LlmError>> {
+        Box::pin(async move {
+            let (done, result) = oneshot::channel();
+            let job = Job { req, sink, done, span: tracing::Span::current() };
+            self.jobs.send(job).map_err(|_| LlmError::Remote("the model thread has stopped".into()))?;
+            result.await.map_err(|_| LlmError::Remote("the model thread has stopped".into()))?
+        })
+    }
+}
+
+fn serve(mut net: Gemma3, tok: Tokenizer, jobs: std_mpsc::Receiver<Job>) {
+    while let Ok(job) = jobs.recv() {
+        let _enter = job.span.enter();
+        let result = run(&mut net, &tok, &job.req, &job.sink);
+        let _ = job.done.send(result);
+    }
+}
+
+/// Token ids that end the model's turn.
+fn stop_ids(tok: &Tokenizer) -> Vec<u32> {
+    ["<end_of_turn>", "<eos>"].iter().filter_map(|t| tok.token_id(t)).collect()
+}
+
+fn run(
+    net: &mut Gemma3,
+    tok: &Tokenizer,
+    req: &GenerationRequest,
+    sink: &mpsc::Sender<String>,
+) -> Result<Generation, LlmError> {
+    net.reset();
+    let ids = match &req.prompt {
+        Prompt::Chat(messages) => tok.encode(&chat::render(messages), false)?,
+        Prompt::Raw(text) => tok.encode(text, true)?,
+    };
+    let started = Instant::now();
+    let mut logits = net.forward(&ids, false)?.squeeze(0)?.to_vec1::<f32>()?;
+    let prefill_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let started = Instant::now();
+    let stops = stop_ids(tok);
+    let mut sampler = Sampler::new(req.sampling);
+    let mut out: Vec<u32> = Vec::new();
+    let mut stream = TextStream::default();
+    let mut finish = Finish::Length;
+    while out.len() < req.max_tokens {
+        let next = sampler.sample(&logits);
+        if stops.contains(&next) {
+            finish = Finish::Stop;
+            break;
+        }
+        out.push(next);
+        if let Some(piece) = stream.push(tok, &out)? {
+            if sink.blocking_send(piece).is_err() {
+                finish = Finish::Cancelled;
+                break;
+            }
+        }
+        if out.len() < req.max_tokens {
+            logits = net.forward(&[next], false)?.squeeze(0)?.to_vec1::<f32>()?;
+        }
+    }
+    Ok(Generation {
+        text: tok.decode(&out)?,
+        prompt_tokens: ids.len(),
+        completion_tokens: out.len(),
+        prefill_ms,
+        decode_ms: started.elapsed().as_secs_f64() * 1000.0,
+        finish,
+    })
+}
+
+/// Turns a growing list of ids into text pieces without re-decoding everything, and without
+/// cutting a character whose bytes span several tokens (byte fallback).
+#[derive(Default)]
+struct TextStream {
+    prefix: usize,
+    read: usize,
+}
+
+impl TextStream {
+    fn push(&mut self, tok: &Tokenizer, ids: &[u32]) -> Result<Option<String>, LlmError> {
+        let before = tok.decode(&ids[self.prefix..self.read])?;
+        let now = tok.decode(&ids[self.prefix..])?;
+        if now.len() > before.len() && !now.ends_with('\u{fffd}') && now.starts_with(&before) {
+            let piece = now[before.len()..].to_owned();
+            self.prefix = self.read;
+            self.read = ids.len();
+            Ok(Some(piece))
+        } else {
+            Ok(None)
+        }
+    }
+}
