@@ -3,7 +3,9 @@
 mod bench;
 mod context;
 mod eval;
+mod generate;
 mod ingest;
+mod model;
 mod output;
 mod patients;
 mod progress;
@@ -53,6 +55,8 @@ pub enum Command {
     Reindex,
     /// Assemble the evidence for a question within a token budget.
     Context(context::Args),
+    /// Generate text with the local model or a remote server (streams to stdout).
+    Generate(generate::Args),
     /// Evaluations: generate question sets, measure retrieval.
     #[command(subcommand)]
     Eval(eval::Eval),
@@ -82,6 +86,7 @@ impl Cli {
             Command::Reindex => reindex::run(settings, format).await,
             Command::Context(args) => context::run(settings, args, format).await,
             Command::Eval(cmd) => eval::run(settings, cmd, format).await,
+            Command::Generate(args) => generate::run(settings, args).await,
             Command::Bench(b) => bench::run(settings, b, format).await,
         }
     }
@@ -108,4 +113,27 @@ fn optional_counter(settings: &Settings) -> Option<std::sync::Arc<dyn crate::tok
 /// Today, UTC, in seconds.
 fn today() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The remote OpenAI-compatible backend (`--llm-url`); the key comes from a file or
+/// `EHRQA_LLM_KEY`, never from a flag's value.
+fn remote_generator(
+    url: &str,
+    model: Option<&str>,
+    key_file: Option<&std::path::Path>,
+) -> anyhow::Result<std::sync::Arc<dyn crate::llm::Generator>> {
+    let Some(model) = model else {
+        anyhow::bail!("--llm-url needs --llm-model NAME (the model the server serves)");
+    };
+    let mut cfg = crate::llm::RemoteConfig::new(url, model);
+    cfg.api_key = match key_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var("EHRQA_LLM_KEY").ok().filter(|k| !k.is_empty()),
+    };
+    Ok(std::sync::Arc::new(crate::llm::RemoteGenerator::new(cfg)?))
 }

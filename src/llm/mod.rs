@@ -5,10 +5,12 @@ mod error;
 pub mod gemma3;
 pub mod generator;
 pub mod local;
+pub mod remote;
 pub mod sampling;
 pub mod tokenizer;
 
 pub use error::LlmError;
 pub use generator::{Finish, Generation, GenerationRequest, Generator, Prompt};
 pub use local::LocalGenerator;
+pub use remote::{RemoteConfig, RemoteGenerator};
 pub use tokenizer::{Tokenizer, TokenizerError};

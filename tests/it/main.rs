@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod consistency;
 mod gemma3;
+mod gemma3_real;
 mod helpers;
 mod ingest;
 mod isolation;

@@ -15,10 +15,13 @@ use super::LlmError;
 
 /// Loads a model from a GGUF file or an HF safetensors directory.
 pub fn load(path: &Path, device: &Device) -> Result<Gemma3, LlmError> {
-    let (cfg, w) = if path.is_dir() {
-        weights::load_safetensors(path, device)?
+    if path.is_dir() {
+        let (cfg, w) = weights::load_safetensors(path, device)?;
+        Gemma3::new(cfg, w, device.clone())
     } else {
-        weights::load_gguf(path, device)?
-    };
-    Gemma3::new(cfg, w, device.clone())
+        let (cfg, w) = weights::load_gguf(path, device)?;
+        let mut m = Gemma3::new(cfg, w, device.clone())?;
+        m.set_f16_attention(true);
+        Ok(m)
+    }
 }

@@ -25,6 +25,8 @@ pub struct Gemma3 {
     /// Tokens seen so far (the position of the next one).
     pos: usize,
     prefill_chunk: usize,
+    /// Round keys and values through f16 (GGUF models: llama.cpp's f16 KV cache numerics).
+    f16_attention: bool,
 }
 
 /// Keys and values a layer keeps, `[kv_heads, len, head_dim]`, and the position of the first.
@@ -55,6 +57,7 @@ impl Gemma3 {
             cache,
             pos: 0,
             prefill_chunk: PREFILL_CHUNK,
+            f16_attention: false,
         })
     }
 
@@ -74,6 +77,12 @@ impl Gemma3 {
     /// Tokens per prefill chunk (bounds attention memory; results do not depend on it).
     pub fn set_prefill_chunk(&mut self, tokens: usize) {
         self.prefill_chunk = tokens.max(1);
+    }
+
+    /// Rounds keys and values through f16, as llama.cpp's default f16 KV cache does; used for
+    /// GGUF models so greedy runs follow llama.cpp's.
+    pub fn set_f16_attention(&mut self, on: bool) {
+        self.f16_attention = on;
     }
 
     /// Forgets the conversation.
@@ -122,7 +131,16 @@ impl Gemma3 {
             let rope = if kind == LayerKind::Global { &rope_g } else { &rope_l };
             let layer = &self.w.layers[i];
             let x = rms_norm(&h, &layer.input_layernorm, self.cfg.rms_norm_eps)?;
-            let a = attention(&self.cfg, layer, &mut self.cache[i], kind, &x, rope, self.pos)?;
+            let a = attention(
+                &self.cfg,
+                layer,
+                &mut self.cache[i],
+                kind,
+                &x,
+                rope,
+                self.pos,
+                self.f16_attention,
+            )?;
             h = (h + rms_norm(&a, &layer.post_attention_layernorm, self.cfg.rms_norm_eps)?)?;
             let x = rms_norm(&h, &layer.pre_feedforward_layernorm, self.cfg.rms_norm_eps)?;
             let m = mlp(layer, &x)?;
@@ -158,6 +176,7 @@ fn attention(
     x: &Tensor,
     (cos, sin): &(Tensor, Tensor),
     pos: usize,
+    f16_attention: bool,
 ) -> Result<Tensor, LlmError> {
     let n = x.dim(0)?;
     let (h, kvh, hd) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
@@ -172,6 +191,7 @@ fn attention(
     // rope expects [batch, heads, len, dim]; the "halves" layout of the reference.
     let q = candle_nn::rotary_emb::rope(&q.unsqueeze(0)?, cos, sin)?.squeeze(0)?;
     let k = candle_nn::rotary_emb::rope(&k.unsqueeze(0)?, cos, sin)?.squeeze(0)?;
+    let (k, v) = if f16_attention { (round_f16(&k)?, round_f16(&v)?) } else { (k, v) };
     let (k_all, v_all, first) = match cache.kv.take() {
         Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 1)?, Tensor::cat(&[&pv, &v], 1)?, cache.start),
         None => (k, v, pos),
@@ -186,6 +206,7 @@ fn attention(
     let scores = (qg.matmul(&k_all.t()?)? * scale)?.reshape((kvh, rep, n, total))?;
     let scores = scores.broadcast_add(&mask)?;
     let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((kvh, rep * n, total))?;
+
     let out = probs.matmul(&v_all)?.reshape((h, n, hd))?.transpose(0, 1)?.reshape((n, h * hd))?;
     // Keep what later tokens may attend to.
     let keep_from = match window {
@@ -198,6 +219,11 @@ fn attention(
         v_all.narrow(1, keep_from, total - keep_from)?,
     ));
     Ok(l.o_proj.forward(&out)?)
+}
+
+/// Rounds through f16, as llama.cpp's f16 KV cache and f16 attention products do.
+fn round_f16(t: &Tensor) -> Result<Tensor, LlmError> {
+    Ok(t.to_dtype(DType::F16)?.to_dtype(DType::F32)?)
 }
 
 /// Additive mask `[n, total]` for queries at `pos..pos+n` over keys at `first..first+total`:

@@ -140,7 +140,7 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<(TextConfig, Weights), 
     let norm = tensor("output_norm.weight")?.dequantize(device)?.to_dtype(DType::F32)?;
     // The input embedding is looked up by row: keep it dequantized (f16 halves its memory); the
     // output head multiplies with the quantized matrix directly.
-    let embed_tokens = tensor("token_embd.weight")?.dequantize_f16(device)?;
+    let embed_tokens = tensor("token_embd.weight")?.dequantize(device)?;
     let head = match content.tensor_infos.contains_key("output.weight") {
         true => tensor("output.weight")?,
         false => tensor("token_embd.weight")?,

@@ -1,0 +1,65 @@
+//! `ehrqa generate --model PATH [--tokenizer PATH] [--max-tokens N] [--raw] "prompt"`
+//! (or `--llm-url URL --llm-model NAME` for a remote OpenAI-compatible server): streams only the
+//! generated text to stdout.
+
+use std::io::Write;
+
+use tokio::sync::mpsc;
+
+use super::model::ModelArgs;
+use crate::llm::chat::Message;
+use crate::llm::sampling::Sampling;
+use crate::llm::{GenerationRequest, Prompt};
+use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: usize,
+    /// Tokenize the prompt as is (with BOS), without the chat template.
+    #[arg(long)]
+    pub raw: bool,
+    /// 0 for greedy decoding.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    pub prompt: String,
+}
+
+pub async fn run(settings: Settings, args: Args) -> anyhow::Result<bool> {
+    let generator = args.model.load(&settings)?;
+    let prompt =
+        if args.raw { Prompt::Raw(args.prompt) } else { Prompt::Chat(vec![Message::user(args.prompt)]) };
+    let req = GenerationRequest {
+        prompt,
+        max_tokens: args.max_tokens,
+        sampling: Sampling { temperature: args.temperature, top_p: args.top_p, seed: args.seed },
+    };
+    let (tx, mut rx) = mpsc::channel::<String>(64);
+    let printer = tokio::spawn(async move {
+        let mut out = std::io::stdout();
+        while let Some(piece) = rx.recv().await {
+            let _ = out.write_all(piece.as_bytes());
+            let _ = out.flush();
+        }
+    });
+    let generation = generator.generate(req, tx).await?;
+    printer.await?;
+    println!();
+    eprintln!(
+        "[{} prompt tokens, {} generated; prefill {:.0} ms ({:.1} tok/s), decode {:.0} ms ({:.1} tok/s); {:?}]",
+        generation.prompt_tokens,
+        generation.completion_tokens,
+        generation.prefill_ms,
+        generation.prompt_tokens as f64 / (generation.prefill_ms / 1000.0).max(1e-9),
+        generation.decode_ms,
+        generation.completion_tokens as f64 / (generation.decode_ms / 1000.0).max(1e-9),
+        generation.finish
+    );
+    Ok(true)
+}

@@ -1,0 +1,52 @@
+//! Model options shared by the commands that generate: a local model file, or a remote server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::bail;
+
+use crate::llm::{Generator, LocalGenerator};
+use crate::settings::Settings;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// A Gemma 3 / MedGemma GGUF file or HF safetensors directory.
+    #[arg(long, env = "EHRQA_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Base URL of an OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama).
+    #[arg(long, env = "EHRQA_LLM_URL", conflicts_with = "model")]
+    pub llm_url: Option<String>,
+    /// The model name to ask the remote server for.
+    #[arg(long, env = "EHRQA_LLM_MODEL")]
+    pub llm_model: Option<String>,
+    /// A file holding the remote server's bearer key (or set EHRQA_LLM_KEY).
+    #[arg(long)]
+    pub llm_key_file: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    pub fn load(&self, settings: &Settings) -> anyhow::Result<Arc<dyn Generator>> {
+        if let Some(url) = &self.llm_url {
+            return super::remote_generator(url, self.llm_model.as_deref(), self.llm_key_file.as_deref());
+        }
+        let Some(model) = self.model.clone().or_else(|| default_model(settings)) else {
+            bail!("no model: pass --model PATH (or set EHRQA_MODEL), or --llm-url URL; scripts/setup caches the test model");
+        };
+        let tokenizer = crate::llm::tokenizer::locate(settings.tokenizer.as_deref(), &settings.cache_dir)?;
+        let tokenizer = sibling_tokenizer(&model).unwrap_or(tokenizer);
+        Ok(Arc::new(LocalGenerator::load(&model, &tokenizer, candle_core::Device::Cpu)?))
+    }
+}
+
+/// The test model `scripts/setup` caches.
+fn default_model(settings: &Settings) -> Option<PathBuf> {
+    let p = settings.cache_dir.join("models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf");
+    p.is_file().then_some(p)
+}
+
+/// A `tokenizer.json` next to the model (or inside a safetensors directory).
+fn sibling_tokenizer(model: &std::path::Path) -> Option<PathBuf> {
+    let dir = if model.is_dir() { model.to_owned() } else { model.parent()?.to_owned() };
+    let p = dir.join("tokenizer.json");
+    p.is_file().then_some(p)
+}

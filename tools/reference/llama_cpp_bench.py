@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""llama.cpp's CPU speed on Gemma 3 270M (GGUF Q4_K_M): the yardstick for ehrqa's own engine.
+
+Measures, with n_threads=2 (prefill and decode), n_ctx=8192+64, n_batch=n_ubatch=512:
+  - prefill tokens/s for a 1,000-token and an 8,000-token prompt (BOS included; the KV cache is
+    cleared before each; one untimed warm-up run first),
+  - decode tokens/s for 64 greedy tokens (argmax of llama.cpp's last logits, one token per
+    llama_decode) right after each of those prompts,
+  - peak RSS of the process (resource.getrusage ru_maxrss),
+and prints one JSON line. Prompts are deterministic clinical text, tokenized by llama.cpp and
+cut to exactly N tokens. Flash attention is off (llama-cpp-python's default).
+
+Usage (from the repository root, after scripts/setup has fetched the model):
+
+    ~/.cache/ehrqa/venv-llamacpp/bin/python tools/reference/llama_cpp_bench.py \
+        [--model PATH] [--threads 2] [--prompts 1000,8000] [--decode 64]
+
+Takes about a minute on 2 cores. Numbers depend on machine load; "loadavg_before" in the
+output says how busy the machine was when the run started.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+
+import numpy as np
+
+DEFAULT_MODEL = os.path.join(
+    os.environ.get("EHRQA_CACHE", os.path.expanduser("~/.cache/ehrqa")),
+    "models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf",
+)
+
+
+def paragraph(i: int) -> str:
+    return (
+        f"Visit {i + 1}: blood pressure {112 + (i * 7) % 41}/{64 + (i * 5) % 27} mmHg, heart rate "
+        f"{58 + (i * 11) % 47} bpm, hemoglobin A1c {5.4 + ((i * 3) % 37) / 10:.1f}%, LDL "
+        f"{71 + (i * 13) % 97} mg/dL, eGFR {38 + (i * 17) % 61}. Metformin {500 * (1 + i % 4)} mg "
+        f"continued; lisinopril {5 * (1 + i % 6)} mg daily. Patient reports no chest pain. "
+    )
+
+
+def prompt_tokens(llm, n: int):
+    text, i = "", 0
+    # ~60 tokens per paragraph; over-generate, then cut to exactly n tokens.
+    while True:
+        text += "".join(paragraph(i + k) for k in range(50))
+        i += 50
+        ids = llm.tokenize(text.encode(), add_bos=True, special=False)
+        if len(ids) >= n:
+            return ids[:n]
+
+
+def last_logits(llm):
+    return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+
+
+def prefill(llm, ids):
+    llm.reset()
+    t = time.perf_counter()
+    llm.eval(ids)
+    return time.perf_counter() - t
+
+
+def decode(llm, n):
+    t = time.perf_counter()
+    for _ in range(n):
+        nxt = int(np.argmax(last_logits(llm)))
+        llm.eval([nxt])
+    return time.perf_counter() - t
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--prompts", default="1000,8000")
+    ap.add_argument("--decode", type=int, default=64)
+    args = ap.parse_args()
+    sizes = [int(x) for x in args.prompts.split(",")]
+
+    import llama_cpp
+
+    loadavg = os.getloadavg()
+    t = time.perf_counter()
+    llm = llama_cpp.Llama(
+        model_path=args.model,
+        n_ctx=max(sizes) + 192 + args.decode,
+        n_batch=512,
+        n_ubatch=512,
+        n_threads=args.threads,
+        n_threads_batch=args.threads,
+        logits_all=False,
+        seed=0,
+        verbose=False,
+    )
+    load_s = time.perf_counter() - t
+
+    prefill(llm, prompt_tokens(llm, 256))  # warm-up (page in weights, allocate buffers)
+
+    out = {
+        "llama_cpp_python": llama_cpp.__version__,
+        "model": os.path.basename(args.model),
+        "threads": args.threads,
+        "n_ctx": llm.n_ctx(),
+        "n_batch": 512,
+        "flash_attn": False,
+        "load_s": round(load_s, 3),
+    }
+    for n in sizes:
+        ids = prompt_tokens(llm, n)
+        dt = prefill(llm, ids)
+        out[f"prefill_{n}_tok_s"] = round(n / dt, 1)
+        out[f"prefill_{n}_s"] = round(dt, 3)
+        dt = decode(llm, args.decode)
+        out[f"decode_{args.decode}_after_{n}_tok_s"] = round(args.decode / dt, 1)
+        print(f"{n}: prefill {out[f'prefill_{n}_tok_s']} tok/s, decode {out[f'decode_{args.decode}_after_{n}_tok_s']} tok/s", file=sys.stderr)
+    out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["loadavg_before"] = [round(x, 2) for x in loadavg]
+    out["cpu"] = platform.processor() or platform.machine()
+    out["system_info"] = llama_cpp.llama_print_system_info().decode().strip()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
