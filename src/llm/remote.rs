@@ -98,7 +98,7 @@ impl RemoteGenerator {
                 }
                 Err(e) => last = e.to_string(),
             }
-            tracing::warn!(attempt, "model server request failed: {last}");
+            tracing::debug!(attempt, "model server request failed: {last}");
         }
         Err(LlmError::Remote(format!("{url}: {last}")))
     }

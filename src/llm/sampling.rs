@@ -97,7 +97,7 @@ mod tests {
             (0..20).map(|_| x.sample(&logits)).collect()
         };
         assert_eq!(a, b);
-        assert!(a.iter().any(|&t| t == 2), "sampling explores");
+        assert!(a.contains(&2), "sampling explores");
         let narrow = Sampling { temperature: 1.0, top_p: 0.01, seed: 7 };
         assert!((0..20).all(|_| Sampler::new(narrow).sample(&logits) == 1), "top-p keeps the best");
     }

@@ -9,4 +9,5 @@ mod helpers;
 mod ingest;
 mod isolation;
 mod normalise;
+mod remote;
 mod retrieval;

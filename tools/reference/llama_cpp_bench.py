@@ -16,7 +16,10 @@ Usage (from the repository root, after scripts/setup has fetched the model):
         [--model PATH] [--threads 2] [--prompts 1000,8000] [--decode 64]
 
 Takes about a minute on 2 cores. Numbers depend on machine load; "loadavg_before" in the
-output says how busy the machine was when the run started.
+output says how busy the machine was when the run started, and each "*_others_cpus" how many
+CPUs other processes kept busy during that phase (from /proc/stat): anything well above 0 on a
+2-core machine means the number is not trustworthy (llama.cpp's OpenMP threads spin-wait, so
+even light contention slows decode many times over).
 """
 
 import argparse
@@ -55,23 +58,48 @@ def prompt_tokens(llm, n: int):
             return ids[:n]
 
 
+def _busy_s():
+    """Seconds of CPU time used by the whole machine (from /proc/stat; None elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+    except (OSError, ValueError):
+        return None
+
+
+class Phase:
+    """Times a block and estimates how many CPUs other processes kept busy during it."""
+
+    def __enter__(self):
+        self.busy0, self.self0, self.t0 = _busy_s(), sum(os.times()[:2]), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.s = time.perf_counter() - self.t0
+        busy1, self1 = _busy_s(), sum(os.times()[:2])
+        self.others_cpus = (
+            None if busy1 is None else round(max(0.0, (busy1 - self.busy0) - (self1 - self.self0)) / self.s, 2)
+        )
+
+
 def last_logits(llm):
     return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
 
 
 def prefill(llm, ids):
     llm.reset()
-    t = time.perf_counter()
-    llm.eval(ids)
-    return time.perf_counter() - t
+    with Phase() as p:
+        llm.eval(ids)
+    return p
 
 
 def decode(llm, n):
-    t = time.perf_counter()
-    for _ in range(n):
-        nxt = int(np.argmax(last_logits(llm)))
-        llm.eval([nxt])
-    return time.perf_counter() - t
+    with Phase() as p:
+        for _ in range(n):
+            nxt = int(np.argmax(last_logits(llm)))
+            llm.eval([nxt])
+    return p
 
 
 def main():
@@ -113,11 +141,13 @@ def main():
     }
     for n in sizes:
         ids = prompt_tokens(llm, n)
-        dt = prefill(llm, ids)
-        out[f"prefill_{n}_tok_s"] = round(n / dt, 1)
-        out[f"prefill_{n}_s"] = round(dt, 3)
-        dt = decode(llm, args.decode)
-        out[f"decode_{args.decode}_after_{n}_tok_s"] = round(args.decode / dt, 1)
+        p = prefill(llm, ids)
+        out[f"prefill_{n}_tok_s"] = round(n / p.s, 1)
+        out[f"prefill_{n}_s"] = round(p.s, 3)
+        out[f"prefill_{n}_others_cpus"] = p.others_cpus
+        p = decode(llm, args.decode)
+        out[f"decode_{args.decode}_after_{n}_tok_s"] = round(args.decode / p.s, 1)
+        out[f"decode_{args.decode}_after_{n}_others_cpus"] = p.others_cpus
         print(f"{n}: prefill {out[f'prefill_{n}_tok_s']} tok/s, decode {out[f'decode_{args.decode}_after_{n}_tok_s']} tok/s", file=sys.stderr)
     out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out["loadavg_before"] = [round(x, 2) for x in loadavg]

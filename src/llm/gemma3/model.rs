@@ -6,6 +6,7 @@
 //! chunk x keys, so attention memory stays bounded whatever the prompt length (no seq x seq
 //! mask). Local layers keep only the last `sliding_window - 1` keys; global layers keep all.
 
+use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Module, Tensor};
 
 use super::config::{LayerKind, Rope, TextConfig};
@@ -109,7 +110,7 @@ impl Gemma3 {
 
     fn logits(&self, h: &Tensor) -> Result<Tensor, LlmError> {
         let h = rms_norm(h, &self.w.norm, self.cfg.rms_norm_eps)?;
-        let mut logits = self.w.lm_head.forward(&h)?;
+        let mut logits = linear(&self.w.lm_head, &h)?;
         if let Some(cap) = self.cfg.final_logit_softcapping {
             logits = ((logits / cap)?.tanh()? * cap)?;
         }
@@ -138,8 +139,7 @@ impl Gemma3 {
                 kind,
                 &x,
                 rope,
-                self.pos,
-                self.f16_attention,
+                Step { pos: self.pos, f16_attention: self.f16_attention },
             )?;
             h = (h + rms_norm(&a, &layer.post_attention_layernorm, self.cfg.rms_norm_eps)?)?;
             let x = rms_norm(&h, &layer.pre_feedforward_layernorm, self.cfg.rms_norm_eps)?;
@@ -157,15 +157,38 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor, LlmError> {
 }
 
 fn mlp(l: &LayerWeights, x: &Tensor) -> Result<Tensor, LlmError> {
-    let gate = l.gate_proj.forward(x)?.gelu()?;
-    let up = l.up_proj.forward(x)?;
-    Ok(l.down_proj.forward(&(gate * up)?)?)
+    let gate = linear(&l.gate_proj, x)?.gelu()?;
+    let up = linear(&l.up_proj, x)?;
+    linear(&l.down_proj, &(gate * up)?)
+}
+
+/// Rows from which a quantized matrix is dequantized for a dense product.
+const DENSE_FROM_ROWS: usize = 16;
+
+/// `x @ w^T`. Many rows (prefill) multiply a dequantized copy of a quantized weight, which the
+/// dense kernels do an order of magnitude faster than row-by-row quantized dot products; a few
+/// rows (decoding) use the quantized kernels, which read far less memory.
+fn linear(w: &QMatMul, x: &Tensor) -> Result<Tensor, LlmError> {
+    match w {
+        QMatMul::QTensor(q) if x.dim(0)? >= DENSE_FROM_ROWS => {
+            let dense = q.dequantize(x.device())?;
+            Ok(x.matmul(&dense.t()?)?)
+        }
+        _ => Ok(w.forward(x)?),
+    }
 }
 
 /// cos and sin `[len, head_dim / 2]` for the positions.
 fn rope_tables(positions: &Tensor, inv_freq: &Tensor) -> Result<(Tensor, Tensor), LlmError> {
     let angles = positions.broadcast_mul(&inv_freq.unsqueeze(0)?)?;
     Ok((angles.cos()?, angles.sin()?))
+}
+
+/// Where a chunk starts, and how attention rounds.
+#[derive(Clone, Copy)]
+struct Step {
+    pos: usize,
+    f16_attention: bool,
 }
 
 fn attention(
@@ -175,17 +198,16 @@ fn attention(
     kind: LayerKind,
     x: &Tensor,
     (cos, sin): &(Tensor, Tensor),
-    pos: usize,
-    f16_attention: bool,
+    Step { pos, f16_attention }: Step,
 ) -> Result<Tensor, LlmError> {
     let n = x.dim(0)?;
     let (h, kvh, hd) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
     let heads = |t: Tensor, k: usize| -> Result<Tensor, LlmError> {
         Ok(t.reshape((n, k, hd))?.transpose(0, 1)?.contiguous()?)
     };
-    let q = heads(l.q_proj.forward(x)?, h)?;
-    let k = heads(l.k_proj.forward(x)?, kvh)?;
-    let v = heads(l.v_proj.forward(x)?, kvh)?;
+    let q = heads(linear(&l.q_proj, x)?, h)?;
+    let k = heads(linear(&l.k_proj, x)?, kvh)?;
+    let v = heads(linear(&l.v_proj, x)?, kvh)?;
     let q = rms_norm(&q, &l.q_norm, cfg.rms_norm_eps)?;
     let k = rms_norm(&k, &l.k_norm, cfg.rms_norm_eps)?;
     // rope expects [batch, heads, len, dim]; the "halves" layout of the reference.
@@ -218,7 +240,7 @@ fn attention(
         k_all.narrow(1, keep_from, total - keep_from)?,
         v_all.narrow(1, keep_from, total - keep_from)?,
     ));
-    Ok(l.o_proj.forward(&out)?)
+    linear(&l.o_proj, &out)
 }
 
 /// Rounds through f16, as llama.cpp's f16 KV cache and f16 attention products do.
