@@ -52,17 +52,7 @@ pub fn assemble(
         }
     }
     for fact in facts::compute(&a, &ranked.concept_records, &ranked.window, &patient_ref) {
-        let text = format!("Computed: {}", fact.text);
-        packer.offer(ContextItem {
-            rref: fact.primary,
-            kind: ItemKind::Fact,
-            tokens: counter.count(&context_line(&text)),
-            text,
-            refs: fact.refs,
-            section: Section::Facts,
-            ts: None,
-            rank: 0,
-        });
+        packer.offer(summary_item(fact, ItemKind::Fact, None, counter));
     }
     // Series the facts already summarise are not summarised again among the evidence.
     let covered: Vec<(String, String)> =
@@ -165,19 +155,34 @@ fn evidence(
             // The summary takes the place where the series first overflowed.
             let members: Vec<&Record> = sorted_series(cands, &key);
             if let Some(s) = summary::summarise(&members, &codes, Focus::Latest, None) {
-                let text = format!("Summary: {}", s.text);
-                packer.offer(ContextItem {
-                    rref: s.primary,
-                    kind: ItemKind::Summary,
-                    tokens: counter.count(&context_line(&text)),
-                    text,
-                    refs: s.refs,
-                    section: Section::Evidence,
-                    ts: members.last().and_then(|r| r.date).map(|d| d.timestamp()),
-                    rank: 0,
-                });
+                let ts = members.last().and_then(|r| r.date).map(|d| d.timestamp());
+                packer.offer(summary_item(s, ItemKind::Summary, ts, counter));
             }
         }
+    }
+}
+
+/// A computed fact (in its own section) or a series summary (among the evidence).
+fn summary_item(
+    s: summary::Summary,
+    kind: ItemKind,
+    ts: Option<i64>,
+    counter: &dyn TokenCounter,
+) -> ContextItem {
+    let (label, section) = match kind {
+        ItemKind::Fact => ("Computed", Section::Facts),
+        _ => ("Summary", Section::Evidence),
+    };
+    let text = format!("{label}: {}", s.text);
+    ContextItem {
+        rref: s.primary,
+        kind,
+        tokens: counter.count(&context_line(&text)),
+        text,
+        refs: s.refs,
+        section,
+        ts,
+        rank: 0,
     }
 }
 
