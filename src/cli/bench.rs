@@ -21,6 +21,15 @@ pub enum Bench {
         #[arg(long, default_value_t = 1)]
         runs: usize,
     },
+    /// Local model speed: prefill tokens/s for prompts of the given lengths, decode tokens/s.
+    Generate {
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+        #[arg(long, value_delimiter = ',', default_value = "1000,8000")]
+        prompt_tokens: Vec<usize>,
+        #[arg(long, default_value_t = 64)]
+        decode: usize,
+    },
     /// Context assembly latency for one patient: every question of a fixed set, RUNS times.
     Context {
         #[arg(long)]
@@ -30,6 +39,94 @@ pub enum Bench {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+}
+
+/// Prefill and decode speed of the local model on prompts of given lengths, and peak memory.
+#[derive(Serialize)]
+struct GenerateBench {
+    model: String,
+    threads: usize,
+    runs: Vec<GenerateRun>,
+    peak_rss_mb: f64,
+}
+
+#[derive(Serialize)]
+struct GenerateRun {
+    prompt_tokens: usize,
+    prefill_tokens_per_sec: f64,
+    decode_tokens: usize,
+    decode_tokens_per_sec: f64,
+}
+
+async fn generate(
+    settings: Settings,
+    model: Option<std::path::PathBuf>,
+    lengths: Vec<usize>,
+    decode: usize,
+    format: OutputFormat,
+) -> anyhow::Result<bool> {
+    let path = model
+        .or_else(|| {
+            Some(settings.cache_dir.join("models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf"))
+                .filter(|p| p.is_file())
+        })
+        .ok_or_else(|| anyhow::anyhow!("pass --model PATH (or run scripts/setup for the test model)"))?;
+    let tokenizer = super::load_tokenizer(&settings)?;
+    let mut net = crate::llm::gemma3::load(&path, &candle_core::Device::Cpu)?;
+    let text =
+        "The patient's hemoglobin A1c was 6.2 % and fasting glucose 110 mg/dL at the visit. ".repeat(2_000);
+    let all = tokenizer.encode(&text, true)?;
+    let mut runs = Vec::new();
+    for n in lengths {
+        anyhow::ensure!(n <= all.len(), "prompts up to {} tokens", all.len());
+        net.reset();
+        let t = std::time::Instant::now();
+        let mut logits = net.forward(&all[..n], false)?.squeeze(0)?.to_vec1::<f32>()?;
+        let prefill = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        for _ in 0..decode {
+            let next = crate::llm::sampling::argmax(&logits);
+            logits = net.forward(&[next], false)?.squeeze(0)?.to_vec1::<f32>()?;
+        }
+        let dec = t.elapsed().as_secs_f64();
+        runs.push(GenerateRun {
+            prompt_tokens: n,
+            prefill_tokens_per_sec: n as f64 / prefill,
+            decode_tokens: decode,
+            decode_tokens_per_sec: decode as f64 / dec.max(1e-9),
+        });
+    }
+    let out = GenerateBench {
+        model: path.display().to_string(),
+        threads: candle_core::utils::get_num_threads(),
+        runs,
+        peak_rss_mb: peak_rss_mb(),
+    };
+    match format {
+        OutputFormat::Json => print_json(&out)?,
+        OutputFormat::Text => {
+            for r in &out.runs {
+                println!(
+                    "{} prompt tokens: prefill {:.1} tokens/s, decode {:.1} tokens/s",
+                    r.prompt_tokens, r.prefill_tokens_per_sec, r.decode_tokens_per_sec
+                );
+            }
+            println!("peak memory {:.0} MB ({} threads)", out.peak_rss_mb, out.threads);
+        }
+    }
+    Ok(true)
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), in MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// Questions of every kind the evaluation has, phrased generically so they fit any patient.
@@ -118,6 +215,9 @@ pub async fn run(settings: Settings, bench: Bench, format: OutputFormat) -> anyh
         Bench::Ingest { paths, runs } => (paths, runs),
         Bench::Context { patient, budget, runs } => {
             return context(settings, patient, budget, runs, format).await
+        }
+        Bench::Generate { model, prompt_tokens, decode } => {
+            return generate(settings, model, prompt_tokens, decode, format).await
         }
     };
     let (files, bad) = expand(&paths);
