@@ -14,8 +14,8 @@ pub enum LlmError {
     Candle(#[from] candle_core::Error),
     #[error(transparent)]
     Tokenizer(#[from] super::tokenizer::TokenizerError),
-    #[error("generation was cancelled")]
-    Cancelled,
+    #[error("the local model thread has stopped")]
+    ModelThread,
     #[error("remote model server: {0}")]
     Remote(String),
 }

@@ -58,8 +58,8 @@ impl Generator for LocalGenerator {
         Box::pin(async move {
             let (done, result) = oneshot::channel();
             let job = Job { req, sink, done, span: tracing::Span::current() };
-            self.jobs.send(job).map_err(|_| LlmError::Remote("the model thread has stopped".into()))?;
-            result.await.map_err(|_| LlmError::Remote("the model thread has stopped".into()))?
+            self.jobs.send(job).map_err(|_| LlmError::ModelThread)?;
+            result.await.map_err(|_| LlmError::ModelThread)?
         })
     }
 }

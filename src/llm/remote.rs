@@ -189,15 +189,11 @@ struct SseBuffer {
 impl SseBuffer {
     fn push(&mut self, bytes: &[u8]) -> Vec<String> {
         self.buf.push_str(&String::from_utf8_lossy(bytes));
+        // Normalised once per chunk, over the whole buffer, so a CRLF split across chunks joins.
+        self.buf = self.buf.replace("\r\n", "\n");
         let mut out = Vec::new();
-        loop {
-            let normalised = self.buf.replace("\r\n", "\n");
-            let Some(end) = normalised.find("\n\n") else {
-                self.buf = normalised;
-                break;
-            };
-            let event = normalised[..end].to_owned();
-            self.buf = normalised[end + 2..].to_owned();
+        while let Some(end) = self.buf.find("\n\n") {
+            let event: String = self.buf.drain(..end + 2).collect();
             let data: Vec<&str> =
                 event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim_start).collect();
             if !data.is_empty() {

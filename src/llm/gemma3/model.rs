@@ -127,6 +127,8 @@ impl Gemma3 {
         let positions = Tensor::from_vec(positions, (n, 1), &self.device)?;
         let rope_g = rope_tables(&positions, &self.inv_freq_global)?;
         let rope_l = rope_tables(&positions, &self.inv_freq_local)?;
+        // Layers of one kind share their cache geometry, so each distinct mask is built once.
+        let mut masks = MaskCache::default();
         for i in 0..self.cfg.layers.len() {
             let kind = self.cfg.layers[i];
             let rope = if kind == LayerKind::Global { &rope_g } else { &rope_l };
@@ -139,7 +141,7 @@ impl Gemma3 {
                 kind,
                 &x,
                 rope,
-                Step { pos: self.pos, f16_attention: self.f16_attention },
+                Step { pos: self.pos, f16_attention: self.f16_attention, masks: &mut masks },
             )?;
             h = (h + rms_norm(&a, &layer.post_attention_layernorm, self.cfg.rms_norm_eps)?)?;
             let x = rms_norm(&h, &layer.pre_feedforward_layernorm, self.cfg.rms_norm_eps)?;
@@ -184,11 +186,38 @@ fn rope_tables(positions: &Tensor, inv_freq: &Tensor) -> Result<(Tensor, Tensor)
     Ok((angles.cos()?, angles.sin()?))
 }
 
-/// Where a chunk starts, and how attention rounds.
-#[derive(Clone, Copy)]
-struct Step {
+/// Where a chunk starts, how attention rounds, and the masks built so far for this chunk.
+struct Step<'a> {
     pos: usize,
     f16_attention: bool,
+    masks: &'a mut MaskCache,
+}
+
+/// What a mask depends on besides the chunk: first key position, key count, window.
+type MaskKey = (usize, usize, Option<usize>);
+
+/// Masks of one chunk by key.
+#[derive(Default)]
+struct MaskCache(Vec<(MaskKey, Tensor)>);
+
+impl MaskCache {
+    fn get(
+        &mut self,
+        n: usize,
+        pos: usize,
+        first: usize,
+        total: usize,
+        window: Option<usize>,
+        device: &Device,
+    ) -> Result<Tensor, LlmError> {
+        let key = (first, total, window);
+        if let Some((_, m)) = self.0.iter().find(|(k, _)| *k == key) {
+            return Ok(m.clone());
+        }
+        let m = mask(n, pos, first, total, window, device)?;
+        self.0.push((key, m.clone()));
+        Ok(m)
+    }
 }
 
 fn attention(
@@ -198,7 +227,7 @@ fn attention(
     kind: LayerKind,
     x: &Tensor,
     (cos, sin): &(Tensor, Tensor),
-    Step { pos, f16_attention }: Step,
+    Step { pos, f16_attention, masks }: Step<'_>,
 ) -> Result<Tensor, LlmError> {
     let n = x.dim(0)?;
     let (h, kvh, hd) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
@@ -220,7 +249,7 @@ fn attention(
     };
     let total = k_all.dim(1)?;
     let window = (kind == LayerKind::Sliding).then_some(cfg.sliding_window);
-    let mask = mask(n, pos, first, total, window, x.device())?;
+    let mask = masks.get(n, pos, first, total, window, x.device())?;
     // Grouped-query attention without copying keys: query heads of one kv head side by side.
     let rep = h / kvh;
     let qg = q.reshape((kvh, rep * n, hd))?;
