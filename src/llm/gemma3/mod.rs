@@ -5,7 +5,7 @@ pub mod model;
 pub mod weights;
 
 pub use config::{LayerKind, TextConfig};
-pub use model::Gemma3;
+pub use model::{Gemma3, Numerics};
 
 use std::path::Path;
 
@@ -21,7 +21,7 @@ pub fn load(path: &Path, device: &Device) -> Result<Gemma3, LlmError> {
     } else {
         let (cfg, w) = weights::load_gguf(path, device)?;
         let mut m = Gemma3::new(cfg, w, device.clone())?;
-        m.set_f16_attention(true);
+        m.set_numerics(Numerics::Ggml);
         Ok(m)
     }
 }

@@ -6,7 +6,7 @@
 //! chunk x keys, so attention memory stays bounded whatever the prompt length (no seq x seq
 //! mask). Local layers keep only the last `sliding_window - 1` keys; global layers keep all.
 
-use candle_core::quantized::QMatMul;
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 
 use super::config::{LayerKind, Rope, TextConfig};
@@ -26,8 +26,19 @@ pub struct Gemma3 {
     /// Tokens seen so far (the position of the next one).
     pos: usize,
     prefill_chunk: usize,
-    /// Round keys and values through f16 (GGUF models: llama.cpp's f16 KV cache numerics).
-    f16_attention: bool,
+    numerics: Numerics,
+}
+
+/// How intermediate values are rounded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Numerics {
+    /// f32 throughout, as the reference implementation computes.
+    F32,
+    /// llama.cpp's CPU rounding, for GGUF models, so greedy runs follow llama.cpp's: activations
+    /// quantized to the weight's dot-product type (Q8_0 or Q8_K) before every quantized matrix
+    /// product, queries, keys, values and attention weights through f16 (its f16 KV cache and
+    /// attention products), and GeLU read from an f16 table.
+    Ggml,
 }
 
 /// Keys and values a layer keeps, `[kv_heads, len, head_dim]`, and the position of the first.
@@ -58,7 +69,7 @@ impl Gemma3 {
             cache,
             pos: 0,
             prefill_chunk: PREFILL_CHUNK,
-            f16_attention: false,
+            numerics: Numerics::F32,
         })
     }
 
@@ -80,10 +91,9 @@ impl Gemma3 {
         self.prefill_chunk = tokens.max(1);
     }
 
-    /// Rounds keys and values through f16, as llama.cpp's default f16 KV cache does; used for
-    /// GGUF models so greedy runs follow llama.cpp's.
-    pub fn set_f16_attention(&mut self, on: bool) {
-        self.f16_attention = on;
+    /// Chooses how intermediate values are rounded (GGUF models load with `Numerics::Ggml`).
+    pub fn set_numerics(&mut self, numerics: Numerics) {
+        self.numerics = numerics;
     }
 
     /// Forgets the conversation.
@@ -110,7 +120,7 @@ impl Gemma3 {
 
     fn logits(&self, h: &Tensor) -> Result<Tensor, LlmError> {
         let h = rms_norm(h, &self.w.norm, self.cfg.rms_norm_eps)?;
-        let mut logits = linear(&self.w.lm_head, &h)?;
+        let mut logits = linear(&self.w.lm_head, &h, self.numerics)?;
         if let Some(cap) = self.cfg.final_logit_softcapping {
             logits = ((logits / cap)?.tanh()? * cap)?;
         }
@@ -141,11 +151,11 @@ impl Gemma3 {
                 kind,
                 &x,
                 rope,
-                Step { pos: self.pos, f16_attention: self.f16_attention, masks: &mut masks },
+                Step { pos: self.pos, numerics: self.numerics, masks: &mut masks },
             )?;
             h = (h + rms_norm(&a, &layer.post_attention_layernorm, self.cfg.rms_norm_eps)?)?;
             let x = rms_norm(&h, &layer.pre_feedforward_layernorm, self.cfg.rms_norm_eps)?;
-            let m = mlp(layer, &x)?;
+            let m = mlp(layer, &x, self.numerics)?;
             h = (h + rms_norm(&m, &layer.post_feedforward_layernorm, self.cfg.rms_norm_eps)?)?;
         }
         self.pos += n;
@@ -158,10 +168,14 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor, LlmError> {
     Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?)
 }
 
-fn mlp(l: &LayerWeights, x: &Tensor) -> Result<Tensor, LlmError> {
-    let gate = linear(&l.gate_proj, x)?.gelu()?;
-    let up = linear(&l.up_proj, x)?;
-    linear(&l.down_proj, &(gate * up)?)
+fn mlp(l: &LayerWeights, x: &Tensor, numerics: Numerics) -> Result<Tensor, LlmError> {
+    let gate = linear(&l.gate_proj, x, numerics)?;
+    let gate = match numerics {
+        Numerics::F32 => gate.gelu()?,
+        Numerics::Ggml => round_f16(&round_f16(&gate)?.gelu()?)?,
+    };
+    let up = linear(&l.up_proj, x, numerics)?;
+    linear(&l.down_proj, &(gate * up)?, numerics)
 }
 
 /// Rows from which a quantized matrix is dequantized for a dense product.
@@ -169,14 +183,30 @@ const DENSE_FROM_ROWS: usize = 16;
 
 /// `x @ w^T`. Many rows (prefill) multiply a dequantized copy of a quantized weight, which the
 /// dense kernels do an order of magnitude faster than row-by-row quantized dot products; a few
-/// rows (decoding) use the quantized kernels, which read far less memory.
-fn linear(w: &QMatMul, x: &Tensor) -> Result<Tensor, LlmError> {
+/// rows (decoding) use the quantized kernels, which read far less memory and quantize `x` to
+/// the weight's dot-product type themselves (the dense path does the same under `Ggml`).
+fn linear(w: &QMatMul, x: &Tensor, numerics: Numerics) -> Result<Tensor, LlmError> {
     match w {
         QMatMul::QTensor(q) if x.dim(0)? >= DENSE_FROM_ROWS => {
             let dense = q.dequantize(x.device())?;
+            let x = match (numerics, dot_type(q.dtype())) {
+                (Numerics::Ggml, Some(t)) => QTensor::quantize(x, t)?.dequantize(x.device())?,
+                _ => x.clone(),
+            };
             Ok(x.matmul(&dense.t()?)?)
         }
         _ => Ok(w.forward(x)?),
+    }
+}
+
+/// The type ggml quantizes activations to for a dot product with weights of type `w`.
+fn dot_type(w: GgmlDType) -> Option<GgmlDType> {
+    use GgmlDType::*;
+    match w {
+        Q4_0 | Q5_0 | Q8_0 => Some(Q8_0),
+        Q4_1 | Q5_1 => Some(Q8_1),
+        Q2K | Q3K | Q4K | Q5K | Q6K | Q8K => Some(Q8K),
+        _ => None,
     }
 }
 
@@ -189,7 +219,7 @@ fn rope_tables(positions: &Tensor, inv_freq: &Tensor) -> Result<(Tensor, Tensor)
 /// Where a chunk starts, how attention rounds, and the masks built so far for this chunk.
 struct Step<'a> {
     pos: usize,
-    f16_attention: bool,
+    numerics: Numerics,
     masks: &'a mut MaskCache,
 }
 
@@ -227,22 +257,26 @@ fn attention(
     kind: LayerKind,
     x: &Tensor,
     (cos, sin): &(Tensor, Tensor),
-    Step { pos, f16_attention, masks }: Step<'_>,
+    Step { pos, numerics, masks }: Step<'_>,
 ) -> Result<Tensor, LlmError> {
     let n = x.dim(0)?;
     let (h, kvh, hd) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
     let heads = |t: Tensor, k: usize| -> Result<Tensor, LlmError> {
         Ok(t.reshape((n, k, hd))?.transpose(0, 1)?.contiguous()?)
     };
-    let q = heads(linear(&l.q_proj, x)?, h)?;
-    let k = heads(linear(&l.k_proj, x)?, kvh)?;
-    let v = heads(linear(&l.v_proj, x)?, kvh)?;
+    let q = heads(linear(&l.q_proj, x, numerics)?, h)?;
+    let k = heads(linear(&l.k_proj, x, numerics)?, kvh)?;
+    let v = heads(linear(&l.v_proj, x, numerics)?, kvh)?;
     let q = rms_norm(&q, &l.q_norm, cfg.rms_norm_eps)?;
     let k = rms_norm(&k, &l.k_norm, cfg.rms_norm_eps)?;
     // rope expects [batch, heads, len, dim]; the "halves" layout of the reference.
     let q = candle_nn::rotary_emb::rope(&q.unsqueeze(0)?, cos, sin)?.squeeze(0)?;
     let k = candle_nn::rotary_emb::rope(&k.unsqueeze(0)?, cos, sin)?.squeeze(0)?;
-    let (k, v) = if f16_attention { (round_f16(&k)?, round_f16(&v)?) } else { (k, v) };
+    let scale = 1.0 / cfg.query_pre_attn_scalar.sqrt();
+    let ggml = numerics == Numerics::Ggml;
+    // llama.cpp scales the queries before the product, and multiplies in f16.
+    let q = if ggml { round_f16(&(q * scale)?)? } else { q };
+    let (k, v) = if ggml { (round_f16(&k)?, round_f16(&v)?) } else { (k, v) };
     let (k_all, v_all, first) = match cache.kv.take() {
         Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 1)?, Tensor::cat(&[&pv, &v], 1)?, cache.start),
         None => (k, v, pos),
@@ -253,10 +287,11 @@ fn attention(
     // Grouped-query attention without copying keys: query heads of one kv head side by side.
     let rep = h / kvh;
     let qg = q.reshape((kvh, rep * n, hd))?;
-    let scale = 1.0 / cfg.query_pre_attn_scalar.sqrt();
-    let scores = (qg.matmul(&k_all.t()?)? * scale)?.reshape((kvh, rep, n, total))?;
-    let scores = scores.broadcast_add(&mask)?;
+    let scores = qg.matmul(&k_all.t()?)?;
+    let scores = if ggml { scores } else { (scores * scale)? };
+    let scores = scores.reshape((kvh, rep, n, total))?.broadcast_add(&mask)?;
     let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((kvh, rep * n, total))?;
+    let probs = if ggml { round_f16(&probs)? } else { probs };
 
     let out = probs.matmul(&v_all)?.reshape((h, n, hd))?.transpose(0, 1)?.reshape((n, h * hd))?;
     // Keep what later tokens may attend to.
@@ -269,7 +304,7 @@ fn attention(
         k_all.narrow(1, keep_from, total - keep_from)?,
         v_all.narrow(1, keep_from, total - keep_from)?,
     ));
-    linear(&l.o_proj, &out)
+    linear(&l.o_proj, &out, numerics)
 }
 
 /// Rounds through f16, as llama.cpp's f16 KV cache and f16 attention products do.
