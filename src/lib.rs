@@ -3,6 +3,7 @@
 //! **Not for clinical use.** See `ARCHITECTURE.md` for how the folders map to the pipeline:
 //! `fhir` -> `store` -> `retrieval` -> `ingest` -> `cli`, each using only the ones before it.
 
+pub mod answer;
 pub mod cli;
 pub mod eval;
 pub mod fhir;

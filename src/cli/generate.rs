@@ -39,6 +39,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<bool> {
         prompt,
         max_tokens: args.max_tokens,
         sampling: Sampling { temperature: args.temperature, top_p: args.top_p, seed: args.seed },
+        stop: Vec::new(),
     };
     let (tx, mut rx) = mpsc::channel::<String>(64);
     let printer = tokio::spawn(async move {

@@ -1,5 +1,6 @@
 //! The command line: one file per command, each thin (parse, call the library, print).
 
+mod ask;
 mod bench;
 mod context;
 mod eval;
@@ -55,6 +56,8 @@ pub enum Command {
     Reindex,
     /// Assemble the evidence for a question within a token budget.
     Context(context::Args),
+    /// Answer a question about one patient, citing the resources the answer rests on.
+    Ask(ask::Args),
     /// Generate text with the local model or a remote server (streams to stdout).
     Generate(generate::Args),
     /// Evaluations: generate question sets, measure retrieval.
@@ -86,6 +89,7 @@ impl Cli {
             Command::Reindex => reindex::run(settings, format).await,
             Command::Context(args) => context::run(settings, args, format).await,
             Command::Eval(cmd) => eval::run(settings, cmd, format).await,
+            Command::Ask(args) => ask::run(settings, args, format).await,
             Command::Generate(args) => generate::run(settings, args).await,
             Command::Bench(b) => bench::run(settings, b, format).await,
         }

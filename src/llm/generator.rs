@@ -28,6 +28,8 @@ pub struct GenerationRequest {
     pub prompt: Prompt,
     pub max_tokens: usize,
     pub sampling: Sampling,
+    /// Generation ends before the first of these strings (which is not part of the text).
+    pub stop: Vec<String>,
 }
 
 /// Why generation ended.
@@ -56,6 +58,10 @@ pub struct Generation {
 pub trait Generator: Send + Sync {
     /// The model's name as reported in answers.
     fn model_name(&self) -> &str;
+
+    /// Whether the model follows chat instructions (an instruction-tuned model), as its
+    /// metadata says; a base model is prompted completion-style instead.
+    fn instruction_tuned(&self) -> bool;
 
     /// Generates, sending text pieces to `sink` as they are produced. Dropping the receiver
     /// cancels the generation (it then ends with `Finish::Cancelled`).

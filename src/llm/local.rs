@@ -12,6 +12,7 @@ use super::chat;
 use super::gemma3::{self, Gemma3};
 use super::generator::{BoxFuture, Finish, Generation, GenerationRequest, Generator, Prompt};
 use super::sampling::Sampler;
+use super::stop::StopMatcher;
 use super::{LlmError, Tokenizer};
 
 struct Job {
@@ -23,6 +24,7 @@ struct Job {
 
 pub struct LocalGenerator {
     name: String,
+    instruction_tuned: bool,
     jobs: std_mpsc::Sender<Job>,
 }
 
@@ -36,18 +38,23 @@ impl LocalGenerator {
         tracing::info!(ms = started.elapsed().as_millis() as u64, "model loaded");
         let name =
             model.file_name().map_or_else(|| "gemma3".to_owned(), |n| n.to_string_lossy().into_owned());
+        let instruction_tuned = gemma3::metadata::instruction_tuned(model);
         let (jobs, rx) = std_mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("ehrqa-model".into())
             .spawn(move || serve(net, tok, rx))
             .map_err(|e| LlmError::Io(model.to_owned(), e))?;
-        Ok(Self { name, jobs })
+        Ok(Self { name, instruction_tuned, jobs })
     }
 }
 
 impl Generator for LocalGenerator {
     fn model_name(&self) -> &str {
         &self.name
+    }
+
+    fn instruction_tuned(&self) -> bool {
+        self.instruction_tuned
     }
 
     fn generate(
@@ -96,6 +103,7 @@ fn run(
     let mut sampler = Sampler::new(req.sampling);
     let mut out: Vec<u32> = Vec::new();
     let mut stream = TextStream::default();
+    let mut text = StopMatcher::new(&req.stop);
     let mut finish = Finish::Length;
     while out.len() < req.max_tokens {
         let next = sampler.sample(&logits);
@@ -105,8 +113,13 @@ fn run(
         }
         out.push(next);
         if let Some(piece) = stream.push(tok, &out)? {
-            if sink.blocking_send(piece).is_err() {
+            let shown = text.push(&piece);
+            if !shown.is_empty() && sink.blocking_send(shown).is_err() {
                 finish = Finish::Cancelled;
+                break;
+            }
+            if text.stopped() {
+                finish = Finish::Stop;
                 break;
             }
         }
@@ -114,8 +127,12 @@ fn run(
             logits = net.forward(&[next], false)?.squeeze(0)?.to_vec1::<f32>()?;
         }
     }
+    let rest = text.finish();
+    if !rest.is_empty() && finish != Finish::Cancelled {
+        let _ = sink.blocking_send(rest);
+    }
     Ok(Generation {
-        text: tok.decode(&out)?,
+        text: text.text().to_owned(),
         prompt_tokens: ids.len(),
         completion_tokens: out.len(),
         prefill_ms,

@@ -7,6 +7,7 @@ pub mod generator;
 pub mod local;
 pub mod remote;
 pub mod sampling;
+pub mod stop;
 pub mod tokenizer;
 
 pub use error::LlmError;

@@ -8,6 +8,7 @@ use serde_json::{json, Value as Json};
 use tokio::sync::mpsc;
 
 use super::generator::{BoxFuture, Finish, Generation, GenerationRequest, Generator, Prompt};
+use super::stop::StopMatcher;
 use super::LlmError;
 
 /// How to reach the server.
@@ -22,6 +23,9 @@ pub struct RemoteConfig {
     pub read_timeout: Duration,
     /// Attempts before the first token (connection errors, 429 and 5xx are retried).
     pub attempts: u32,
+    /// Whether the served model follows chat instructions (servers apply its template); a
+    /// base model is prompted completion-style through `/v1/completions`.
+    pub instruction_tuned: bool,
 }
 
 impl RemoteConfig {
@@ -33,6 +37,7 @@ impl RemoteConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(300),
             attempts: 3,
+            instruction_tuned: true,
         }
     }
 }
@@ -62,6 +67,9 @@ impl RemoteGenerator {
             "stream": true,
             "stream_options": {"include_usage": true},
         });
+        if !req.stop.is_empty() {
+            body["stop"] = json!(req.stop);
+        }
         let path = match &req.prompt {
             Prompt::Chat(messages) => {
                 body["messages"] = serde_json::to_value(messages).expect("messages serialise");
@@ -109,6 +117,10 @@ impl Generator for RemoteGenerator {
         &self.cfg.model
     }
 
+    fn instruction_tuned(&self) -> bool {
+        self.cfg.instruction_tuned
+    }
+
     fn generate(
         &self,
         req: GenerationRequest,
@@ -129,6 +141,8 @@ impl Generator for RemoteGenerator {
             };
             let mut first: Option<Instant> = None;
             let mut pieces = 0;
+            // Servers honour `stop`, but not all of them the same way: cut here as well.
+            let mut text = StopMatcher::new(&req.stop);
             'stream: while let Some(bytes) =
                 resp.chunk().await.map_err(|e| LlmError::Remote(e.to_string()))?
             {
@@ -149,9 +163,13 @@ impl Generator for RemoteGenerator {
                     if !piece.is_empty() {
                         first.get_or_insert_with(Instant::now);
                         pieces += 1;
-                        g.text.push_str(piece);
-                        if sink.send(piece.to_owned()).await.is_err() {
+                        let shown = text.push(piece);
+                        if !shown.is_empty() && sink.send(shown).await.is_err() {
                             g.finish = Finish::Cancelled;
+                            break 'stream;
+                        }
+                        if text.stopped() {
+                            g.finish = Finish::Stop;
                             break 'stream;
                         }
                     }
@@ -162,6 +180,11 @@ impl Generator for RemoteGenerator {
                     }
                 }
             }
+            let rest = text.finish();
+            if !rest.is_empty() && g.finish != Finish::Cancelled {
+                let _ = sink.send(rest).await;
+            }
+            g.text = text.text().to_owned();
             if g.completion_tokens == 0 {
                 g.completion_tokens = pieces;
             }

@@ -1,5 +1,6 @@
 //! One integration-test binary (faster to link; one set of helpers).
 
+mod answer;
 mod bad_input;
 mod cli;
 mod consistency;

@@ -2,9 +2,9 @@
 //! date. Every line's token count is exact (`tokens::context_line`), so the budget holds without
 //! tokenizing the assembled text again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use super::{header, notes, render, Context, ContextItem, ItemKind, Section};
+use super::{header, notes, render, Context, ContextItem, ItemKind, Section, Source};
 use crate::fhir::Record;
 use crate::retrieval::question::{analyse, Analysis, Intent, Vocabulary};
 use crate::retrieval::rank::{rank, Candidate};
@@ -39,6 +39,7 @@ pub fn assemble(
     // Every title is reserved, counted as a later line (the first costs no more than that).
     let titles: usize = Section::ALL.iter().map(|s| counter.count(&context_line(s.title()))).sum();
     let mut packer = Packer::new(budget, titles);
+    let mut sources: HashMap<String, Source> = HashMap::new();
     // A question about medications or allergies is answered by the header: let it grow.
     let about_header = a
         .types
@@ -46,12 +47,18 @@ pub fn assemble(
         .any(|t| matches!(t.as_str(), "MedicationRequest" | "MedicationStatement" | "AllergyIntolerance"));
     let share = if about_header { HEADER_SHARE_WHEN_ASKED } else { HEADER_SHARE };
     let mut header_room = (budget as f32 * share) as usize;
-    for item in header::items(index, patient, counter, opts.today)? {
+    for (item, record) in header::items(index, patient, counter, opts.today)? {
         if item.tokens <= header_room && packer.offer(item.clone()) {
             header_room -= item.tokens;
+            sources.insert(item.rref.clone(), Source::of(&record));
         }
     }
-    for fact in facts::compute(&a, &ranked.concept_records, &ranked.window, &patient_ref) {
+    let facts = facts::compute(&a, &ranked.concept_records, &ranked.window, &patient_ref);
+    let absent = match facts.as_slice() {
+        [only] if only.refs.is_empty() => a.concepts.iter().map(|c| c.name.clone()).collect(),
+        _ => Vec::new(),
+    };
+    for fact in facts {
         packer.offer(summary_item(fact, ItemKind::Fact, None, counter));
     }
     // Series the facts already summarise are not summarised again among the evidence.
@@ -61,7 +68,22 @@ pub fn assemble(
     let chosen = packer.into_reading_order();
     let tokens = total(&chosen, counter);
     let text = render(&chosen);
-    Ok(Context { patient: patient.to_owned(), budget, tokens, items: chosen, text })
+    let records = ranked.candidates.iter().map(|c| &c.found).chain(&ranked.concept_records);
+    for f in records {
+        sources.entry(f.key()).or_insert_with(|| Source::of(&f.record));
+    }
+    let present: BTreeSet<&str> = chosen.iter().flat_map(ContextItem::all_refs).collect();
+    let sources = sources.into_iter().filter(|(r, _)| present.contains(r.as_str())).collect();
+    Ok(Context {
+        patient: patient.to_owned(),
+        budget,
+        tokens,
+        items: chosen,
+        text,
+        sources,
+        intent: a.intent,
+        absent,
+    })
 }
 
 /// Greedy packing by priority: each item offered is taken if it still fits.

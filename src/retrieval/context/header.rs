@@ -16,7 +16,7 @@ pub fn items(
     patient: &str,
     counter: &dyn TokenCounter,
     today: i64,
-) -> Result<Vec<ContextItem>, IndexError> {
+) -> Result<Vec<(ContextItem, Record)>, IndexError> {
     let mut out = Vec::new();
     let demo = index.lookup(patient, index.clauses().any_of(Field::Type, &["Patient"]), 1)?;
     if let Some(p) = demo.first() {
@@ -58,9 +58,10 @@ fn is_finding(r: &Record) -> bool {
     r.text.ends_with("(finding) [active]") || r.text.contains("(situation)") || r.text.contains("(finding)")
 }
 
-fn item(counter: &dyn TokenCounter, r: &Record, line: String) -> ContextItem {
+/// The item, and the record it shows (for citations).
+fn item(counter: &dyn TokenCounter, r: &Record, line: String) -> (ContextItem, Record) {
     let text = format!("[{}] {line}", r.rref);
-    ContextItem {
+    let item = ContextItem {
         rref: r.rref.to_string(),
         kind: ItemKind::Header,
         tokens: counter.count(&context_line(&text)),
@@ -69,7 +70,8 @@ fn item(counter: &dyn TokenCounter, r: &Record, line: String) -> ContextItem {
         section: Section::Patient,
         ts: None,
         rank: 0,
-    }
+    };
+    (item, r.clone())
 }
 
 /// `, age 54` (or the age at death).

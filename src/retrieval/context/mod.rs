@@ -10,7 +10,7 @@ mod assemble;
 mod header;
 mod notes;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -90,6 +90,34 @@ pub struct Context {
     pub items: Vec<ContextItem>,
     #[serde(skip)]
     pub text: String,
+    /// Every reference in the context, with what a citation of it shows.
+    #[serde(skip)]
+    pub sources: BTreeMap<String, Source>,
+    /// What the question asks for.
+    #[serde(skip)]
+    pub intent: crate::retrieval::question::Intent,
+    /// The concepts the question names when the record has none of them (in the question's
+    /// period): nothing to answer from, whatever the rest of the context holds.
+    #[serde(skip)]
+    pub absent: Vec<String>,
+}
+
+/// What a citation of a resource shows without another lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// The resource type.
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// Its clinically meaningful date, `YYYY-MM-DD` (or coarser, as recorded).
+    pub date: Option<String>,
+    /// Its one-line rendering.
+    pub text: String,
+}
+
+impl Source {
+    pub fn of(r: &crate::fhir::Record) -> Self {
+        Self { rtype: r.rref.rtype().to_owned(), date: r.date.map(|d| d.to_string()), text: r.text.clone() }
+    }
 }
 
 impl Context {

@@ -1,0 +1,9 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum AnswerError {
+    #[error("retrieval failed: {0}")]
+    Retrieval(#[from] crate::retrieval::IndexError),
+    #[error(transparent)]
+    Model(#[from] crate::llm::LlmError),
+}

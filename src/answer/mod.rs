@@ -1,0 +1,18 @@
+//! Answers: a question about one patient -> the context (retrieval) -> a prompt with short
+//! citation tags -> the model -> an answer whose every citation is checked against the context,
+//! or a plain statement that the record does not contain the answer.
+
+mod abstain;
+mod citations;
+mod error;
+mod pipeline;
+mod prompt;
+mod response;
+mod tags;
+
+pub use citations::{check, Checked};
+pub use error::AnswerError;
+pub use pipeline::{answer, prepare, AskOptions, Prepared};
+pub use prompt::{PromptStyle, NOT_IN_RECORD};
+pub use response::{Answer, Citation, Timings, Usage, NOTICE};
+pub use tags::Tagged;

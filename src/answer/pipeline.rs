@@ -1,0 +1,147 @@
+//! The ask pipeline, in two steps so the blocking half can run off the async executor:
+//! `prepare` (retrieval, tagging, prompt; synchronous) and `answer` (generation, citation
+//! checking; asynchronous).
+
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::citations::{self, Checked};
+use super::prompt::{self, Built, PromptStyle, NOT_IN_RECORD};
+use super::response::{Answer, Citation, Timings, Usage, NOTICE};
+use super::tags::Tagged;
+use super::{abstain, AnswerError};
+use crate::fhir::date::FhirDate;
+use crate::llm::sampling::Sampling;
+use crate::llm::{GenerationRequest, Generator};
+use crate::retrieval::{assemble, Context, ContextOptions, RecordIndex};
+use crate::tokens::{TokenBudget, TokenCounter};
+
+#[derive(Debug, Clone, Copy)]
+pub struct AskOptions {
+    /// Tokens of evidence in the prompt.
+    pub budget: TokenBudget,
+    /// "Today" in UTC seconds.
+    pub today: i64,
+    pub style: PromptStyle,
+    pub max_tokens: usize,
+}
+
+/// Everything up to generation.
+pub struct Prepared {
+    pub ctx: Context,
+    pub tagged: Tagged,
+    pub built: Built,
+    /// Set when retrieval already shows the record cannot answer.
+    pub abstain: Option<String>,
+    pub retrieval_ms: f64,
+    max_tokens: usize,
+}
+
+/// Retrieval and prompt. Short tags take fewer tokens than the references the budget was
+/// counted with, so when the tagged context leaves a fifth of the budget unused, the context is
+/// assembled once more with a budget scaled up by that ratio, and kept if it still fits.
+#[tracing::instrument(skip_all, fields(budget = opts.budget.get()))]
+pub fn prepare(
+    index: &RecordIndex,
+    counter: &dyn TokenCounter,
+    patient: &str,
+    question: &str,
+    opts: AskOptions,
+) -> Result<Prepared, AnswerError> {
+    let started = Instant::now();
+    let budget = opts.budget.get();
+    let assemble_at = |b: usize| -> Result<(Context, Tagged, usize), AnswerError> {
+        let b = TokenBudget::new(b).unwrap_or(opts.budget);
+        let ctx = assemble(index, counter, patient, question, ContextOptions { budget: b, today: opts.today })?;
+        let tagged = Tagged::new(&ctx);
+        let tokens = counter.count(&tagged.text);
+        Ok((ctx, tagged, tokens))
+    };
+    let (mut ctx, mut tagged, tokens) = assemble_at(budget)?;
+    if tokens * 5 < budget * 4 && budget < TokenBudget::MAX {
+        let scaled = (budget * budget / tokens.max(1)).min(TokenBudget::MAX);
+        let (c, t, n) = assemble_at(scaled)?;
+        if n <= budget {
+            (ctx, tagged) = (c, t);
+        }
+    }
+    let today = FhirDate::from_timestamp(opts.today).day_string();
+    let built = prompt::build(opts.style, &tagged, question, &today);
+    Ok(Prepared {
+        abstain: abstain::before(&ctx),
+        ctx,
+        tagged,
+        built,
+        retrieval_ms: started.elapsed().as_secs_f64() * 1000.0,
+        max_tokens: opts.max_tokens,
+    })
+}
+
+/// Generation and checking. Text pieces go to `sink` as the model produces them (raw, with the
+/// prompt's tags); the returned answer is the checked one.
+pub async fn answer(
+    prep: Prepared,
+    generator: &dyn Generator,
+    sink: mpsc::Sender<String>,
+) -> Result<Answer, AnswerError> {
+    let mut out = Answer {
+        answer: String::new(),
+        answerable: false,
+        citations: Vec::new(),
+        invalid_citations: Vec::new(),
+        model: generator.model_name().to_owned(),
+        usage: Usage::default(),
+        timings: Timings { retrieval_ms: prep.retrieval_ms, ..Timings::default() },
+        patient: prep.ctx.patient.clone(),
+        notice: NOTICE.to_owned(),
+    };
+    if let Some(text) = prep.abstain {
+        out.answer = text;
+        return Ok(out);
+    }
+    let req = GenerationRequest {
+        prompt: prep.built.prompt,
+        max_tokens: prep.max_tokens,
+        sampling: Sampling::default(),
+        stop: prep.built.stop,
+    };
+    let g = generator.generate(req, sink).await?;
+    out.usage = Usage { prompt_tokens: g.prompt_tokens, completion_tokens: g.completion_tokens };
+    out.timings.prefill_ms = g.prefill_ms;
+    out.timings.decode_ms = g.decode_ms;
+    let checked = citations::check(&g.text, &prep.tagged);
+    out.invalid_citations.clone_from(&checked.invalid);
+    if checked.text.is_empty() {
+        out.answer = "No answer was produced.".to_owned();
+    } else if abstain::after(&checked.text, prep.ctx.intent) {
+        out.answer = NOT_IN_RECORD.to_owned();
+    } else {
+        out.answerable = true;
+        fill(&mut out, checked, &prep.ctx);
+    }
+    tracing::info!(
+        answerable = out.answerable,
+        citations = out.citations.len(),
+        invalid = out.invalid_citations.len(),
+        "answered"
+    );
+    Ok(out)
+}
+
+/// Citations from the context's sources. A reference without a source cannot have come from
+/// the context: it is reported as invalid, never returned.
+fn fill(out: &mut Answer, checked: Checked, ctx: &Context) {
+    out.answer = checked.text;
+    for rref in checked.cited {
+        match ctx.sources.get(&rref) {
+            Some(s) => out.citations.push(Citation {
+                rref,
+                rtype: s.rtype.clone(),
+                date: s.date.clone(),
+                text: s.text.clone(),
+            }),
+            None => out.invalid_citations.push(rref),
+        }
+    }
+}
