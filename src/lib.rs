@@ -10,8 +10,10 @@ pub mod fhir;
 pub mod ingest;
 pub mod llm;
 pub mod retrieval;
+pub mod server;
 pub mod settings;
 pub mod store;
+pub mod sync;
 pub mod tokens;
 
 pub use settings::Settings;

@@ -154,7 +154,8 @@ fn values(sentence: &str) -> Vec<&str> {
         let mut j = i;
         while j < bytes.len()
             && (bytes[j].is_ascii_digit()
-                || (matches!(bytes[j], b'.' | b'/' | b'-') && bytes.get(j + 1).is_some_and(u8::is_ascii_digit)))
+                || (matches!(bytes[j], b'.' | b'/' | b'-')
+                    && bytes.get(j + 1).is_some_and(u8::is_ascii_digit)))
         {
             j += 1;
         }

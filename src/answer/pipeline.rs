@@ -53,7 +53,8 @@ pub fn prepare(
     let budget = opts.budget.get();
     let assemble_at = |b: usize| -> Result<(Context, Tagged, usize), AnswerError> {
         let b = TokenBudget::new(b).unwrap_or(opts.budget);
-        let ctx = assemble(index, counter, patient, question, ContextOptions { budget: b, today: opts.today })?;
+        let ctx =
+            assemble(index, counter, patient, question, ContextOptions { budget: b, today: opts.today })?;
         let tagged = Tagged::new(&ctx);
         let tokens = counter.count(&tagged.text);
         Ok((ctx, tagged, tokens))

@@ -19,7 +19,8 @@ impl Tagged {
     /// Rewrites every full reference of `ctx` into a short tag. Bracketed numbers already in the
     /// record text (a note's "[2]") become parenthesised, so no tag can be forged by record text.
     pub fn new(ctx: &Context) -> Self {
-        let mut t = Self { text: String::with_capacity(ctx.text.len()), refs: Vec::new(), by_ref: HashMap::new() };
+        let mut t =
+            Self { text: String::with_capacity(ctx.text.len()), refs: Vec::new(), by_ref: HashMap::new() };
         let known = ctx.refs();
         let mut rest = ctx.text.as_str();
         while let Some(open) = rest.find('[') {
@@ -76,5 +77,7 @@ impl Tagged {
 
 /// Text a model could take for a citation: digits, or digits separated by commas.
 fn is_tag_like(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == ',' || c == ' ') && s.chars().any(|c| c.is_ascii_digit())
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_digit() || c == ',' || c == ' ')
+        && s.chars().any(|c| c.is_ascii_digit())
 }

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use super::ask::AnswerArgs;
 use super::output::{print_json, OutputFormat};
+use super::progress::Bar;
 use super::{load_tokenizer, today};
-use crate::eval::{self, questions, RetrievalReport};
+use crate::eval::{self, questions, AnswersReport, RetrievalReport};
 use crate::ingest::Workspace;
 use crate::settings::Settings;
 use crate::tokens::TokenBudget;
@@ -33,6 +35,16 @@ pub enum Eval {
         #[arg(long, default_value_t = TokenBudget::DEFAULT)]
         budget: TokenBudget,
     },
+    /// The whole ask pipeline over a question set: accuracy, citations, abstention, latency.
+    Answers {
+        #[arg(long)]
+        questions: PathBuf,
+        /// At most this many questions (the first ones of the set).
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        answer: AnswerArgs,
+    },
 }
 
 pub async fn run(settings: Settings, cmd: Eval, format: OutputFormat) -> anyhow::Result<bool> {
@@ -57,7 +69,56 @@ pub async fn run(settings: Settings, cmd: Eval, format: OutputFormat) -> anyhow:
             }
             Ok(true)
         }
+        Eval::Answers { questions, limit, answer } => {
+            let mut set = questions::read(&questions)?;
+            set.truncate(limit.unwrap_or(usize::MAX));
+            let tokenizer = load_tokenizer(&settings)?;
+            let ws = Workspace::open(settings.clone()).await?;
+            let generator = answer.model.load(&settings)?;
+            let opts = answer.options(generator.as_ref());
+            let report =
+                eval::answers::evaluate(&ws.index, &tokenizer, generator.as_ref(), &set, opts, &Bar::new())
+                    .await
+                    .context("evaluation failed")?;
+            match format {
+                OutputFormat::Json => print_json(&report)?,
+                OutputFormat::Text => print_answers(&report),
+            }
+            Ok(true)
+        }
     }
+}
+
+fn print_answers(r: &AnswersReport) {
+    let pct = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0));
+    println!("answers by {} at a {}-token budget ({} questions)", r.model, r.budget, r.overall.questions);
+    println!("| kind | n | accuracy | citation precision | citation recall | abstained | invalid citations | facts alone | latency ms |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let row = |name: &str, s: &eval::answers::AnswerScore| {
+        println!(
+            "| {name} | {} | {:.1}% | {} | {} | {} | {} | {} | {:.0} |",
+            s.questions,
+            s.accuracy * 100.0,
+            pct(s.citation_precision),
+            pct(s.citation_recall),
+            s.abstained,
+            pct(s.invalid_citation_rate),
+            s.facts_accuracy
+                .map_or_else(|| "-".to_owned(), |a| format!("{:.1}% of {}", a * 100.0, s.facts_covered)),
+            s.latency_ms_mean
+        );
+    };
+    for k in &r.kinds {
+        row(&k.kind.name(), &k.score);
+    }
+    row("**overall**", &r.overall);
+    println!(
+        "correct abstention {}; false abstention {}; latency p50 {:.0} ms, p90 {:.0} ms",
+        pct(r.correct_abstention),
+        pct(r.false_abstention),
+        r.latency_ms_p50,
+        r.latency_ms_p90
+    );
 }
 
 fn print_table(r: &RetrievalReport) {

@@ -6,12 +6,15 @@ mod context;
 mod eval;
 mod generate;
 mod ingest;
+mod key;
 mod model;
 mod output;
 mod patients;
 mod progress;
 mod reindex;
 mod search;
+mod serve;
+mod sync;
 
 use std::path::PathBuf;
 
@@ -60,6 +63,13 @@ pub enum Command {
     Ask(ask::Args),
     /// Generate text with the local model or a remote server (streams to stdout).
     Generate(generate::Args),
+    /// Serve the REST API.
+    Serve(serve::Args),
+    /// Pull patients from a FHIR server (HAPI and others).
+    Sync(sync::Args),
+    /// API keys for `serve`.
+    #[command(subcommand)]
+    Key(key::Key),
     /// Evaluations: generate question sets, measure retrieval.
     #[command(subcommand)]
     Eval(eval::Eval),
@@ -90,6 +100,9 @@ impl Cli {
             Command::Context(args) => context::run(settings, args, format).await,
             Command::Eval(cmd) => eval::run(settings, cmd, format).await,
             Command::Ask(args) => ask::run(settings, args, format).await,
+            Command::Serve(args) => serve::run(settings, args).await,
+            Command::Sync(args) => sync::run(settings, args, format).await,
+            Command::Key(cmd) => key::run(cmd, format),
             Command::Generate(args) => generate::run(settings, args).await,
             Command::Bench(b) => bench::run(settings, b, format).await,
         }

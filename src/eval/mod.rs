@@ -1,11 +1,14 @@
 //! Evaluation: an EHRQA-style question generator over FHIR records, and the measures of
 //! retrieval (evidence recall) run over its question sets.
 
+pub mod answers;
 pub mod generate;
 pub mod questions;
 pub mod retrieval;
 mod rng;
+pub mod score;
 
+pub use answers::AnswersReport;
 pub use generate::{for_patient, PatientRecords};
 pub use questions::{Gold, Kind, Question};
 pub use retrieval::{evaluate, recalled, RetrievalReport};

@@ -80,6 +80,26 @@ impl FhirDate {
         let days = days_from_civil(self.year, self.month.unwrap_or(1), self.day.unwrap_or(1));
         days * 86_400 + i64::from(self.seconds.unwrap_or(0)) - i64::from(self.offset)
     }
+
+    /// `YYYY-MM-DDThh:mm:ssZ` of a Unix timestamp (a FHIR instant).
+    pub fn instant_string(ts: i64) -> String {
+        let (y, m, d) = civil_from_days(ts.div_euclid(86_400));
+        let s = ts.rem_euclid(86_400);
+        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s % 3600 / 60, s % 60)
+    }
+
+    /// The last second of this date's period (the year, month or day it names; a date-time is
+    /// its own end), for inclusive upper bounds.
+    pub fn end_timestamp(&self) -> i64 {
+        let next = match (self.month, self.day, self.seconds) {
+            (_, _, Some(_)) => return self.timestamp(),
+            (Some(_), Some(_), None) => return self.timestamp() + 86_399,
+            (Some(12), None, _) => days_from_civil(self.year + 1, 1, 1),
+            (Some(m), None, _) => days_from_civil(self.year, m + 1, 1),
+            (None, _, _) => days_from_civil(self.year + 1, 1, 1),
+        };
+        next * 86_400 - 1 - i64::from(self.offset)
+    }
 }
 
 impl fmt::Display for FhirDate {

@@ -7,13 +7,13 @@ use serde::Serialize;
 use crate::store::{RefCounts, WriteOutcome};
 
 /// An input that was refused, and why. Nothing of it was stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Failure {
     pub path: String,
     pub error: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct IngestReport {
     /// Inputs read (files, or request bodies).
     pub inputs: usize,
@@ -40,7 +40,8 @@ pub struct IngestReport {
 }
 
 /// Milliseconds per pipeline stage, summed over inputs.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = IngestTimings)]
 pub struct Timings {
     /// Read, parse, resolve, normalise, hash (reader thread).
     pub prepare_ms: f64,

@@ -27,7 +27,7 @@ pub struct SearchRequest {
 }
 
 /// One ranked record (a JSON contract: `ehrqa search --format json`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Hit {
     #[serde(rename = "ref")]
     pub rref: String,

@@ -8,6 +8,7 @@ mod change;
 mod error;
 mod read;
 mod resolve;
+mod service;
 mod write;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ use sqlx::SqlitePool;
 pub use change::{Change, WriteOutcome};
 pub use error::StoreError;
 pub use read::{PatientRow, RefCounts, StoredRecord};
+pub use service::{PatientSummary, SummaryLine};
 pub use write::WriteTxn;
 
 /// File name of the database inside the data directory.

@@ -6,7 +6,7 @@ use super::{Store, StoreError};
 use crate::fhir::{Record, ResourceRef};
 
 /// One row of `ehrqa patients` (a JSON contract: field names are stable).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PatientRow {
     pub id: String,
     pub name: Option<String>,
@@ -32,7 +32,7 @@ struct RecordRow {
 }
 
 /// References by kind and resolution, for the ingest summary.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct RefCounts {
     pub total: i64,
     pub unresolved: i64,

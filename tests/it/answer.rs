@@ -162,7 +162,10 @@ async fn a_question_about_someone_else_stays_on_this_patient() {
 
 /// `ehrqa ask --format json` with the real 270M model.
 fn ask(dir: &std::path::Path, patient: &str, q: &str) -> Value {
-    let out = ehrqa(dir, &["ask", "--patient", patient, "--budget", "1024", "--max-tokens", "48", "--format", "json", q]);
+    let out = ehrqa(
+        dir,
+        &["ask", "--patient", patient, "--budget", "1024", "--max-tokens", "48", "--format", "json", q],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     serde_json::from_str(&stdout(&out)).expect("one JSON document")
 }
@@ -178,7 +181,9 @@ async fn ask_end_to_end_with_the_real_model() {
     ] {
         let a = ask(dir, patient, q);
         let keys: BTreeSet<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
-        for k in ["answer", "answerable", "citations", "invalid_citations", "model", "usage", "timings", "notice"] {
+        for k in
+            ["answer", "answerable", "citations", "invalid_citations", "model", "usage", "timings", "notice"]
+        {
             assert!(keys.contains(k), "{k} missing: {a}");
         }
         assert!(a["notice"].as_str().unwrap().starts_with("Not for clinical use"));
@@ -205,9 +210,7 @@ async fn ask_end_to_end_with_the_real_model() {
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|i| {
-                std::iter::once(&i["ref"]).chain(i["refs"].as_array().into_iter().flatten())
-            })
+            .flat_map(|i| std::iter::once(&i["ref"]).chain(i["refs"].as_array().into_iter().flatten()))
             .filter_map(Value::as_str)
             .collect();
         for c in a["citations"].as_array().unwrap() {

@@ -40,7 +40,7 @@ impl Section {
 }
 
 /// What an item is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemKind {
     Header,
@@ -51,7 +51,7 @@ pub enum ItemKind {
 }
 
 /// One item of a context (a JSON contract: `ehrqa context --format json`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ContextItem {
     /// The resource the item is about (for facts and summaries, the main one).
     #[serde(rename = "ref")]
@@ -81,7 +81,7 @@ impl ContextItem {
 }
 
 /// An assembled context (a JSON contract: `ehrqa context --format json`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Context {
     pub patient: String,
     pub budget: usize,

@@ -1,0 +1,92 @@
+//! `ehrqa serve --bind ADDR [--api-keys FILE | --no-auth] [model options]`: the REST API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+
+use super::ask::AnswerArgs;
+use super::load_tokenizer;
+use crate::ingest::Workspace;
+use crate::server::auth::Auth;
+use crate::server::jobs::Jobs;
+use crate::server::metrics::Metrics;
+use crate::server::queue::GenerationQueue;
+use crate::server::state::{AppState, Limits, Model};
+use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Keys file: lines `NAME sha256:HEX *|ID,ID` (`ehrqa key new` makes them). `EHRQA_API_KEY`
+    /// adds one plain key allowed every patient.
+    #[arg(long, env = "EHRQA_API_KEYS_FILE")]
+    pub api_keys: Option<PathBuf>,
+    /// Serve without keys (loopback addresses only).
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Serve without a model (`ask` answers 503).
+    #[arg(long)]
+    pub no_model: bool,
+    #[command(flatten)]
+    pub answer: AnswerArgs,
+    /// Generations running at once.
+    #[arg(long, default_value_t = 1)]
+    pub concurrent_generations: usize,
+    /// Questions waiting for a generation slot before new ones get 429.
+    #[arg(long, default_value_t = 8)]
+    pub queue: usize,
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+}
+
+pub async fn run(settings: Settings, args: Args) -> anyhow::Result<bool> {
+    let auth = auth(&args)?;
+    let tokenizer = Arc::new(load_tokenizer(&settings)?);
+    let model = if args.no_model {
+        None
+    } else {
+        let generator =
+            args.answer.model.load(&settings).context("loading the model (or pass --no-model)")?;
+        let style = args.answer.options(generator.as_ref()).style;
+        Some(Model { generator, style })
+    };
+    let counter: Arc<dyn crate::tokens::TokenCounter> = tokenizer.clone();
+    let max_body = usize::try_from(settings.max_input_bytes).unwrap_or(usize::MAX);
+    let ws = Workspace::open_with(settings, Some(counter)).await?;
+    let state = AppState {
+        ws: Arc::new(ws),
+        tokenizer,
+        model,
+        queue: GenerationQueue::new(args.concurrent_generations, args.queue),
+        auth,
+        metrics: Metrics::default(),
+        limits: Limits {
+            max_body,
+            default_budget: args.answer.budget,
+            default_max_tokens: args.answer.max_tokens,
+        },
+        ingest_lock: tokio::sync::Mutex::new(()),
+        jobs: Jobs::default(),
+    };
+    eprintln!("ehrqa serving on http://{} (not for clinical use)", args.bind);
+    crate::server::serve(state, args.bind, args.workers).await?;
+    Ok(true)
+}
+
+/// Keys are required except with `--no-auth` on a loopback address.
+fn auth(args: &Args) -> anyhow::Result<Auth> {
+    if args.no_auth {
+        if !args.bind.ip().is_loopback() {
+            bail!("--no-auth is only allowed on a loopback address, not {}", args.bind);
+        }
+        return Ok(Auth::Open);
+    }
+    let auth = Auth::load(args.api_keys.as_deref(), std::env::var("EHRQA_API_KEY").ok())?;
+    if auth.is_empty() {
+        bail!("no API keys: pass --api-keys FILE or set EHRQA_API_KEY (or --no-auth on a loopback address)");
+    }
+    Ok(auth)
+}

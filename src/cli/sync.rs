@@ -1,0 +1,110 @@
+//! `ehrqa sync --server URL (--patient ID ... | --all) [--since INSTANT] [auth]`: pull patients
+//! from a FHIR server into the data directory.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+
+use super::output::{print_json, OutputFormat};
+use crate::ingest::Workspace;
+use crate::settings::Settings;
+use crate::sync::{self, PatientSync, ServerAuth, Status, SyncProgress, SyncRequest};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The FHIR server's base URL.
+    #[arg(long)]
+    pub server: String,
+    #[arg(long = "patient")]
+    pub patients: Vec<String>,
+    /// Every patient on the server.
+    #[arg(long, conflicts_with = "patients")]
+    pub all: bool,
+    /// Only what changed since this FHIR instant (default: since each patient's last sync).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Fetch everything, ignoring the last sync.
+    #[arg(long, conflicts_with = "since")]
+    pub full: bool,
+    /// A bearer token (or EHRQA_FHIR_TOKEN, or --token-file).
+    #[arg(long, env = "EHRQA_FHIR_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// OAuth client credentials (the secret from EHRQA_FHIR_CLIENT_SECRET or --client-secret).
+    #[arg(long, requires_all = ["client_secret", "token_url"])]
+    pub client_id: Option<String>,
+    #[arg(long, env = "EHRQA_FHIR_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    #[arg(long)]
+    pub token_url: Option<String>,
+    /// Resources per page.
+    #[arg(long, default_value_t = 500)]
+    pub page_size: usize,
+    /// Seconds to wait for one response.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+struct Lines;
+
+impl SyncProgress for Lines {
+    fn started(&self, patients: usize) {
+        eprintln!("syncing {patients} patient(s)");
+    }
+
+    fn patient(&self, p: &PatientSync) {
+        match &p.error {
+            None => eprintln!("  {}: {} resources", p.id, p.resources),
+            Some(e) => eprintln!("  {}: failed: {e}", p.id),
+        }
+    }
+}
+
+pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow::Result<bool> {
+    let mut req = SyncRequest::new(&args.server);
+    req.patients = args.patients;
+    req.all = args.all;
+    req.since = args.since;
+    req.full = args.full;
+    req.page_size = args.page_size;
+    req.timeout = Duration::from_secs(args.timeout);
+    req.auth = auth(args.token, args.token_file, args.client_id, args.client_secret, args.token_url)?;
+    sync::validate(&req)?;
+    let ws = Workspace::open_with(settings.clone(), super::optional_counter(&settings)).await?;
+    let report = sync::run(&ws, None, &req, &Lines).await?;
+    match format {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Text => println!(
+            "synced {} patient(s), {} failed, {} resources in {:.1} s",
+            report.synced,
+            report.failed,
+            report.resources,
+            report.elapsed_ms as f64 / 1000.0
+        ),
+    }
+    Ok(report.patients.iter().all(|p| p.status == Status::Synced))
+}
+
+fn auth(
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    token_url: Option<String>,
+) -> anyhow::Result<ServerAuth> {
+    if let Some(path) = token_file {
+        let t = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        return Ok(ServerAuth::Bearer(t.trim().to_owned()));
+    }
+    match (token, client_id, client_secret, token_url) {
+        (Some(t), None, ..) => Ok(ServerAuth::Bearer(t)),
+        (None, Some(client_id), Some(client_secret), Some(token_url)) => {
+            Ok(ServerAuth::ClientCredentials { client_id, client_secret, token_url })
+        }
+        (None, None, ..) => Ok(ServerAuth::None),
+        _ => bail!("give either --token or --client-id with --client-secret and --token-url"),
+    }
+}

@@ -1,0 +1,84 @@
+//! `POST /v1/sync` starts a sync from a FHIR server as a job; `GET /v1/jobs/{id}` follows it.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::server::auth::Caller;
+use crate::server::error::ApiError;
+use crate::server::jobs::{Job, JobProgress, JobState};
+use crate::server::state::AppState;
+use crate::sync::{self, ServerAuth, SyncRequest};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SyncBody {
+    /// The FHIR server's base URL.
+    pub server: String,
+    /// One patient id...
+    pub patient: Option<String>,
+    /// ...or several...
+    #[serde(default)]
+    pub patients: Vec<String>,
+    /// ...or every patient on the server.
+    #[serde(default)]
+    pub all: bool,
+    /// Only changes since this instant (default: since each patient's last sync).
+    pub since: Option<String>,
+    /// A bearer token for the FHIR server.
+    pub token: Option<String>,
+    pub page_size: Option<usize>,
+}
+
+#[utoipa::path(post, path = "/v1/sync", request_body = SyncBody,
+    responses((status = 202, body = Job, description = "Started; follow it at /v1/jobs/{id}"),
+        (status = 400, body = crate::server::error::OperationOutcome)))]
+pub async fn start(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<SyncBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_write()?;
+    let b = body.into_inner();
+    let mut req = SyncRequest::new(&b.server);
+    req.patients = b.patients;
+    req.patients.extend(b.patient);
+    req.all = b.all;
+    req.since = b.since;
+    req.page_size = b.page_size.unwrap_or(req.page_size);
+    req.auth = b.token.map_or(ServerAuth::None, ServerAuth::Bearer);
+    req.timeout = Duration::from_secs(120);
+    sync::validate(&req).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let id = state.jobs.create("sync", &caller.name);
+    state.ws.store.audit(&caller.name, "sync", None, Some(&req.server)).await?;
+    let st = state.clone();
+    tokio::spawn(async move {
+        let progress = JobProgress { jobs: &st.jobs, id };
+        let result = sync::run(&st.ws, Some(&st.ingest_lock), &req, &progress).await;
+        st.jobs.update(id, |j| match result {
+            Ok(r) => {
+                j.state = JobState::Done;
+                j.report = Some(r);
+            }
+            Err(e) => {
+                j.state = JobState::Failed;
+                j.error = Some(e.to_string());
+            }
+        });
+    });
+    let job = state.jobs.get(id).ok_or_else(|| ApiError::Internal("job vanished".into()))?;
+    Ok(HttpResponse::Accepted().json(job))
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}", params(("id" = u64, Path)),
+    responses((status = 200, body = Job), (status = 404, body = crate::server::error::OperationOutcome)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no job {id}"));
+    let n: u64 = id.parse().map_err(|_| not_found())?;
+    let job = state.jobs.get(n).filter(|j| j.owner == caller.name).ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(job))
+}

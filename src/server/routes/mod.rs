@@ -1,0 +1,46 @@
+//! The routes, one file per resource. Handlers are thin: check the caller, call the library
+//! (blocking work through `web::block`), map errors once through `ApiError`.
+
+pub mod answers;
+pub mod bundles;
+pub mod health;
+pub mod jobs;
+pub mod patients;
+
+use actix_web::web;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::state::AppState;
+use crate::fhir::reference::is_valid_id;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/openapi.json", web::get().to(health::openapi))
+        .service(
+            web::scope("/v1")
+                .route("/bundles", web::post().to(bundles::post))
+                .route("/patients", web::get().to(patients::list))
+                .route("/patients/{id}", web::get().to(patients::get))
+                .route("/patients/{id}/records", web::get().to(patients::records))
+                .route("/patients/{id}/resources/{type}/{rid}", web::get().to(patients::resource))
+                .route("/patients/{id}/context", web::post().to(answers::context))
+                .route("/patients/{id}/ask", web::post().to(answers::ask))
+                .route("/sync", web::post().to(jobs::start))
+                .route("/jobs/{id}", web::get().to(jobs::get)),
+        );
+}
+
+/// The patient of a path, checked: a valid id, readable by the caller, present.
+pub async fn patient(state: &AppState, caller: &Caller, id: &str) -> Result<String, ApiError> {
+    if !is_valid_id(id) {
+        return Err(ApiError::BadRequest(format!("invalid patient id {id:?}")));
+    }
+    caller.may_read(id)?;
+    if !state.ws.store.patient_exists(id).await? {
+        return Err(ApiError::NotFound(format!("unknown patient {id}")));
+    }
+    Ok(id.to_owned())
+}

@@ -1,0 +1,42 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use super::auth::Auth;
+use super::jobs::Jobs;
+use super::metrics::Metrics;
+use super::queue::GenerationQueue;
+use crate::answer::PromptStyle;
+use crate::ingest::Workspace;
+use crate::llm::{Generator, Tokenizer};
+use crate::tokens::TokenBudget;
+
+/// The model answers come from, and how it is prompted.
+#[derive(Clone)]
+pub struct Model {
+    pub generator: Arc<dyn Generator>,
+    pub style: PromptStyle,
+}
+
+/// Defaults for requests that do not say.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body (bundles), bytes.
+    pub max_body: usize,
+    pub default_budget: TokenBudget,
+    pub default_max_tokens: usize,
+}
+
+pub struct AppState {
+    pub ws: Arc<Workspace>,
+    pub tokenizer: Arc<Tokenizer>,
+    /// `None` when no model could be loaded: `ask` then answers 503 and `/readyz` says why.
+    pub model: Option<Model>,
+    pub queue: GenerationQueue,
+    pub auth: Auth,
+    pub metrics: Metrics,
+    pub limits: Limits,
+    /// One ingest at a time: the index has a single writer.
+    pub ingest_lock: tokio::sync::Mutex<()>,
+    pub jobs: Jobs,
+}

@@ -1,0 +1,225 @@
+//! A FHIR REST client for reading: JSON over reqwest, bearer tokens (static, or fetched with
+//! OAuth client credentials and refreshed once on a 401), retries with backoff on 429, 5xx and
+//! timeouts, and paging through `Bundle.link[next]` whatever shape the server gives its links.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+use tokio::sync::Mutex;
+
+/// How to authenticate to the FHIR server.
+#[derive(Debug, Clone, Default)]
+pub enum ServerAuth {
+    #[default]
+    None,
+    Bearer(String),
+    ClientCredentials {
+        client_id: String,
+        client_secret: String,
+        token_url: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{url}: cannot reach the server: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("{0}: the server refused the credentials (401)")]
+    Unauthorized(String),
+    #[error("{0}: not found ({1})")]
+    NotFound(String, u16),
+    #[error("{url}: HTTP {status}: {text}")]
+    Status { url: String, status: u16, text: String },
+    #[error("{0}: the server did not return FHIR JSON: {1}")]
+    Garbage(String, String),
+    #[error("token endpoint {0}: {1}")]
+    Token(String, String),
+}
+
+pub struct FhirClient {
+    base: String,
+    http: reqwest::Client,
+    auth: ServerAuth,
+    token: Mutex<Option<String>>,
+    attempts: u32,
+}
+
+/// Pages followed at most for one search (a server whose next links loop is cut off).
+const MAX_PAGES: usize = 100_000;
+
+impl FhirClient {
+    pub fn new(base: &str, auth: ServerAuth, timeout: Duration) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| ClientError::Unreachable { url: base.into(), reason: e.to_string() })?;
+        let token = match &auth {
+            ServerAuth::Bearer(t) => Some(t.clone()),
+            _ => None,
+        };
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+            auth,
+            token: Mutex::new(token),
+            attempts: 4,
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// An absolute URL for a path relative to the base (absolute URLs are kept).
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}/{}", self.base, path.trim_start_matches('/'))
+        }
+    }
+
+    /// GETs a FHIR JSON resource.
+    pub async fn get(&self, path: &str) -> Result<Json, ClientError> {
+        let url = self.url(path);
+        let mut refreshed = false;
+        let mut last = String::new();
+        for attempt in 0..self.attempts {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            }
+            let mut rb = self.http.get(&url).header("Accept", "application/fhir+json");
+            if let Some(t) = self.bearer().await? {
+                rb = rb.bearer_auth(t);
+            }
+            let resp = match rb.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            match status {
+                200..=299 => {
+                    let bytes = resp
+                        .bytes()
+                        .await
+                        .map_err(|e| ClientError::Unreachable { url: url.clone(), reason: e.to_string() })?;
+                    return parse(&url, &bytes);
+                }
+                401 if !refreshed && matches!(self.auth, ServerAuth::ClientCredentials { .. }) => {
+                    refreshed = true;
+                    *self.token.lock().await = None;
+                }
+                401 | 403 => return Err(ClientError::Unauthorized(url)),
+                404 | 410 => return Err(ClientError::NotFound(url, status)),
+                429 | 500..=599 => {
+                    let wait =
+                        resp.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                    if let Some(s) = wait {
+                        tokio::time::sleep(Duration::from_secs(s.min(10))).await;
+                    }
+                    last = format!("HTTP {status}");
+                }
+                _ => {
+                    let text: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
+                    return Err(ClientError::Status { url, status, text });
+                }
+            }
+        }
+        Err(ClientError::Unreachable { url, reason: last })
+    }
+
+    /// Every resource of a search or operation, following `next` links page after page (empty
+    /// pages included: some servers return them before the end).
+    pub async fn all_pages(&self, first: &str) -> Result<Vec<Json>, ClientError> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut next = Some(self.url(first));
+        while let Some(url) = next.take() {
+            if !seen.insert(url.clone()) || seen.len() > MAX_PAGES {
+                break;
+            }
+            let bundle = self.get(&url).await?;
+            if bundle["resourceType"] != "Bundle" {
+                return Err(ClientError::Garbage(url, "expected a Bundle".into()));
+            }
+            for e in bundle["entry"].as_array().into_iter().flatten() {
+                // Search bundles may carry OperationOutcomes as `outcome` entries.
+                if e["resource"].is_object() && e["search"]["mode"] != "outcome" {
+                    out.push(e["resource"].clone());
+                }
+            }
+            next = bundle["link"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| l["relation"] == "next")
+                .and_then(|l| l["url"].as_str())
+                .map(|u| self.url(u));
+        }
+        Ok(out)
+    }
+
+    async fn bearer(&self) -> Result<Option<String>, ClientError> {
+        let mut token = self.token.lock().await;
+        if token.is_none() {
+            if let ServerAuth::ClientCredentials { client_id, client_secret, token_url } = &self.auth {
+                *token = Some(self.fetch_token(client_id, client_secret, token_url).await?);
+            }
+        }
+        Ok(token.clone())
+    }
+
+    /// OAuth 2 client credentials (form body, as SMART backend services and most servers take).
+    async fn fetch_token(&self, id: &str, secret: &str, token_url: &str) -> Result<String, ClientError> {
+        let url = self.url(token_url);
+        let err = |m: String| ClientError::Token(url.clone(), m);
+        let body = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}",
+            form_escape(id),
+            form_escape(secret)
+        );
+        let resp = self
+            .http
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let status = resp.status();
+        let json: Json = resp.json().await.map_err(|e| err(format!("HTTP {status}: {e}")))?;
+        json["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| err(format!("HTTP {status}: no access_token")))
+    }
+}
+
+fn parse(url: &str, bytes: &[u8]) -> Result<Json, ClientError> {
+    let json: Json =
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Garbage(url.into(), e.to_string()))?;
+    if json["resourceType"].as_str().is_none() {
+        return Err(ClientError::Garbage(url.into(), "no resourceType".into()));
+    }
+    Ok(json)
+}
+
+/// `application/x-www-form-urlencoded` escaping.
+fn form_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Query-string escaping for values (ids, instants).
+pub fn query_escape(s: &str) -> String {
+    form_escape(s)
+}
