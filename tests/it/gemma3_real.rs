@@ -95,3 +95,30 @@ fn real_weights_follow_llama_cpp() {
     assert!(rate >= 0.95, "top-1 agreement {rate:.3}");
     assert!(parted * 2 < r.cases.len(), "most continuations are identical");
 }
+
+/// A client that stops listening stops the model: the generation ends as cancelled, a few tokens
+/// in, not at `max_tokens`.
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_the_stream_cancels_generation() {
+    use ehrqa::llm::{Finish, GenerationRequest, Generator, LocalGenerator, Prompt};
+    let cache = ehrqa::settings::default_cache_dir();
+    let model = cache.join("models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf");
+    let tok = ehrqa::llm::tokenizer::locate(None, &cache).unwrap();
+    let g = LocalGenerator::load(&model, &tok, Device::Cpu).unwrap();
+    let req = GenerationRequest {
+        prompt: Prompt::Raw("1, 2, 3, 4, 5, 6, 7, 8,".into()),
+        max_tokens: 400,
+        sampling: Default::default(),
+        stop: Vec::new(),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let reader = tokio::spawn(async move {
+        let first = rx.recv().await;
+        drop(rx);
+        first
+    });
+    let g = g.generate(req, tx).await.unwrap();
+    assert!(reader.await.unwrap().is_some_and(|p| !p.is_empty()));
+    assert_eq!(g.finish, Finish::Cancelled);
+    assert!(g.completion_tokens < 20, "{} tokens after the reader left", g.completion_tokens);
+}

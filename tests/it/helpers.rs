@@ -110,3 +110,28 @@ pub const DONG: &str = "7e58e78c-ba17-4bc7-a711-b44a20ca76d7";
 pub const SEARCHSET_PATIENT: &str = "srch-1";
 pub const BOB_JAVA: &str = "3f6fd0bb-6cd3-eb3f-4401-cd38ace25f2b";
 pub const MERVIN: &str = "fcadcaee-3101-4fd7-89b8-b73630df93c0";
+
+/// A child process killed when dropped (servers started by tests).
+pub struct Process {
+    pub child: std::process::Child,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until something accepts connections on the port.
+pub fn wait_for_port(port: u16, within: std::time::Duration) {
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < within, "nothing listens on port {port}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

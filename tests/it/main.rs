@@ -12,3 +12,4 @@ mod isolation;
 mod normalise;
 mod remote;
 mod retrieval;
+mod server;

@@ -1,26 +1,14 @@
 //! The remote backend against a real OpenAI-compatible server on loopback: llama.cpp's server
 //! (llama-cpp-python, installed by `scripts/setup`) serving the Gemma 3 270M GGUF.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::helpers::stderr;
+use crate::helpers::{free_port, stderr, wait_for_port, Process};
 
 struct Server {
-    child: Child,
+    _process: Process,
     url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start(api_key: Option<&str>) -> Server {
@@ -44,12 +32,8 @@ fn start(api_key: Option<&str>) -> Server {
     }
     let child = cmd.spawn().expect("start llama.cpp server");
     let url = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(120), "server did not start");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Server { child, url }
+    wait_for_port(port, Duration::from_secs(120));
+    Server { _process: Process { child }, url }
 }
 
 fn generate(server: &str, extra: &[&str], key: Option<&str>) -> std::process::Output {
