@@ -30,6 +30,8 @@ pub enum Bench {
         #[arg(long, default_value_t = 64)]
         decode: usize,
     },
+    /// HTTP load on a running `ehrqa serve`: requests/s and latency percentiles.
+    Http(super::load::Args),
     /// Context assembly latency for one patient: every question of a fixed set, RUNS times.
     Context {
         #[arg(long)]
@@ -216,6 +218,7 @@ pub async fn run(settings: Settings, bench: Bench, format: OutputFormat) -> anyh
         Bench::Context { patient, budget, runs } => {
             return context(settings, patient, budget, runs, format).await
         }
+        Bench::Http(args) => return super::load::run(args, format).await,
         Bench::Generate { model, prompt_tokens, decode } => {
             return generate(settings, model, prompt_tokens, decode, format).await
         }

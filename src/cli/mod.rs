@@ -7,6 +7,7 @@ mod eval;
 mod generate;
 mod ingest;
 mod key;
+mod load;
 mod model;
 mod output;
 mod patients;

@@ -27,6 +27,9 @@ pub struct Args {
     /// Fetch everything, ignoring the last sync.
     #[arg(long, conflicts_with = "since")]
     pub full: bool,
+    /// Search each resource type by patient instead of asking for `$everything`.
+    #[arg(long)]
+    pub no_everything: bool,
     /// A bearer token (or EHRQA_FHIR_TOKEN, or --token-file).
     #[arg(long, env = "EHRQA_FHIR_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -68,6 +71,7 @@ pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow
     req.all = args.all;
     req.since = args.since;
     req.full = args.full;
+    req.everything = !args.no_everything;
     req.page_size = args.page_size;
     req.timeout = Duration::from_secs(args.timeout);
     req.auth = auth(args.token, args.token_file, args.client_id, args.client_secret, args.token_url)?;

@@ -20,7 +20,7 @@ pub enum Method {
 
 /// Types searched by `patient=` when `$everything` is not available (the patient compartment's
 /// clinical types Synthea and most servers hold).
-const COMPARTMENT_TYPES: [&str; 22] = [
+const COMPARTMENT_TYPES: [&str; 23] = [
     "AllergyIntolerance",
     "CarePlan",
     "CareTeam",
@@ -41,6 +41,7 @@ const COMPARTMENT_TYPES: [&str; 22] = [
     "MedicationStatement",
     "Observation",
     "Procedure",
+    "Provenance",
     "ServiceRequest",
     "SupplyDelivery",
 ];
@@ -50,7 +51,11 @@ pub async fn patient_resources(
     id: &str,
     since: Option<&str>,
     page: usize,
+    try_everything: bool,
 ) -> Result<(Vec<Json>, Method), ClientError> {
+    if !try_everything {
+        return Ok((dedup(filter_since(by_type(client, id, since, page).await?, since)), Method::Search));
+    }
     let since_q = since.map(|s| format!("&_since={}", query_escape(s))).unwrap_or_default();
     let everything = format!("Patient/{}/$everything?_count={page}{since_q}", query_escape(id));
     let (found, method) = match client.all_pages(&everything).await {

@@ -32,6 +32,8 @@ pub struct SyncRequest {
     pub since: Option<String>,
     /// Ignore the last sync: fetch everything.
     pub full: bool,
+    /// Try `Patient/{id}/$everything` first (else per-type searches only).
+    pub everything: bool,
     pub auth: ServerAuth,
     /// Resources per page asked of the server.
     pub page_size: usize,
@@ -46,6 +48,7 @@ impl SyncRequest {
             all: false,
             since: None,
             full: false,
+            everything: true,
             auth: ServerAuth::None,
             page_size: 500,
             timeout: Duration::from_secs(120),
@@ -191,7 +194,7 @@ async fn one(
     };
     let fetched = async {
         let (mut resources, method) =
-            fetch::patient_resources(client, id, since.as_deref(), req.page_size).await?;
+            fetch::patient_resources(client, id, since.as_deref(), req.page_size, req.everything).await?;
         let binaries = fetch::inline_binaries(client, &mut resources).await?;
         Ok::<_, ClientError>((resources, method, binaries))
     }

@@ -13,3 +13,4 @@ mod normalise;
 mod remote;
 mod retrieval;
 mod server;
+mod sync;

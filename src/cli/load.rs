@@ -1,0 +1,131 @@
+//! `ehrqa bench http`: an HTTP load generator for the service (N concurrent clients in a loop
+//! for a fixed time), reporting requests/s and latency percentiles, so the numbers come from the
+//! same binary on any machine without installing another tool.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use serde::Serialize;
+
+use super::output::{print_json, OutputFormat};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The URL to load.
+    #[arg(long)]
+    pub url: String,
+    /// A JSON body: the requests are POSTs.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// The API key, from a file (or EHRQA_API_KEY).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    #[arg(long, default_value_t = 50)]
+    pub concurrency: usize,
+    /// Seconds of load (after one warm-up request per client).
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoadReport {
+    pub url: String,
+    pub method: &'static str,
+    pub concurrency: usize,
+    pub seconds: f64,
+    pub requests: usize,
+    pub errors: usize,
+    pub requests_per_sec: f64,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p90: f64,
+    pub latency_ms_p99: f64,
+    pub latency_ms_max: f64,
+}
+
+pub async fn run(args: Args, format: OutputFormat) -> anyhow::Result<bool> {
+    if args.concurrency == 0 || args.duration == 0 {
+        bail!("--concurrency and --duration must be positive");
+    }
+    let key = match &args.key_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var("EHRQA_API_KEY").ok(),
+    };
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(args.concurrency);
+    for _ in 0..args.concurrency {
+        let (client, url, body, key) = (client.clone(), args.url.clone(), args.body.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let send = || {
+                let rb = match &body {
+                    Some(b) => client.post(&url).header("content-type", "application/json").body(b.clone()),
+                    None => client.get(&url),
+                };
+                let rb = match &key {
+                    Some(k) => rb.bearer_auth(k),
+                    None => rb,
+                };
+                async move { rb.send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+            };
+            let _ = send().await;
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if !send().await {
+                    errors += 1;
+                }
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        lat.extend(l);
+        errors += e;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    let report = LoadReport {
+        url: args.url,
+        method: if args.body.is_some() { "POST" } else { "GET" },
+        concurrency: args.concurrency,
+        seconds,
+        requests: lat.len(),
+        errors,
+        requests_per_sec: lat.len() as f64 / seconds,
+        latency_ms_p50: pct(0.5),
+        latency_ms_p90: pct(0.9),
+        latency_ms_p99: pct(0.99),
+        latency_ms_max: lat.last().copied().unwrap_or(0.0),
+    };
+    match format {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Text => println!(
+            "{} {}: {} clients, {} requests in {:.1} s ({} errors): {:.0} req/s; latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            report.method,
+            report.url,
+            report.concurrency,
+            report.requests,
+            report.seconds,
+            report.errors,
+            report.requests_per_sec,
+            report.latency_ms_p50,
+            report.latency_ms_p90,
+            report.latency_ms_p99,
+            report.latency_ms_max
+        ),
+    }
+    Ok(report.errors == 0)
+}
