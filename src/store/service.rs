@@ -33,6 +33,15 @@ pub struct SummaryLine {
     pub text: String,
 }
 
+#[derive(sqlx::FromRow)]
+struct Demographics {
+    id: String,
+    name: Option<String>,
+    birth_date: Option<String>,
+    gender: Option<String>,
+    deceased: Option<String>,
+}
+
 impl Store {
     /// Appends to the audit log.
     pub async fn audit(
@@ -56,12 +65,12 @@ impl Store {
     }
 
     pub async fn patient_summary(&self, id: &str) -> Result<Option<PatientSummary>, StoreError> {
-        let row: Option<(String, Option<String>, Option<String>, Option<String>, Option<String>)> =
+        let row: Option<Demographics> =
             sqlx::query_as("SELECT id, name, birth_date, gender, deceased FROM patients WHERE id = ?")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-        let Some((id, name, birth_date, gender, deceased)) = row else { return Ok(None) };
+        let Some(Demographics { id, name, birth_date, gender, deceased }) = row else { return Ok(None) };
         let counts: Vec<(String, i64)> =
             sqlx::query_as("SELECT type, COUNT(*) FROM resources WHERE patient_id = ? GROUP BY type")
                 .bind(&id)

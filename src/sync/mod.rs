@@ -114,7 +114,7 @@ pub fn validate(req: &SyncRequest) -> Result<(), SyncError> {
     if !(req.server.starts_with("http://") || req.server.starts_with("https://")) {
         return Err(SyncError::Invalid(format!("server must be an http(s) URL, got {:?}", req.server)));
     }
-    if req.all == !req.patients.is_empty() {
+    if req.all != req.patients.is_empty() {
         return Err(SyncError::Invalid("name patients or ask for all of them (not both)".into()));
     }
     if let Some(bad) = req.patients.iter().find(|p| !is_valid_id(p)) {

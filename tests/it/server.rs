@@ -66,6 +66,15 @@ impl Service {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    async fn metrics(&self) -> String {
+        let r = reqwest::Client::new()
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(&self.admin)
+            .send()
+            .await;
+        r.unwrap().text().await.unwrap()
+    }
+
     async fn post(&self, path: &str, key: &str, body: Value) -> reqwest::Response {
         reqwest::Client::new()
             .post(format!("{}{path}", self.base))
@@ -252,15 +261,7 @@ async fn endpoints_auth_and_errors() {
     }
 
     // Metrics by route template; no patient id in them.
-    let metrics = reqwest::Client::new()
-        .get(format!("{}/metrics", s.base))
-        .bearer_auth(&s.admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(metrics.contains("route=\"/v1/patients/{id}/records\",status=\"400\""), "{metrics}");
     assert!(metrics.contains("ehrqa_ingested_resources_total"));
     assert!(!metrics.contains(MERVIN));
@@ -355,15 +356,7 @@ async fn ask_streams_and_pushes_back() {
     drop(r);
     let r = ask("application/json", s.admin.clone()).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let metrics = reqwest::Client::new()
-        .get(format!("{}/metrics", s.base))
-        .bearer_auth(&s.admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(metrics.contains("ehrqa_generation_queue_depth 0"));
     assert!(!metrics.contains("ehrqa_generated_tokens_total 0\n"));
 }
