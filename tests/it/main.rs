@@ -6,6 +6,7 @@ mod cli;
 mod consistency;
 mod gemma3;
 mod gemma3_real;
+mod gemma3_vision;
 mod helpers;
 mod ingest;
 mod isolation;

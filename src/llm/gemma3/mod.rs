@@ -2,11 +2,13 @@
 
 pub mod config;
 pub mod metadata;
+pub mod vision;
 pub mod model;
 pub mod weights;
 
 pub use config::{LayerKind, TextConfig};
-pub use model::{Gemma3, Numerics};
+pub use model::{Gemma3, ImageSpan, Numerics};
+pub use vision::{VisionConfig, VisionTower};
 
 use std::path::Path;
 
@@ -18,7 +20,11 @@ use super::LlmError;
 pub fn load(path: &Path, device: &Device) -> Result<Gemma3, LlmError> {
     if path.is_dir() {
         let (cfg, w) = weights::load_safetensors(path, device)?;
-        Gemma3::new(cfg, w, device.clone())
+        let model = Gemma3::new(cfg, w, device.clone())?;
+        Ok(match weights::load_vision(path, device)? {
+            Some(v) => model.with_vision(v),
+            None => model,
+        })
     } else {
         let (cfg, w) = weights::load_gguf(path, device)?;
         let mut m = Gemma3::new(cfg, w, device.clone())?;

@@ -10,6 +10,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 
 use super::config::{LayerKind, Rope, TextConfig};
+use super::vision::VisionTower;
 use super::weights::{LayerWeights, Weights};
 use crate::llm::LlmError;
 
@@ -27,6 +28,22 @@ pub struct Gemma3 {
     pos: usize,
     prefill_chunk: usize,
     numerics: Numerics,
+    vision: Option<VisionTower>,
+}
+
+/// An image's soft tokens in a prompt: they replace the embeddings of `len` image-token ids
+/// starting at index `start` of the ids, and attend to each other in both directions.
+#[derive(Debug, Clone)]
+pub struct ImageSpan {
+    pub start: usize,
+    /// `[len, hidden]`.
+    pub embeds: Tensor,
+}
+
+impl ImageSpan {
+    pub fn end(&self) -> usize {
+        self.start + self.embeds.dims()[0]
+    }
 }
 
 /// How intermediate values are rounded.
@@ -70,7 +87,18 @@ impl Gemma3 {
             pos: 0,
             prefill_chunk: PREFILL_CHUNK,
             numerics: Numerics::F32,
+            vision: None,
         })
+    }
+
+    /// Adds the vision tower of a multimodal checkpoint.
+    pub fn with_vision(mut self, vision: VisionTower) -> Self {
+        self.vision = Some(vision);
+        self
+    }
+
+    pub fn vision(&self) -> Option<&VisionTower> {
+        self.vision.as_ref()
     }
 
     pub fn config(&self) -> &TextConfig {
@@ -105,15 +133,38 @@ impl Gemma3 {
     /// Feeds `ids` after what is cached, in chunks. Returns the logits of every position
     /// (`[len, vocab]`) when `all_logits`, else of the last one (`[1, vocab]`).
     pub fn forward(&mut self, ids: &[u32], all_logits: bool) -> Result<Tensor, LlmError> {
+        self.forward_with_images(ids, &[], all_logits)
+    }
+
+    /// As `forward`, with images: each span's soft tokens replace the embeddings at its
+    /// positions (indices into `ids`). A chunk never splits an image, so its tokens can attend
+    /// to each other.
+    pub fn forward_with_images(
+        &mut self,
+        ids: &[u32],
+        images: &[ImageSpan],
+        all_logits: bool,
+    ) -> Result<Tensor, LlmError> {
         let mut outs = Vec::new();
-        for chunk in ids.chunks(self.prefill_chunk) {
-            let h = self.forward_chunk(chunk)?;
+        let mut start = 0;
+        while start < ids.len() {
+            let mut end = (start + self.prefill_chunk).min(ids.len());
+            if let Some(split) = images.iter().find(|s| s.start < end && s.end() > end) {
+                end = if split.start > start { split.start } else { split.end() };
+            }
+            let spans: Vec<ImageSpan> = images
+                .iter()
+                .filter(|s| s.start >= start && s.end() <= end)
+                .map(|s| ImageSpan { start: s.start - start, embeds: s.embeds.clone() })
+                .collect();
+            let h = self.forward_chunk(&ids[start..end], &spans)?;
             if all_logits {
                 outs.push(self.logits(&h)?);
-            } else if chunk.as_ptr_range().end == ids.as_ptr_range().end {
+            } else if end == ids.len() {
                 let last = h.narrow(0, h.dim(0)? - 1, 1)?;
                 outs.push(self.logits(&last)?);
             }
+            start = end;
         }
         Ok(Tensor::cat(&outs, 0)?)
     }
@@ -128,11 +179,17 @@ impl Gemma3 {
     }
 
     /// Hidden states `[len, hidden]` after every layer, caches updated.
-    fn forward_chunk(&mut self, ids: &[u32]) -> Result<Tensor, LlmError> {
+    fn forward_chunk(&mut self, ids: &[u32], images: &[ImageSpan]) -> Result<Tensor, LlmError> {
         let n = ids.len();
         let ids_t = Tensor::from_slice(ids, n, &self.device)?;
         let scale = (self.cfg.hidden_size as f64).sqrt();
         let mut h = (self.w.embed_tokens.index_select(&ids_t, 0)?.to_dtype(DType::F32)? * scale)?;
+        // Image soft tokens go in as they are (not scaled).
+        for s in images {
+            h = h.slice_assign(&[s.start..s.end(), 0..self.cfg.hidden_size], &s.embeds)?;
+        }
+        let blocks: Vec<(usize, usize)> =
+            images.iter().map(|s| (self.pos + s.start, self.pos + s.end())).collect();
         let positions: Vec<f32> = (self.pos..self.pos + n).map(|p| p as f32).collect();
         let positions = Tensor::from_vec(positions, (n, 1), &self.device)?;
         let rope_g = rope_tables(&positions, &self.inv_freq_global)?;
@@ -151,7 +208,7 @@ impl Gemma3 {
                 kind,
                 &x,
                 rope,
-                Step { pos: self.pos, numerics: self.numerics, masks: &mut masks },
+                Step { pos: self.pos, numerics: self.numerics, masks: &mut masks, blocks: &blocks },
             )?;
             h = (h + rms_norm(&a, &layer.post_attention_layernorm, self.cfg.rms_norm_eps)?)?;
             let x = rms_norm(&h, &layer.pre_feedforward_layernorm, self.cfg.rms_norm_eps)?;
@@ -221,6 +278,8 @@ struct Step<'a> {
     pos: usize,
     numerics: Numerics,
     masks: &'a mut MaskCache,
+    /// Absolute position ranges of images: bidirectional inside each.
+    blocks: &'a [(usize, usize)],
 }
 
 /// What a mask depends on besides the chunk: first key position, key count, window.
@@ -233,18 +292,16 @@ struct MaskCache(Vec<(MaskKey, Tensor)>);
 impl MaskCache {
     fn get(
         &mut self,
-        n: usize,
-        pos: usize,
-        first: usize,
-        total: usize,
+        span: Span,
         window: Option<usize>,
+        blocks: &[(usize, usize)],
         device: &Device,
     ) -> Result<Tensor, LlmError> {
-        let key = (first, total, window);
+        let key = (span.first, span.total, window);
         if let Some((_, m)) = self.0.iter().find(|(k, _)| *k == key) {
             return Ok(m.clone());
         }
-        let m = mask(n, pos, first, total, window, device)?;
+        let m = mask(span, window, blocks, device)?;
         self.0.push((key, m.clone()));
         Ok(m)
     }
@@ -257,7 +314,7 @@ fn attention(
     kind: LayerKind,
     x: &Tensor,
     (cos, sin): &(Tensor, Tensor),
-    Step { pos, numerics, masks }: Step<'_>,
+    Step { pos, numerics, masks, blocks }: Step<'_>,
 ) -> Result<Tensor, LlmError> {
     let n = x.dim(0)?;
     let (h, kvh, hd) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
@@ -283,7 +340,7 @@ fn attention(
     };
     let total = k_all.dim(1)?;
     let window = (kind == LayerKind::Sliding).then_some(cfg.sliding_window);
-    let mask = masks.get(n, pos, first, total, window, x.device())?;
+    let mask = masks.get(Span { n, pos, first, total }, window, blocks, x.device())?;
     // Grouped-query attention without copying keys: query heads of one kv head side by side.
     let rep = h / kvh;
     let qg = q.reshape((kvh, rep * n, hd))?;
@@ -312,22 +369,32 @@ fn round_f16(t: &Tensor) -> Result<Tensor, LlmError> {
     Ok(t.to_dtype(DType::F16)?.to_dtype(DType::F32)?)
 }
 
-/// Additive mask `[n, total]` for queries at `pos..pos+n` over keys at `first..first+total`:
-/// causal, and within the window (`0 <= i - j < window`) on sliding layers.
-fn mask(
+/// Queries at `pos..pos+n` over keys at `first..first+total`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
     n: usize,
     pos: usize,
     first: usize,
     total: usize,
+}
+
+/// Additive mask `[n, total]`: causal, within the window (`0 <= i - j < window`) on sliding
+/// layers, or both inside the same image (images attend bidirectionally, as in the reference).
+fn mask(
+    Span { n, pos, first, total }: Span,
     window: Option<usize>,
+    blocks: &[(usize, usize)],
     device: &Device,
 ) -> Result<Tensor, LlmError> {
     let mut m = vec![0f32; n * total];
+    let block_of = |p: usize| blocks.iter().position(|&(a, b)| a <= p && p < b);
     for i in 0..n {
         let qi = pos + i;
+        let qb = block_of(qi);
         for j in 0..total {
             let kj = first + j;
-            let visible = kj <= qi && window.is_none_or(|w| qi - kj < w);
+            let causal = kj <= qi && window.is_none_or(|w| qi - kj < w);
+            let visible = causal || (qb.is_some() && qb == block_of(kj));
             if !visible {
                 m[i * total + j] = f32::NEG_INFINITY;
             }

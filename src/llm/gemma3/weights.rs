@@ -86,6 +86,16 @@ pub fn load_safetensors(dir: &Path, device: &Device) -> Result<(TextConfig, Weig
     Ok((config, Weights { embed_tokens, lm_head, norm: norm("norm.weight")?, layers }))
 }
 
+/// The vision tower and projector of a multimodal HF checkpoint; `None` for a text-only one.
+pub fn load_vision(dir: &Path, device: &Device) -> Result<Option<super::vision::VisionTower>, LlmError> {
+    let Some(cfg) = super::vision::VisionConfig::from_hf_json(&read(&dir.join("config.json"))?)? else {
+        return Ok(None);
+    };
+    // SAFETY: as in `load_safetensors`.
+    let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&shards(dir)?) }?;
+    Ok(Some(super::vision::VisionTower::load(cfg, &st, device)?))
+}
+
 fn read(p: &Path) -> Result<String, LlmError> {
     std::fs::read_to_string(p).map_err(|e| LlmError::Io(p.to_owned(), e))
 }

@@ -1,0 +1,54 @@
+//! The vision path against the reference (transformers' `Gemma3ForConditionalGeneration`, tiny
+//! random weights from `tools/reference/gemma3_vision_parity.py`): SigLIP tower, projector, and
+//! logits of a prompt holding an image, whose tokens attend to each other both ways.
+
+use candle_core::{Device, Tensor};
+use ehrqa::llm::gemma3::{self, ImageSpan};
+
+use crate::helpers::fixture;
+
+fn reference() -> std::collections::HashMap<String, Tensor> {
+    candle_core::safetensors::load(fixture("gemma3/multimodal_image/reference.safetensors"), &Device::Cpu).unwrap()
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
+#[test]
+fn the_vision_tower_and_projector_match_the_reference() {
+    let r = reference();
+    let model = gemma3::load(&fixture("gemma3/multimodal_image"), &Device::Cpu).unwrap();
+    let vision = model.vision().expect("a multimodal checkpoint has a vision tower");
+    assert_eq!(vision.config().mm_tokens_per_image, 4);
+    let pixels = r["pixel_values"].squeeze(0).unwrap();
+    let hidden = vision.encode(&pixels).unwrap();
+    let d = max_diff(&hidden, &r["vision_hidden"].squeeze(0).unwrap());
+    assert!(d < 1e-4, "tower: max |diff| {d}");
+    let features = vision.embed(&pixels).unwrap();
+    let d = max_diff(&features, &r["image_features"].squeeze(0).unwrap());
+    assert!(d < 1e-4, "projector: max |diff| {d}");
+}
+
+#[test]
+fn a_prompt_with_an_image_matches_the_reference_logits() {
+    let r = reference();
+    let ids: Vec<u32> =
+        r["input_ids"].flatten_all().unwrap().to_vec1::<i64>().unwrap().into_iter().map(|x| x as u32).collect();
+    let want = r["logits"].squeeze(0).unwrap();
+    // Chunks of 512, and of 5 and 9, which would cut the image (at 7..11) if chunking allowed it.
+    for chunk in [512, 5, 9] {
+        let mut model = gemma3::load(&fixture("gemma3/multimodal_image"), &Device::Cpu).unwrap();
+        model.set_prefill_chunk(chunk);
+        let cfg = model.vision().unwrap().config().clone();
+        let start = ids.iter().position(|&t| t == cfg.image_token_index).unwrap();
+        let embeds = model.vision().unwrap().embed(&r["pixel_values"].squeeze(0).unwrap()).unwrap();
+        let logits = model.forward_with_images(&ids, &[ImageSpan { start, embeds }], true).unwrap();
+        let d = max_diff(&logits, &want);
+        assert!(d < 1e-4, "chunk {chunk}: max |diff| {d}");
+    }
+    // Without the image the logits are far off: the test sees the image.
+    let mut model = gemma3::load(&fixture("gemma3/multimodal_image"), &Device::Cpu).unwrap();
+    let logits = model.forward(&ids, true).unwrap();
+    assert!(max_diff(&logits, &want) > 0.1);
+}
