@@ -18,4 +18,6 @@ pub enum LlmError {
     ModelThread,
     #[error("remote model server: {0}")]
     Remote(String),
+    #[error("image: {0}")]
+    Image(String),
 }

@@ -8,7 +8,8 @@ use ehrqa::llm::gemma3::{self, ImageSpan};
 use crate::helpers::fixture;
 
 fn reference() -> std::collections::HashMap<String, Tensor> {
-    candle_core::safetensors::load(fixture("gemma3/multimodal_image/reference.safetensors"), &Device::Cpu).unwrap()
+    candle_core::safetensors::load(fixture("gemma3/multimodal_image/reference.safetensors"), &Device::Cpu)
+        .unwrap()
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -33,8 +34,14 @@ fn the_vision_tower_and_projector_match_the_reference() {
 #[test]
 fn a_prompt_with_an_image_matches_the_reference_logits() {
     let r = reference();
-    let ids: Vec<u32> =
-        r["input_ids"].flatten_all().unwrap().to_vec1::<i64>().unwrap().into_iter().map(|x| x as u32).collect();
+    let ids: Vec<u32> = r["input_ids"]
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|x| x as u32)
+        .collect();
     let want = r["logits"].squeeze(0).unwrap();
     // Chunks of 512, and of 5 and 9, which would cut the image (at 7..11) if chunking allowed it.
     for chunk in [512, 5, 9] {
@@ -51,4 +58,51 @@ fn a_prompt_with_an_image_matches_the_reference_logits() {
     let mut model = gemma3::load(&fixture("gemma3/multimodal_image"), &Device::Cpu).unwrap();
     let logits = model.forward(&ids, true).unwrap();
     assert!(max_diff(&logits, &want) > 0.1);
+}
+
+/// Real PNG and JPEG files through decoding and preprocessing, against the reference processor
+/// (PIL) at two sizes: the same pixels.
+#[test]
+fn real_images_preprocess_like_the_reference() {
+    use ehrqa::llm::gemma3::preprocess::{decode, pixels, DecodeLimits};
+    let r = candle_core::safetensors::load(
+        fixture("gemma3/multimodal_image/processed.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    for name in ["report_rgb.png", "report_rgba.png", "report.jpg"] {
+        let key = name.replace('.', "_");
+        let bytes = std::fs::read(fixture(&format!("gemma3/multimodal_image/images/{name}"))).unwrap();
+        let img = decode(&bytes, DecodeLimits::default()).unwrap();
+        let want = r[&format!("decoded_{key}")].to_dtype(candle_core::DType::F32).unwrap();
+        let got = Tensor::from_vec(
+            img.as_raw().iter().map(|&b| f32::from(b)).collect::<Vec<_>>(),
+            want.dims(),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let decoded_diff = max_diff(&got, &want);
+        // PNG decodes to the same bytes. JPEG decoders differ in their IDCT and chroma
+        // upsampling (the image crate's from libjpeg-turbo's) by a few levels at most; the
+        // preprocessing is then checked on PIL's own decoded pixels.
+        let img = if name.ends_with(".png") {
+            assert!(decoded_diff <= 0.0, "{name}: decoded pixels differ from PIL's by {decoded_diff}");
+            img
+        } else {
+            let mean = (&got - &want).unwrap().abs().unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(
+                decoded_diff <= 4.0 && mean < 1.0,
+                "{name}: decoded max diff {decoded_diff}, mean {mean}"
+            );
+            let (h, w) = (want.dims()[0] as u32, want.dims()[1] as u32);
+            let raw: Vec<u8> =
+                want.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|&v| v as u8).collect();
+            image::RgbImage::from_raw(w, h, raw).unwrap()
+        };
+        for size in [28, 64] {
+            let px = pixels(&img, size, &Device::Cpu).unwrap();
+            let d = max_diff(&px, &r[&format!("{key}_{size}")].squeeze(0).unwrap());
+            assert!(d < 1e-4, "{name} at {size}: max |diff| {d}");
+        }
+    }
 }

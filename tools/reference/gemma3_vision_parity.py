@@ -39,6 +39,7 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).parent))
 import gemma3_parity as base  # noqa: E402
+from transformers.image_transforms import convert_to_rgb  # noqa: E402
 from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil  # noqa: E402
 
 SEED = base.SEED + 7000
@@ -130,7 +131,8 @@ def images_case(out: Path) -> dict:
         decoded = Image.open(io.BytesIO(buf.getvalue()))
         decoded.load()
         key = name.replace(".", "_")
-        tensors[f"decoded_{key}"] = torch.from_numpy(np.asarray(decoded.convert("RGB")).copy())
+        # What the processor's do_convert_rgb makes of it (RGBA is composited over white).
+        tensors[f"decoded_{key}"] = torch.from_numpy(np.asarray(convert_to_rgb(decoded)).copy())
         for size in (28, 64):
             proc = Gemma3ImageProcessorPil(size={"height": size, "width": size})
             pv = proc(images=decoded, return_tensors="pt")["pixel_values"]

@@ -2,8 +2,9 @@
 
 pub mod config;
 pub mod metadata;
-pub mod vision;
 pub mod model;
+pub mod preprocess;
+pub mod vision;
 pub mod weights;
 
 pub use config::{LayerKind, TextConfig};

@@ -47,7 +47,8 @@ impl VisionConfig {
     pub fn from_hf_json(json: &str) -> Result<Option<Self>, LlmError> {
         let v: Json = serde_json::from_str(json).map_err(|e| LlmError::Config(e.to_string()))?;
         let Some(vision) = v.get("vision_config").filter(|c| !c.is_null()) else { return Ok(None) };
-        let raw: RawVision = serde_json::from_value(vision.clone()).map_err(|e| LlmError::Config(e.to_string()))?;
+        let raw: RawVision =
+            serde_json::from_value(vision.clone()).map_err(|e| LlmError::Config(e.to_string()))?;
         let id = |k: &str, default: u32| v.get(k).and_then(Json::as_u64).map_or(default, |x| x as u32);
         let cfg = Self {
             hidden_size: raw.hidden_size,
@@ -69,7 +70,9 @@ impl VisionConfig {
         let side = cfg.patches_per_side();
         let tokens_side = (cfg.mm_tokens_per_image as f64).sqrt() as usize;
         if tokens_side * tokens_side != cfg.mm_tokens_per_image || side % tokens_side != 0 {
-            return Err(LlmError::Config("vision config: mm_tokens_per_image does not tile the patch grid".into()));
+            return Err(LlmError::Config(
+                "vision config: mm_tokens_per_image does not tile the patch grid".into(),
+            ));
         }
         Ok(Some(cfg))
     }
@@ -130,7 +133,12 @@ pub struct VisionTower {
 }
 
 /// Key prefixes of the vision tower and the projector across checkpoint layouts.
-const TOWER: [&str; 4] = ["model.vision_tower.vision_model.", "vision_tower.vision_model.", "model.vision_tower.", "vision_tower."];
+const TOWER: [&str; 4] = [
+    "model.vision_tower.vision_model.",
+    "vision_tower.vision_model.",
+    "model.vision_tower.",
+    "vision_tower.",
+];
 const PROJECTOR: [&str; 2] = ["model.multi_modal_projector.", "multi_modal_projector."];
 
 impl VisionTower {
@@ -144,11 +152,18 @@ impl VisionTower {
         };
         let tower = find(&TOWER, "embeddings.patch_embedding.weight")?;
         let proj = find(&PROJECTOR, "mm_input_projection_weight")?;
-        let get = |name: String| -> Result<Tensor, LlmError> { Ok(st.load(&name, device)?.to_dtype(DType::F32)?) };
+        let get =
+            |name: String| -> Result<Tensor, LlmError> { Ok(st.load(&name, device)?.to_dtype(DType::F32)?) };
         let t = |n: &str| get(format!("{tower}{n}"));
-        let linear = |n: &str| -> Result<Linear, LlmError> { Ok(Linear { w: t(&format!("{n}.weight"))?, b: t(&format!("{n}.bias"))? }) };
+        let linear = |n: &str| -> Result<Linear, LlmError> {
+            Ok(Linear { w: t(&format!("{n}.weight"))?, b: t(&format!("{n}.bias"))? })
+        };
         let norm = |n: &str| -> Result<LayerNorm, LlmError> {
-            Ok(LayerNorm { w: t(&format!("{n}.weight"))?, b: t(&format!("{n}.bias"))?, eps: cfg.layer_norm_eps })
+            Ok(LayerNorm {
+                w: t(&format!("{n}.weight"))?,
+                b: t(&format!("{n}.bias"))?,
+                eps: cfg.layer_norm_eps,
+            })
         };
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| {
@@ -206,7 +221,9 @@ impl VisionTower {
     fn attention(&self, l: &EncoderLayer, x: &Tensor) -> Result<Tensor, LlmError> {
         let (n, heads) = (x.dim(0)?, self.cfg.num_attention_heads);
         let hd = self.cfg.hidden_size / heads;
-        let split = |t: Tensor| -> Result<Tensor, LlmError> { Ok(t.reshape((n, heads, hd))?.transpose(0, 1)?.contiguous()?) };
+        let split = |t: Tensor| -> Result<Tensor, LlmError> {
+            Ok(t.reshape((n, heads, hd))?.transpose(0, 1)?.contiguous()?)
+        };
         let q = split(l.q.forward(x)?)?;
         let k = split(l.k.forward(x)?)?;
         let v = split(l.v.forward(x)?)?;
@@ -224,7 +241,8 @@ impl VisionTower {
         let d = self.cfg.hidden_size;
         // [side*side, d] -> [d, side, side] -> average over k x k windows -> [tokens, d].
         let grid = hidden.t()?.reshape((d, tokens_side, k, tokens_side, k))?;
-        let pooled = grid.mean(D::Minus1)?.mean(2)?.reshape((d, tokens_side * tokens_side))?.t()?.contiguous()?;
+        let pooled =
+            grid.mean(D::Minus1)?.mean(2)?.reshape((d, tokens_side * tokens_side))?.t()?.contiguous()?;
         let normed = candle_nn::ops::rms_norm(&pooled, &self.soft_emb_norm, self.cfg.layer_norm_eps as f32)?;
         Ok(normed.matmul(&self.projection)?)
     }

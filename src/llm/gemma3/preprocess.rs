@@ -1,0 +1,172 @@
+//! Image preprocessing as Gemma 3's reference processor does it (`Gemma3ImageProcessorPil`):
+//! convert to RGB (alpha dropped), resize to the tower's square input with PIL's bilinear filter,
+//! rescale by 1/255, normalise with mean 0.5 and std 0.5. The resize is PIL's algorithm
+//! (`ImagingResample`: antialiased bilinear, 8-bit fixed-point coefficients, horizontal pass then
+//! vertical) so pixels come out identical, not merely close.
+
+use candle_core::{Device, Tensor};
+use image::{ImageReader, Limits, RgbImage};
+
+use crate::llm::LlmError;
+
+/// Bounds on what is decoded at all (hostile images: bombs, absurd sizes).
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    pub max_side: u32,
+    pub max_bytes: u64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self { max_side: 8_192, max_bytes: 256 * 1024 * 1024 }
+    }
+}
+
+/// Decodes PNG, JPEG, TIFF or WebP bytes to 8-bit RGB within `limits`.
+pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, LlmError> {
+    let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| LlmError::Image(e.to_string()))?;
+    let mut l = Limits::default();
+    l.max_image_width = Some(limits.max_side);
+    l.max_image_height = Some(limits.max_side);
+    l.max_alloc = Some(limits.max_bytes);
+    reader.limits(l);
+    let img = reader.decode().map_err(|e| LlmError::Image(e.to_string()))?;
+    Ok(if img.color().has_alpha() { over_white(&img.to_rgba8()) } else { img.to_rgb8() })
+}
+
+/// Transparent images composited over white, as the reference's `convert_to_rgb` does with
+/// PIL's `alpha_composite` (its fixed-point arithmetic, to the bit).
+fn over_white(img: &image::RgbaImage) -> RgbImage {
+    const BITS: u32 = 7;
+    let shift_div255 = |a: u32| ((a >> 8) + a) >> 8;
+    RgbImage::from_fn(img.width(), img.height(), |x, y| {
+        let p = img.get_pixel(x, y);
+        let a = u32::from(p[3]);
+        if a == 0 {
+            return image::Rgb([255, 255, 255]);
+        }
+        let blend = 255 * (255 - a);
+        let outa255 = a * 255 + blend;
+        let coef1 = a * 255 * 255 * (1 << BITS) / outa255;
+        let coef2 = 255 * (1 << BITS) - coef1;
+        let ch = |c: u8| (shift_div255(u32::from(c) * coef1 + 255 * coef2 + (0x80 << BITS)) >> BITS) as u8;
+        image::Rgb([ch(p[0]), ch(p[1]), ch(p[2])])
+    })
+}
+
+/// `[3, size, size]` pixel values for the vision tower.
+pub fn pixels(img: &RgbImage, size: usize, device: &Device) -> Result<Tensor, LlmError> {
+    let resized = resize_bilinear(img, size as u32, size as u32);
+    let plane = (size * size) as usize;
+    let mut out = vec![0f32; 3 * plane];
+    for (i, p) in resized.pixels().enumerate() {
+        for c in 0..3 {
+            let x = (f64::from(p[c]) * (1.0 / 255.0)) as f32;
+            out[c * plane + i] = (x - 0.5) / 0.5;
+        }
+    }
+    Ok(Tensor::from_vec(out, (3, size, size), device)?)
+}
+
+/// Fixed-point precision of PIL's 8-bit resampling.
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// PIL's `Image.resize(..., BILINEAR)` for RGB images (Pillow 13's `ImagingResampleInner`,
+/// including its choice of which pass runs first: vertical when the height shrinks by more than
+/// twice as many pixels as the width).
+pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let (w0, h0) = img.dimensions();
+    let shrink_h = i64::from(h0) - i64::from(height);
+    let shrink_w = i64::from(w0) - i64::from(width);
+    let horizontal_first = !(shrink_h > 0 && shrink_h > shrink_w * 2);
+    let h = |i: &RgbImage| if i.width() == width { i.clone() } else { resample_h(i, width) };
+    let v = |i: &RgbImage| if i.height() == height { i.clone() } else { resample_v(i, height) };
+    if horizontal_first {
+        v(&h(img))
+    } else {
+        h(&v(img))
+    }
+}
+
+/// Per output pixel: the first input index, and fixed-point weights.
+struct Coeffs {
+    bounds: Vec<(usize, usize)>,
+    ksize: usize,
+    k: Vec<i32>,
+}
+
+/// PIL's `precompute_coeffs` + `normalize_coeffs_8bpc` for the bilinear (triangle) filter.
+fn coeffs(in_size: usize, out_size: usize) -> Coeffs {
+    let scale = in_size as f64 / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = filterscale;
+    let ksize = support.ceil() as usize * 2 + 1;
+    let mut bounds = Vec::with_capacity(out_size);
+    let mut k = vec![0i32; out_size * ksize];
+    let mut w = vec![0f64; ksize];
+    for xx in 0..out_size {
+        let center = (xx as f64 + 0.5) * scale;
+        let ss = 1.0 / filterscale;
+        let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+        let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize - xmin;
+        let mut ww = 0.0;
+        for (x, wx) in w.iter_mut().enumerate().take(xmax) {
+            let t = ((x + xmin) as f64 - center + 0.5) * ss;
+            *wx = (1.0 - t.abs()).max(0.0);
+            ww += *wx;
+        }
+        for x in 0..ksize {
+            let v = if x < xmax && ww != 0.0 { w[x] / ww } else { 0.0 };
+            let f = v * f64::from(1u32 << PRECISION_BITS);
+            k[xx * ksize + x] = if v < 0.0 { (-0.5 + f) as i32 } else { (0.5 + f) as i32 };
+        }
+        bounds.push((xmin, xmax));
+    }
+    Coeffs { bounds, ksize, k }
+}
+
+fn clip8(v: i64) -> u8 {
+    (v >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+fn resample_h(img: &RgbImage, width: u32) -> RgbImage {
+    let (w0, h0) = img.dimensions();
+    let c = coeffs(w0 as usize, width as usize);
+    let mut out = RgbImage::new(width, h0);
+    for y in 0..h0 {
+        for (xx, &(xmin, n)) in c.bounds.iter().enumerate() {
+            let k = &c.k[xx * c.ksize..];
+            let mut ss = [1i64 << (PRECISION_BITS - 1); 3];
+            for x in 0..n {
+                let p = img.get_pixel((xmin + x) as u32, y);
+                for ch in 0..3 {
+                    ss[ch] += i64::from(p[ch]) * i64::from(k[x]);
+                }
+            }
+            out.put_pixel(xx as u32, y, image::Rgb([clip8(ss[0]), clip8(ss[1]), clip8(ss[2])]));
+        }
+    }
+    out
+}
+
+fn resample_v(img: &RgbImage, height: u32) -> RgbImage {
+    let (w0, h0) = img.dimensions();
+    let c = coeffs(h0 as usize, height as usize);
+    let mut out = RgbImage::new(w0, height);
+    for (yy, &(ymin, n)) in c.bounds.iter().enumerate() {
+        let k = &c.k[yy * c.ksize..];
+        for x in 0..w0 {
+            let mut ss = [1i64 << (PRECISION_BITS - 1); 3];
+            for y in 0..n {
+                let p = img.get_pixel(x, (ymin + y) as u32);
+                for ch in 0..3 {
+                    ss[ch] += i64::from(p[ch]) * i64::from(k[y]);
+                }
+            }
+            out.put_pixel(x, yy as u32, image::Rgb([clip8(ss[0]), clip8(ss[1]), clip8(ss[2])]));
+        }
+    }
+    out
+}
