@@ -106,6 +106,7 @@ pub async fn answer(
         max_tokens: prep.max_tokens,
         sampling: Sampling::default(),
         stop: prep.built.stop,
+        images: Vec::new(),
     };
     let g = generator.generate(req, sink).await?;
     out.usage = Usage { prompt_tokens: g.prompt_tokens, completion_tokens: g.completion_tokens };

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use super::model::ModelArgs;
 use crate::llm::chat::Message;
 use crate::llm::sampling::Sampling;
-use crate::llm::{GenerationRequest, Prompt};
+use crate::llm::{GenerationRequest, ImageInput, Prompt};
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -28,10 +28,19 @@ pub struct Args {
     pub top_p: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Images to show the model (PNG, JPEG, TIFF, WebP; vision models only; repeatable).
+    #[arg(long = "image")]
+    pub images: Vec<std::path::PathBuf>,
     pub prompt: String,
 }
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<bool> {
+    if args.raw && !args.images.is_empty() && args.model.llm_url.is_some() {
+        anyhow::bail!(
+            "--image needs the chat prompt with --llm-url (the completions endpoint takes no images)"
+        );
+    }
+    let images = args.images.iter().map(|p| read_image(p)).collect::<anyhow::Result<Vec<_>>>()?;
     let generator = args.model.load(&settings)?;
     let prompt =
         if args.raw { Prompt::Raw(args.prompt) } else { Prompt::Chat(vec![Message::user(args.prompt)]) };
@@ -40,6 +49,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<bool> {
         max_tokens: args.max_tokens,
         sampling: Sampling { temperature: args.temperature, top_p: args.top_p, seed: args.seed },
         stop: Vec::new(),
+        images,
     };
     let (tx, mut rx) = mpsc::channel::<String>(64);
     let printer = tokio::spawn(async move {
@@ -63,4 +73,17 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<bool> {
         generation.finish
     );
     Ok(true)
+}
+
+/// An image file and its media type (by content: PNG, JPEG, TIFF, WebP).
+fn read_image(path: &std::path::Path) -> anyhow::Result<ImageInput> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let mime = match image::guess_format(&bytes) {
+        Ok(image::ImageFormat::Png) => "image/png",
+        Ok(image::ImageFormat::Jpeg) => "image/jpeg",
+        Ok(image::ImageFormat::Tiff) => "image/tiff",
+        Ok(image::ImageFormat::WebP) => "image/webp",
+        _ => anyhow::bail!("{}: not a PNG, JPEG, TIFF or WebP image", path.display()),
+    };
+    Ok(ImageInput { bytes, mime: mime.to_owned() })
 }

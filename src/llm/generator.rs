@@ -30,6 +30,15 @@ pub struct GenerationRequest {
     pub sampling: Sampling,
     /// Generation ends before the first of these strings (which is not part of the text).
     pub stop: Vec<String>,
+    /// Images shown to the model with the last user turn (vision models only).
+    pub images: Vec<ImageInput>,
+}
+
+/// An encoded image (PNG, JPEG, TIFF, WebP) and its media type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInput {
+    pub bytes: Vec<u8>,
+    pub mime: String,
 }
 
 /// Why generation ended.

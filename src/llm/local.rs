@@ -9,7 +9,7 @@ use candle_core::Device;
 use tokio::sync::{mpsc, oneshot};
 
 use super::chat;
-use super::gemma3::{self, Gemma3};
+use super::gemma3::{self, preprocess, Gemma3, ImageSpan};
 use super::generator::{BoxFuture, Finish, Generation, GenerationRequest, Generator, Prompt};
 use super::sampling::Sampler;
 use super::stop::StopMatcher;
@@ -91,12 +91,9 @@ fn run(
     sink: &mpsc::Sender<String>,
 ) -> Result<Generation, LlmError> {
     net.reset();
-    let ids = match &req.prompt {
-        Prompt::Chat(messages) => tok.encode(&chat::render(messages), false)?,
-        Prompt::Raw(text) => tok.encode(text, true)?,
-    };
+    let (ids, images) = prompt_ids(net, tok, req)?;
     let started = Instant::now();
-    let mut logits = net.forward(&ids, false)?.squeeze(0)?.to_vec1::<f32>()?;
+    let mut logits = net.forward_with_images(&ids, &images, false)?.squeeze(0)?.to_vec1::<f32>()?;
     let prefill_ms = started.elapsed().as_secs_f64() * 1000.0;
     let started = Instant::now();
     let stops = stop_ids(tok);
@@ -139,6 +136,50 @@ fn run(
         decode_ms: started.elapsed().as_secs_f64() * 1000.0,
         finish,
     })
+}
+
+/// The prompt's token ids, and the soft tokens of its images placed where the processor puts
+/// them (`<start_of_image>`, the soft tokens, `<end_of_image>`).
+fn prompt_ids(
+    net: &Gemma3,
+    tok: &Tokenizer,
+    req: &GenerationRequest,
+) -> Result<(Vec<u32>, Vec<ImageSpan>), LlmError> {
+    let n = req.images.len();
+    if n == 0 {
+        let ids = match &req.prompt {
+            Prompt::Chat(messages) => tok.encode(&chat::render(messages), false)?,
+            Prompt::Raw(text) => tok.encode(text, true)?,
+        };
+        return Ok((ids, Vec::new()));
+    }
+    let vision = net.vision().ok_or_else(|| {
+        LlmError::Image(
+            "this model has no vision tower (a GGUF's ships separately and is not supported)".into(),
+        )
+    })?;
+    let cfg = vision.config();
+    let (text, bos) = match &req.prompt {
+        Prompt::Chat(messages) => (chat::render_with_images(messages, n), false),
+        Prompt::Raw(text) => (format!("{}{text}", chat::START_OF_IMAGE.repeat(n)), true),
+    };
+    let ids = tok.encode(&chat::expand_images(&text, cfg.mm_tokens_per_image), bos)?;
+    let starts: Vec<usize> = (0..ids.len())
+        .filter(|&i| ids[i] == cfg.image_token_index && (i == 0 || ids[i - 1] != cfg.image_token_index))
+        .collect();
+    if starts.len() != n {
+        return Err(LlmError::Image(format!(
+            "the tokenizer does not know this model's image token {}",
+            cfg.image_token_index
+        )));
+    }
+    let mut spans = Vec::with_capacity(n);
+    for (img, start) in req.images.iter().zip(starts) {
+        let rgb = preprocess::decode(&img.bytes, preprocess::DecodeLimits::default())?;
+        let pixels = preprocess::pixels(&rgb, cfg.image_size, net.device())?;
+        spans.push(ImageSpan { start, embeds: vision.embed(&pixels)? });
+    }
+    Ok((ids, spans))
 }
 
 /// Turns a growing list of ids into text pieces without re-decoding everything, and without

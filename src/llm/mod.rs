@@ -11,7 +11,7 @@ pub mod stop;
 pub mod tokenizer;
 
 pub use error::LlmError;
-pub use generator::{Finish, Generation, GenerationRequest, Generator, Prompt};
+pub use generator::{Finish, Generation, GenerationRequest, Generator, ImageInput, Prompt};
 pub use local::LocalGenerator;
 pub use remote::{RemoteConfig, RemoteGenerator};
 pub use tokenizer::{Tokenizer, TokenizerError};

@@ -73,9 +73,11 @@ impl RemoteGenerator {
         let path = match &req.prompt {
             Prompt::Chat(messages) => {
                 body["messages"] = serde_json::to_value(messages).expect("messages serialise");
+                with_images(&mut body["messages"], &req.images);
                 "/v1/chat/completions"
             }
             Prompt::Raw(text) => {
+                // The completions endpoint takes no images: `generate` checks before sending.
                 body["prompt"] = json!(text);
                 "/v1/completions"
             }
@@ -196,6 +198,28 @@ impl Generator for RemoteGenerator {
     }
 }
 
+/// Images go into the last user message as `image_url` parts with base64 data URLs, before the
+/// text (as vLLM, llama.cpp's server and Ollama take them).
+fn with_images(messages: &mut Json, images: &[super::ImageInput]) {
+    use base64::Engine;
+    if images.is_empty() {
+        return;
+    }
+    let Some(last) = messages.as_array_mut().and_then(|m| m.iter_mut().rev().find(|m| m["role"] == "user"))
+    else {
+        return;
+    };
+    let mut parts: Vec<Json> = images
+        .iter()
+        .map(|i| {
+            let data = base64::engine::general_purpose::STANDARD.encode(&i.bytes);
+            json!({"type": "image_url", "image_url": {"url": format!("data:{};base64,{data}", i.mime)}})
+        })
+        .collect();
+    parts.push(json!({"type": "text", "text": last["content"].clone()}));
+    last["content"] = Json::Array(parts);
+}
+
 fn read_usage(event: &Json, g: &mut Generation) {
     if let Some(u) = event.get("usage").filter(|u| u.is_object()) {
         g.prompt_tokens = u["prompt_tokens"].as_u64().unwrap_or(0) as usize;
@@ -230,6 +254,25 @@ impl SseBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn images_travel_as_data_urls_before_the_text() {
+        use crate::llm::chat::Message;
+        let g = RemoteGenerator::new(RemoteConfig::new("http://127.0.0.1:1", "m")).unwrap();
+        let req = crate::llm::GenerationRequest {
+            prompt: Prompt::Chat(vec![Message::system("S"), Message::user("What does the report say?")]),
+            max_tokens: 8,
+            sampling: Default::default(),
+            stop: Vec::new(),
+            images: vec![crate::llm::ImageInput { bytes: vec![1, 2, 3], mime: "image/png".into() }],
+        };
+        let (url, body) = g.body(&req);
+        assert!(url.ends_with("/v1/chat/completions"));
+        let content = &body["messages"][1]["content"];
+        assert_eq!(content[0]["image_url"]["url"], "data:image/png;base64,AQID");
+        assert_eq!(content[1]["text"], "What does the report say?");
+        assert_eq!(body["messages"][0]["content"], "S");
+    }
 
     #[test]
     fn splits_server_sent_events_across_chunks() {

@@ -110,6 +110,7 @@ async fn dropping_the_stream_cancels_generation() {
         max_tokens: 400,
         sampling: Default::default(),
         stop: Vec::new(),
+        images: Vec::new(),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let reader = tokio::spawn(async move {

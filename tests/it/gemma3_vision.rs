@@ -106,3 +106,19 @@ fn real_images_preprocess_like_the_reference() {
         }
     }
 }
+
+#[test]
+fn images_need_a_vision_model_and_an_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = fixture("gemma3/multimodal_image/images/report_rgb.png");
+    // The GGUF test model has no vision tower: said plainly, in one line.
+    let out =
+        crate::helpers::ehrqa(dir.path(), &["generate", "--image", png.to_str().unwrap(), "What is this?"]);
+    assert!(!out.status.success());
+    let err = crate::helpers::stderr(&out);
+    assert!(err.contains("no vision tower"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let not_image = fixture("fhir/edge/searchset.json");
+    let out = crate::helpers::ehrqa(dir.path(), &["generate", "--image", not_image.to_str().unwrap(), "x"]);
+    assert!(crate::helpers::stderr(&out).contains("not a PNG, JPEG, TIFF or WebP image"));
+}
