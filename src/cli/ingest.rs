@@ -12,6 +12,9 @@ pub struct Args {
     /// Files or directories (searched recursively for .json, .ndjson and .jsonl).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// Leave image attachments untranscribed (`ehrqa transcribe` does it later).
+    #[arg(long)]
+    pub no_transcribe: bool,
 }
 
 pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow::Result<bool> {
@@ -22,6 +25,10 @@ pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow
     for u in unlistable {
         report.fail(u.path.display().to_string(), u.reason);
     }
+    if !args.no_transcribe {
+        super::transcribe::pending(&ws).await?;
+    }
+    report.images = ws.store.image_counts().await?.into_iter().collect();
     for f in &report.failed {
         eprintln!("error: {}: {}", f.path, f.error);
     }
@@ -62,6 +69,10 @@ fn print_text(r: &IngestReport) {
         for (kind, n) in &r.normalisation_issues {
             println!("  {kind:<40} {n:>8}");
         }
+    }
+    if !r.images.is_empty() {
+        let counts: Vec<String> = r.images.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        println!("images: {}", counts.join(", "));
     }
     if !r.failed.is_empty() {
         println!("refused {} inputs (nothing of them was stored; reasons on stderr)", r.failed.len());

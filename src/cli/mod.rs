@@ -16,6 +16,7 @@ mod reindex;
 mod search;
 mod serve;
 mod sync;
+mod transcribe;
 
 use std::path::PathBuf;
 
@@ -58,6 +59,8 @@ pub enum Command {
     Search(search::Args),
     /// Rebuild the search index from the database.
     Reindex,
+    /// Transcribe image attachments still waiting (OCR with Tesseract).
+    Transcribe,
     /// Assemble the evidence for a question within a token budget.
     Context(context::Args),
     /// Answer a question about one patient, citing the resources the answer rests on.
@@ -98,6 +101,7 @@ impl Cli {
             Command::Patients => patients::run(settings, format).await,
             Command::Search(args) => search::run(settings, args, format).await,
             Command::Reindex => reindex::run(settings, format).await,
+            Command::Transcribe => transcribe::run(settings, format).await,
             Command::Context(args) => context::run(settings, args, format).await,
             Command::Eval(cmd) => eval::run(settings, cmd, format).await,
             Command::Ask(args) => ask::run(settings, args, format).await,

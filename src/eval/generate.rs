@@ -166,6 +166,8 @@ fn one(cx: &mut Ctx<'_>, kind: Kind) -> Option<Question> {
         Kind::ImmunizationDate => latest_of(cx, "Immunization", Kind::ImmunizationDate),
         Kind::EncounterCount => encounter_count(cx),
         Kind::NoteContent => note_content(cx),
+        // Only the image renderer knows values that exist nowhere in the structured data.
+        Kind::ImageLabValue => None,
     }
 }
 

@@ -24,6 +24,9 @@ pub enum Kind {
     Trend,
     NoteContent,
     Unanswerable,
+    /// A value shown only in a lab-report image (`tools/make_lab_images.py` writes these; the
+    /// generator over structured data cannot).
+    ImageLabValue,
 }
 
 impl Kind {

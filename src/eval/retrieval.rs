@@ -37,8 +37,17 @@ pub struct RetrievalReport {
     pub missed: Vec<String>,
 }
 
-/// Whether a context holds the evidence the question needs (see the module doc).
+/// Whether a context holds the evidence the question needs (see the module doc). For a value
+/// only an image shows, the transcript must also carry the value into the context.
 pub fn recalled(q: &Question, ctx: &Context) -> bool {
+    if q.kind == Kind::ImageLabValue {
+        let value = match &q.answer {
+            super::Gold::Number { value, .. } => crate::fhir::value::format_number(*value),
+            _ => return false,
+        };
+        let refs = ctx.refs();
+        return q.evidence.iter().all(|e| refs.contains(e.as_str())) && ctx.text.contains(&value);
+    }
     if q.kind.expects_absence() {
         return ctx
             .items

@@ -19,6 +19,16 @@ pub struct Attachment {
     pub url: Option<String>,
     /// Decoded text for `text/*` attachments.
     pub text: Option<String>,
+    /// An image (or PDF) attachment: its bytes and what inspecting them found.
+    #[serde(skip)]
+    pub image: Option<ImageAttachment>,
+}
+
+/// An image attachment as received, and the outcome of checking it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageAttachment {
+    pub original: Vec<u8>,
+    pub check: super::image::ImageCheck,
 }
 
 /// An attachment whose inline data cannot be decoded.
@@ -74,6 +84,15 @@ fn read_one(path: String, att: &Json, lossy: &mut Vec<String>) -> Result<Attachm
         (Some(bytes), true) => Some(decode_text(bytes, &path, lossy)),
         _ => None,
     };
+    let image = match &data {
+        Some(bytes) if !is_text && super::image::is_candidate(content_type.as_deref(), bytes) => {
+            Some(ImageAttachment {
+                check: super::image::inspect(content_type.as_deref(), bytes),
+                original: bytes.clone(),
+            })
+        }
+        _ => None,
+    };
     Ok(Attachment {
         size: data.as_ref().map_or(0, Vec::len),
         sha256: data.as_ref().map(|d| hex::encode(Sha256::digest(d))),
@@ -82,6 +101,7 @@ fn read_one(path: String, att: &Json, lossy: &mut Vec<String>) -> Result<Attachm
         title: s("title"),
         url: s("url"),
         text,
+        image,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod attachment;
 pub mod concept;
 pub mod date;
 pub mod error;
+pub mod image;
 pub mod input;
 pub mod normalise;
 pub mod prepare;

@@ -6,6 +6,7 @@ mod progress;
 mod rebuild;
 mod report;
 mod sources;
+pub mod transcribe;
 mod workspace;
 
 pub use error::IngestError;

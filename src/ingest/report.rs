@@ -37,6 +37,9 @@ pub struct IngestReport {
     pub resources_per_sec: f64,
     /// Where the time went (the reader thread's work overlaps the rest).
     pub timings: Timings,
+    /// Image attachments in the store by status (pending, transcribed, stored, refused, failed),
+    /// after this run's transcription.
+    pub images: BTreeMap<String, i64>,
 }
 
 /// Milliseconds per pipeline stage, summed over inputs.

@@ -3,6 +3,7 @@
 //! span with a request id around every request (no patient data in it at info level).
 
 pub mod auth;
+pub mod background;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
@@ -26,6 +27,7 @@ use state::AppState;
 /// Starts serving on `bind` and runs until the process is stopped.
 pub async fn serve(state: AppState, bind: SocketAddr, workers: usize) -> std::io::Result<()> {
     let state = web::Data::new(state);
+    background::start(state.clone());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

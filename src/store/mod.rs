@@ -6,6 +6,7 @@
 
 mod change;
 mod error;
+mod images;
 mod read;
 mod resolve;
 mod service;
@@ -20,6 +21,7 @@ use sqlx::SqlitePool;
 
 pub use change::{Change, WriteOutcome};
 pub use error::StoreError;
+pub use images::PendingImage;
 pub use read::{PatientRow, RefCounts, StoredRecord};
 pub use service::{PatientSummary, SummaryLine};
 pub use write::WriteTxn;

@@ -21,7 +21,7 @@ const MAX_PARAMS: usize = 30_000;
 /// An open write transaction. Inputs staged in it become visible together on `commit`; if it is
 /// dropped or rolled back, none of them leaves a trace.
 pub struct WriteTxn {
-    tx: Transaction<'static, Sqlite>,
+    pub(super) tx: Transaction<'static, Sqlite>,
 }
 
 impl Store {
@@ -170,6 +170,7 @@ async fn delete_derived(conn: &mut SqliteConnection, replaced: &[&ResourceRef]) 
             "DELETE FROM refs WHERE src_type = ? AND src_id = ?",
             "DELETE FROM identifiers WHERE resource_type = ? AND resource_id = ?",
             "DELETE FROM attachments WHERE resource_type = ? AND resource_id = ?",
+            "DELETE FROM images WHERE resource_type = ? AND resource_id = ?",
         ] {
             sqlx::query(sql).bind(r.rtype()).bind(r.id()).execute(&mut *conn).await?;
         }
@@ -269,6 +270,7 @@ async fn write_rows(
         },
     )
     .await?;
+    write_images(conn, rows).await?;
     let patients: Vec<_> =
         rows.iter().filter_map(|r| Some((r.rref.id(), r.demographics.as_ref()?))).collect();
     insert_rows(
@@ -300,6 +302,49 @@ async fn insert_rows<'a, T>(
         let mut qb = QueryBuilder::<Sqlite>::new(head);
         qb.push_values(chunk, |mut sep, row| bind(&mut sep, row));
         qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Image attachments, one row each (bound one at a time: they are large).
+async fn write_images(conn: &mut SqliteConnection, rows: &[&PreparedResource]) -> Result<(), StoreError> {
+    use crate::fhir::image::ImageCheck;
+    for r in rows {
+        for a in &r.attachments {
+            let Some(img) = &a.image else { continue };
+            let (status, reason, format, w, h, normalised) = match &img.check {
+                ImageCheck::Image { format, width, height, normalised_png } => (
+                    "pending",
+                    None,
+                    Some(*format),
+                    Some(*width),
+                    Some(*height),
+                    Some(normalised_png.as_slice()),
+                ),
+                ImageCheck::Pdf => ("stored", None, Some("pdf"), None, None, None),
+                ImageCheck::Refused(why) => ("refused", Some(why.as_str()), None, None, None, None),
+            };
+            sqlx::query(
+                "INSERT OR REPLACE INTO images (resource_type, resource_id, path, patient_id, content_type, \
+                 format, width, height, sha256, original, normalised, status, reason) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(r.rref.rtype())
+            .bind(r.rref.id())
+            .bind(a.path.as_str())
+            .bind(r.record.patient.as_deref())
+            .bind(a.content_type.as_deref())
+            .bind(format)
+            .bind(w.map(i64::from))
+            .bind(h.map(i64::from))
+            .bind(a.sha256.as_deref().unwrap_or(""))
+            .bind(img.original.as_slice())
+            .bind(normalised)
+            .bind(status)
+            .bind(reason)
+            .execute(&mut *conn)
+            .await?;
+        }
     }
     Ok(())
 }

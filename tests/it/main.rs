@@ -8,6 +8,7 @@ mod gemma3;
 mod gemma3_real;
 mod gemma3_vision;
 mod helpers;
+mod images;
 mod ingest;
 mod isolation;
 mod normalise;

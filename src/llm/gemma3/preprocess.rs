@@ -59,7 +59,7 @@ fn over_white(img: &image::RgbaImage) -> RgbImage {
 /// `[3, size, size]` pixel values for the vision tower.
 pub fn pixels(img: &RgbImage, size: usize, device: &Device) -> Result<Tensor, LlmError> {
     let resized = resize_bilinear(img, size as u32, size as u32);
-    let plane = (size * size) as usize;
+    let plane = size * size;
     let mut out = vec![0f32; 3 * plane];
     for (i, p) in resized.pixels().enumerate() {
         for c in 0..3 {
@@ -139,10 +139,10 @@ fn resample_h(img: &RgbImage, width: u32) -> RgbImage {
         for (xx, &(xmin, n)) in c.bounds.iter().enumerate() {
             let k = &c.k[xx * c.ksize..];
             let mut ss = [1i64 << (PRECISION_BITS - 1); 3];
-            for x in 0..n {
+            for (x, &kx) in k.iter().enumerate().take(n) {
                 let p = img.get_pixel((xmin + x) as u32, y);
                 for ch in 0..3 {
-                    ss[ch] += i64::from(p[ch]) * i64::from(k[x]);
+                    ss[ch] += i64::from(p[ch]) * i64::from(kx);
                 }
             }
             out.put_pixel(xx as u32, y, image::Rgb([clip8(ss[0]), clip8(ss[1]), clip8(ss[2])]));
@@ -159,10 +159,10 @@ fn resample_v(img: &RgbImage, height: u32) -> RgbImage {
         let k = &c.k[yy * c.ksize..];
         for x in 0..w0 {
             let mut ss = [1i64 << (PRECISION_BITS - 1); 3];
-            for y in 0..n {
+            for (y, &ky) in k.iter().enumerate().take(n) {
                 let p = img.get_pixel(x, (ymin + y) as u32);
                 for ch in 0..3 {
-                    ss[ch] += i64::from(p[ch]) * i64::from(k[y]);
+                    ss[ch] += i64::from(p[ch]) * i64::from(ky);
                 }
             }
             out.put_pixel(x, yy as u32, image::Rgb([clip8(ss[0]), clip8(ss[1]), clip8(ss[2])]));

@@ -1,0 +1,101 @@
+//! Transcription of image attachments, after ingest and apart from it: each pending image is
+//! turned into text by a `Transcriber` (Tesseract OCR on a CPU-only install; a vision model when
+//! one is configured), and the text joins the record of the resource the image belongs to, with
+//! where it came from. The queue is the `images` table, so a stopped run resumes where it left
+//! off; an image that cannot be read is marked failed and never blocks the others.
+
+mod tesseract;
+
+use serde::Serialize;
+
+pub use tesseract::Tesseract;
+
+use super::{IngestError, Progress, Workspace};
+use crate::retrieval::{IndexError, IndexedRecord};
+use crate::store::PendingImage;
+
+/// Turns an image (a normalised RGB PNG) into text.
+pub trait Transcriber: Send + Sync {
+    /// Named in provenance: `tesseract 5.3.0`, a model name.
+    fn name(&self) -> &str;
+    fn transcribe(&self, png: &[u8]) -> Result<String, String>;
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TranscribeReport {
+    pub transcribed: usize,
+    pub failed: usize,
+    pub transcriber: String,
+}
+
+/// Images taken from the queue at a time.
+const BATCH: i64 = 16;
+
+/// Transcribes every pending image. `lock` serialises index writes with ingests in the same
+/// process (the service).
+pub async fn transcribe_pending(
+    ws: &Workspace,
+    transcriber: std::sync::Arc<dyn Transcriber>,
+    lock: Option<&tokio::sync::Mutex<()>>,
+    progress: &dyn Progress,
+) -> Result<TranscribeReport, IngestError> {
+    let mut report = TranscribeReport { transcriber: transcriber.name().to_owned(), ..Default::default() };
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE status = 'pending'")
+        .fetch_one(ws.store.pool())
+        .await
+        .map_err(crate::store::StoreError::from)?;
+    if total == 0 {
+        return Ok(report);
+    }
+    progress.start(total as u64, "transcribe");
+    loop {
+        let batch = ws.store.pending_images(BATCH).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for img in batch {
+            let t = transcriber.clone();
+            let png = img.normalised.clone();
+            let text = tokio::task::spawn_blocking(move || t.transcribe(&png))
+                .await
+                .map_err(|_| IngestError::ReaderGone)?;
+            match text {
+                Ok(text) if !text.trim().is_empty() => {
+                    let _one_at_a_time = match lock {
+                        Some(l) => Some(l.lock().await),
+                        None => None,
+                    };
+                    apply(ws, &img, &text, transcriber.name()).await?;
+                    report.transcribed += 1;
+                }
+                Ok(_) => {
+                    ws.store.image_failed(&img, "no text found").await?;
+                    report.failed += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "transcription failed");
+                    ws.store.image_failed(&img, &e).await?;
+                    report.failed += 1;
+                }
+            }
+            progress.advance(1);
+        }
+    }
+    progress.finish();
+    Ok(report)
+}
+
+/// Database and index together: the index commit is prepared before the database commits,
+/// and tagged with the new ingest id, so a crash in between is caught and repaired on open.
+async fn apply(ws: &Workspace, img: &PendingImage, text: &str, by: &str) -> Result<(), IngestError> {
+    let mut txn = ws.store.begin_write().await?;
+    let (ingest_id, stored) = txn.apply_transcript(img, text, by).await?;
+    let mut writer = ws.index.writer()?;
+    writer.upsert(IndexedRecord { record: &stored.record, json: &stored.json, tokens: stored.tokens })?;
+    let prepared = writer.prepare(ingest_id)?;
+    txn.commit().await?;
+    prepared.commit().map_err(IndexError::from)?;
+    writer.finish()?;
+    ws.index.reload()?;
+    Ok(())
+}
