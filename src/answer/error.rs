@@ -6,4 +6,6 @@ pub enum AnswerError {
     Retrieval(#[from] crate::retrieval::IndexError),
     #[error(transparent)]
     Model(#[from] crate::llm::LlmError),
+    #[error("database: {0}")]
+    Store(crate::store::StoreError),
 }

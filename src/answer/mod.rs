@@ -5,6 +5,7 @@
 mod abstain;
 mod citations;
 mod error;
+mod images;
 mod pipeline;
 mod prompt;
 mod response;
@@ -12,6 +13,7 @@ mod tags;
 
 pub use citations::{check, Checked};
 pub use error::AnswerError;
+pub use images::{attach_images, IMAGE_TOKENS};
 pub use pipeline::{answer, prepare, AskOptions, Prepared};
 pub use prompt::{PromptStyle, NOT_IN_RECORD};
 pub use response::{Answer, Citation, Timings, Usage, NOTICE};

@@ -7,13 +7,14 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::citations::{self, Checked};
+use super::images::{caption, IMAGE_TOKENS};
 use super::prompt::{self, Built, PromptStyle, NOT_IN_RECORD};
 use super::response::{Answer, Citation, Timings, Usage, NOTICE};
 use super::tags::Tagged;
 use super::{abstain, AnswerError};
 use crate::fhir::date::FhirDate;
 use crate::llm::sampling::Sampling;
-use crate::llm::{GenerationRequest, Generator};
+use crate::llm::{GenerationRequest, Generator, ImageInput, Prompt};
 use crate::retrieval::{assemble, Context, ContextOptions, RecordIndex};
 use crate::tokens::{TokenBudget, TokenCounter};
 
@@ -25,6 +26,9 @@ pub struct AskOptions {
     pub today: i64,
     pub style: PromptStyle,
     pub max_tokens: usize,
+    /// Images of cited reports to show the model (0 unless it sees images); each takes
+    /// `IMAGE_TOKENS` of the budget.
+    pub image_slots: usize,
 }
 
 /// Everything up to generation.
@@ -36,6 +40,10 @@ pub struct Prepared {
     pub abstain: Option<String>,
     pub retrieval_ms: f64,
     max_tokens: usize,
+    /// How many images may go with the prompt, and those attached (`attach_images`), each with
+    /// the reference it shows.
+    pub image_slots: usize,
+    pub images: Vec<(String, ImageInput)>,
 }
 
 /// Retrieval and prompt. Short tags take fewer tokens than the references the budget was
@@ -50,7 +58,8 @@ pub fn prepare(
     opts: AskOptions,
 ) -> Result<Prepared, AnswerError> {
     let started = Instant::now();
-    let budget = opts.budget.get();
+    let images = opts.image_slots * IMAGE_TOKENS;
+    let budget = opts.budget.get().saturating_sub(images).max(TokenBudget::MIN);
     let assemble_at = |b: usize| -> Result<(Context, Tagged, usize), AnswerError> {
         let b = TokenBudget::new(b).unwrap_or(opts.budget);
         let ctx =
@@ -76,6 +85,8 @@ pub fn prepare(
         built,
         retrieval_ms: started.elapsed().as_secs_f64() * 1000.0,
         max_tokens: opts.max_tokens,
+        image_slots: opts.image_slots,
+        images: Vec::new(),
     })
 }
 
@@ -101,12 +112,18 @@ pub async fn answer(
         out.answer = text;
         return Ok(out);
     }
+    let mut prompt = prep.built.prompt.clone();
+    if let (Some(line), Prompt::Chat(messages)) = (caption(&prep), &mut prompt) {
+        if let Some(last) = messages.last_mut() {
+            last.content = format!("{line}\n{}", last.content);
+        }
+    }
     let req = GenerationRequest {
-        prompt: prep.built.prompt,
+        prompt,
         max_tokens: prep.max_tokens,
         sampling: Sampling::default(),
-        stop: prep.built.stop,
-        images: Vec::new(),
+        stop: prep.built.stop.clone(),
+        images: prep.images.iter().map(|(_, i)| i.clone()).collect(),
     };
     let g = generator.generate(req, sink).await?;
     out.usage = Usage { prompt_tokens: g.prompt_tokens, completion_tokens: g.completion_tokens };

@@ -66,6 +66,11 @@ impl Tagged {
         }
     }
 
+    /// The tag number of a reference in the context.
+    pub fn tag_of(&self, rref: &str) -> Option<usize> {
+        self.by_ref.get(rref).copied()
+    }
+
     pub fn len(&self) -> usize {
         self.refs.len()
     }

@@ -32,6 +32,9 @@ pub struct AnswerArgs {
     pub prompt_style: Option<PromptStyle>,
     #[arg(long, default_value_t = 256)]
     pub max_tokens: usize,
+    /// Report images shown to a model that sees images (each takes 256 tokens of the budget).
+    #[arg(long, default_value_t = 1)]
+    pub images: usize,
 }
 
 impl AnswerArgs {
@@ -41,7 +44,8 @@ impl AnswerArgs {
         } else {
             PromptStyle::Completion
         });
-        AskOptions { budget: self.budget, today: today(), style, max_tokens: self.max_tokens }
+        let image_slots = if generator.sees_images() { self.images } else { 0 };
+        AskOptions { budget: self.budget, today: today(), style, max_tokens: self.max_tokens, image_slots }
     }
 }
 
@@ -82,8 +86,10 @@ async fn ask(
     opts: AskOptions,
     format: OutputFormat,
 ) -> anyhow::Result<Answer> {
-    let prep = tokio::task::block_in_place(|| answer::prepare(&ws.index, tokenizer, patient, question, opts))
-        .context("retrieval failed")?;
+    let mut prep =
+        tokio::task::block_in_place(|| answer::prepare(&ws.index, tokenizer, patient, question, opts))
+            .context("retrieval failed")?;
+    answer::attach_images(&mut prep, &ws.store).await?;
     let (tx, mut rx) = mpsc::channel::<String>(64);
     let streaming = format == OutputFormat::Text;
     let printer = tokio::spawn(async move {

@@ -77,7 +77,7 @@ pub async fn run(settings: Settings, cmd: Eval, format: OutputFormat) -> anyhow:
             let generator = answer.model.load(&settings)?;
             let opts = answer.options(generator.as_ref());
             let report =
-                eval::answers::evaluate(&ws.index, &tokenizer, generator.as_ref(), &set, opts, &Bar::new())
+                eval::answers::evaluate(&ws, &tokenizer, generator.as_ref(), &set, opts, &Bar::new())
                     .await
                     .context("evaluation failed")?;
             match format {

@@ -59,8 +59,8 @@ pub enum Command {
     Search(search::Args),
     /// Rebuild the search index from the database.
     Reindex,
-    /// Transcribe image attachments still waiting (OCR with Tesseract).
-    Transcribe,
+    /// Transcribe image attachments still waiting (Tesseract OCR, or a vision model).
+    Transcribe(transcribe::Args),
     /// Assemble the evidence for a question within a token budget.
     Context(context::Args),
     /// Answer a question about one patient, citing the resources the answer rests on.
@@ -101,7 +101,7 @@ impl Cli {
             Command::Patients => patients::run(settings, format).await,
             Command::Search(args) => search::run(settings, args, format).await,
             Command::Reindex => reindex::run(settings, format).await,
-            Command::Transcribe => transcribe::run(settings, format).await,
+            Command::Transcribe(args) => transcribe::run(settings, args, format).await,
             Command::Context(args) => context::run(settings, args, format).await,
             Command::Eval(cmd) => eval::run(settings, cmd, format).await,
             Command::Ask(args) => ask::run(settings, args, format).await,
@@ -143,11 +143,13 @@ fn remote_generator(
     url: &str,
     model: Option<&str>,
     key_file: Option<&std::path::Path>,
+    vision: bool,
 ) -> anyhow::Result<std::sync::Arc<dyn crate::llm::Generator>> {
     let Some(model) = model else {
         anyhow::bail!("--llm-url needs --llm-model NAME (the model the server serves)");
     };
     let mut cfg = crate::llm::RemoteConfig::new(url, model);
+    cfg.vision = vision;
     cfg.api_key = match key_file {
         Some(p) => Some(
             std::fs::read_to_string(p)

@@ -22,12 +22,20 @@ pub struct ModelArgs {
     /// A file holding the remote server's bearer key (or set EHRQA_LLM_KEY).
     #[arg(long)]
     pub llm_key_file: Option<PathBuf>,
+    /// The remote model takes images (MedGemma 1.5 does): lab-report images are shown to it.
+    #[arg(long, env = "EHRQA_LLM_VISION")]
+    pub llm_vision: bool,
 }
 
 impl ModelArgs {
     pub fn load(&self, settings: &Settings) -> anyhow::Result<Arc<dyn Generator>> {
         if let Some(url) = &self.llm_url {
-            return super::remote_generator(url, self.llm_model.as_deref(), self.llm_key_file.as_deref());
+            return super::remote_generator(
+                url,
+                self.llm_model.as_deref(),
+                self.llm_key_file.as_deref(),
+                self.llm_vision,
+            );
         }
         let Some(model) = self.model.clone().or_else(|| default_model(settings)) else {
             bail!("no model: pass --model PATH (or set EHRQA_MODEL), or --llm-url URL; scripts/setup caches the test model");

@@ -67,6 +67,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<bool> {
             max_body,
             default_budget: args.answer.budget,
             default_max_tokens: args.answer.max_tokens,
+            images: args.answer.images,
         },
         ingest_lock: tokio::sync::Mutex::new(()),
         jobs: Jobs::default(),

@@ -13,7 +13,7 @@ use crate::answer::{self, Answer, AnswerError, AskOptions};
 use crate::ingest::Progress;
 use crate::llm::Generator;
 use crate::retrieval::context::ItemKind;
-use crate::retrieval::{Context, RecordIndex};
+use crate::retrieval::Context;
 use crate::tokens::TokenCounter;
 
 /// Totals for one question kind (or all).
@@ -79,7 +79,7 @@ pub struct AnswersReport {
 
 /// Runs every question through `prepare` and `answer` (one at a time: one model).
 pub async fn evaluate(
-    index: &RecordIndex,
+    ws: &crate::ingest::Workspace,
     counter: &dyn TokenCounter,
     generator: &dyn Generator,
     questions: &[Question],
@@ -90,8 +90,10 @@ pub async fn evaluate(
     let mut outcomes = Vec::with_capacity(questions.len());
     for q in questions {
         let started = Instant::now();
-        let prep =
-            tokio::task::block_in_place(|| answer::prepare(index, counter, &q.patient, &q.question, opts))?;
+        let mut prep = tokio::task::block_in_place(|| {
+            answer::prepare(&ws.index, counter, &q.patient, &q.question, opts)
+        })?;
+        answer::attach_images(&mut prep, &ws.store).await?;
         let facts_score = facts_score(q, &prep.ctx);
         let sources = prep.ctx.sources.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(256);

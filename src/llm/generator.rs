@@ -72,6 +72,9 @@ pub trait Generator: Send + Sync {
     /// metadata says; a base model is prompted completion-style instead.
     fn instruction_tuned(&self) -> bool;
 
+    /// Whether the model can be shown images (a vision tower, or a server said to have one).
+    fn sees_images(&self) -> bool;
+
     /// Generates, sending text pieces to `sink` as they are produced. Dropping the receiver
     /// cancels the generation (it then ends with `Finish::Cancelled`).
     fn generate(

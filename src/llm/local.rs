@@ -25,6 +25,7 @@ struct Job {
 pub struct LocalGenerator {
     name: String,
     instruction_tuned: bool,
+    sees_images: bool,
     jobs: std_mpsc::Sender<Job>,
 }
 
@@ -35,6 +36,7 @@ impl LocalGenerator {
         let started = Instant::now();
         let tok = Tokenizer::from_file(tokenizer)?;
         let net = gemma3::load(model, &device)?;
+        let sees_images = net.vision().is_some();
         tracing::info!(ms = started.elapsed().as_millis() as u64, "model loaded");
         let name =
             model.file_name().map_or_else(|| "gemma3".to_owned(), |n| n.to_string_lossy().into_owned());
@@ -44,7 +46,7 @@ impl LocalGenerator {
             .name("ehrqa-model".into())
             .spawn(move || serve(net, tok, rx))
             .map_err(|e| LlmError::Io(model.to_owned(), e))?;
-        Ok(Self { name, instruction_tuned, jobs })
+        Ok(Self { name, instruction_tuned, sees_images, jobs })
     }
 }
 
@@ -55,6 +57,10 @@ impl Generator for LocalGenerator {
 
     fn instruction_tuned(&self) -> bool {
         self.instruction_tuned
+    }
+
+    fn sees_images(&self) -> bool {
+        self.sees_images
     }
 
     fn generate(

@@ -26,6 +26,8 @@ pub struct RemoteConfig {
     /// Whether the served model follows chat instructions (servers apply its template); a
     /// base model is prompted completion-style through `/v1/completions`.
     pub instruction_tuned: bool,
+    /// Whether the served model takes images (MedGemma does; set by `--llm-vision`).
+    pub vision: bool,
 }
 
 impl RemoteConfig {
@@ -38,6 +40,7 @@ impl RemoteConfig {
             read_timeout: Duration::from_secs(300),
             attempts: 3,
             instruction_tuned: true,
+            vision: false,
         }
     }
 }
@@ -121,6 +124,10 @@ impl Generator for RemoteGenerator {
 
     fn instruction_tuned(&self) -> bool {
         self.cfg.instruction_tuned
+    }
+
+    fn sees_images(&self) -> bool {
+        self.cfg.vision
     }
 
     fn generate(

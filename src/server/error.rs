@@ -145,6 +145,7 @@ impl From<AnswerError> for ApiError {
     fn from(e: AnswerError) -> Self {
         match e {
             AnswerError::Retrieval(e) => e.into(),
+            AnswerError::Store(e) => e.into(),
             AnswerError::Model(LlmError::Remote(m)) => ApiError::Upstream(m),
             AnswerError::Model(e) => ApiError::Internal(e.to_string()),
         }

@@ -25,6 +25,8 @@ pub struct Limits {
     pub max_body: usize,
     pub default_budget: TokenBudget,
     pub default_max_tokens: usize,
+    /// Report images shown with a question to a model that sees images.
+    pub images: usize,
 }
 
 pub struct AppState {

@@ -35,6 +35,18 @@ impl super::Store {
         Ok(())
     }
 
+    /// The normalised images of a resource that were transcribed (readable ones), in path order.
+    pub async fn transcribed_images(&self, rtype: &str, id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT normalised FROM images WHERE resource_type = ? AND resource_id = ? \
+             AND status = 'transcribed' AND normalised IS NOT NULL ORDER BY path",
+        )
+        .bind(rtype)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Counts of images by status.
     pub async fn image_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as("SELECT status, COUNT(*) FROM images GROUP BY status ORDER BY status")

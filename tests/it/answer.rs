@@ -25,6 +25,7 @@ fn prepare(t: &TestData, patient: &str, q: &str, style: PromptStyle) -> Prepared
         today: FhirDate::parse("2026-11-29").unwrap().timestamp(),
         style,
         max_tokens: 64,
+        image_slots: 0,
     };
     answer::prepare(&t.ws.index, tokenizer().as_ref(), patient, q, opts).expect("prepare")
 }

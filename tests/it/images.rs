@@ -62,6 +62,24 @@ async fn image_only_lab_values_are_transcribed_searchable_and_retrieved() {
     let r = eval::evaluate(&t.ws.index, tokenizer().as_ref(), &set, TokenBudget::new(2048).unwrap(), today)
         .unwrap();
     assert!(r.recall >= 0.9, "image-only evidence recall {:.2} (missed {:?})", r.recall, r.missed);
+
+    // At answer time a model that sees images gets the report's image, paid for from the budget,
+    // and told which citation it belongs to.
+    let q = &set[0];
+    let opts = ehrqa::answer::AskOptions {
+        budget: TokenBudget::new(2048).unwrap(),
+        today,
+        style: ehrqa::answer::PromptStyle::Chat,
+        max_tokens: 16,
+        image_slots: 1,
+    };
+    let mut prep =
+        ehrqa::answer::prepare(&t.ws.index, tokenizer().as_ref(), &q.patient, &q.question, opts).unwrap();
+    assert!(prep.ctx.budget <= 2048 - ehrqa::answer::IMAGE_TOKENS);
+    ehrqa::answer::attach_images(&mut prep, &t.ws.store).await.unwrap();
+    assert_eq!(prep.images.len(), 1);
+    assert_eq!(prep.images[0].0, q.evidence[0]);
+    assert!(image::load_from_memory(&prep.images[0].1.bytes).is_ok());
 }
 
 /// A PNG whose header claims `w` x `h` pixels (the pixel data is a few bytes): a decompression

@@ -4,10 +4,12 @@
 //! where it came from. The queue is the `images` table, so a stopped run resumes where it left
 //! off; an image that cannot be read is marked failed and never blocks the others.
 
+mod model;
 mod tesseract;
 
 use serde::Serialize;
 
+pub use model::ModelTranscriber;
 pub use tesseract::Tesseract;
 
 use super::{IngestError, Progress, Workspace};
@@ -18,7 +20,7 @@ use crate::store::PendingImage;
 pub trait Transcriber: Send + Sync {
     /// Named in provenance: `tesseract 5.3.0`, a model name.
     fn name(&self) -> &str;
-    fn transcribe(&self, png: &[u8]) -> Result<String, String>;
+    fn transcribe(&self, png: Vec<u8>) -> crate::llm::generator::BoxFuture<'_, Result<String, String>>;
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -54,11 +56,7 @@ pub async fn transcribe_pending(
             break;
         }
         for img in batch {
-            let t = transcriber.clone();
-            let png = img.normalised.clone();
-            let text = tokio::task::spawn_blocking(move || t.transcribe(&png))
-                .await
-                .map_err(|_| IngestError::ReaderGone)?;
+            let text = transcriber.transcribe(img.normalised.clone()).await;
             match text {
                 Ok(text) if !text.trim().is_empty() => {
                     let _one_at_a_time = match lock {

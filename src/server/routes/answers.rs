@@ -96,12 +96,14 @@ pub async fn ask(
         today: now(),
         style: model.style,
         max_tokens,
+        image_slots: if model.generator.sees_images() { state.limits.images } else { 0 },
     };
     state.ws.store.audit(&caller.name, "ask", Some(&id), Some(&q)).await?;
     let slot = state.queue.enter().await?;
     let st = state.clone();
-    let prep =
+    let mut prep =
         web::block(move || answer::prepare(&st.ws.index, st.tokenizer.as_ref(), &id, &q, opts)).await??;
+    answer::attach_images(&mut prep, &state.ws.store).await?;
     let (tx, rx) = mpsc::channel::<String>(64);
     let st = state.clone();
     let task = tokio::spawn(async move {
