@@ -75,7 +75,8 @@ async fn image_only_lab_values_are_transcribed_searchable_and_retrieved() {
     };
     let mut prep =
         ehrqa::answer::prepare(&t.ws.index, tokenizer().as_ref(), &q.patient, &q.question, opts).unwrap();
-    assert!(prep.ctx.budget <= 2048 - ehrqa::answer::IMAGE_TOKENS);
+    use ehrqa::tokens::TokenCounter;
+    assert!(tokenizer().count(&prep.tagged.text) <= 2048 - ehrqa::answer::IMAGE_TOKENS);
     ehrqa::answer::attach_images(&mut prep, &t.ws.store).await.unwrap();
     assert_eq!(prep.images.len(), 1);
     assert_eq!(prep.images[0].0, q.evidence[0]);
