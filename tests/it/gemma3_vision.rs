@@ -122,3 +122,41 @@ fn images_need_a_vision_model_and_an_image() {
     let out = crate::helpers::ehrqa(dir.path(), &["generate", "--image", not_image.to_str().unwrap(), "x"]);
     assert!(crate::helpers::stderr(&out).contains("not a PNG, JPEG, TIFF or WebP image"));
 }
+
+/// Checkpoints name the vision weights three ways (`vision_tower.*` as transformers 5 saves,
+/// `vision_tower.vision_model.*` as MedGemma's files, `model.vision_tower.vision_model.*` with
+/// `model.multi_modal_projector.*` as transformers 4.5x saves): all load to the same tower.
+#[test]
+fn every_vision_key_layout_loads_the_same_tower() {
+    let src = fixture("gemma3/multimodal_image");
+    let tensors = candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu).unwrap();
+    let r = reference();
+    let pixels = r["pixel_values"].squeeze(0).unwrap();
+    let want = r["image_features"].squeeze(0).unwrap();
+    for (tower, projector, text) in [
+        ("vision_tower.vision_model.", "multi_modal_projector.", "language_model.model."),
+        ("model.vision_tower.vision_model.", "model.multi_modal_projector.", "model.language_model."),
+    ] {
+        let renamed: std::collections::HashMap<String, Tensor> = tensors
+            .iter()
+            .map(|(k, v)| {
+                let k = if let Some(rest) = k.strip_prefix("vision_tower.") {
+                    format!("{tower}{rest}")
+                } else if let Some(rest) = k.strip_prefix("multi_modal_projector.") {
+                    format!("{projector}{rest}")
+                } else if let Some(rest) = k.strip_prefix("language_model.model.") {
+                    format!("{text}{rest}")
+                } else {
+                    k.clone()
+                };
+                (k, v.clone())
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(src.join("config.json"), dir.path().join("config.json")).unwrap();
+        candle_core::safetensors::save(&renamed, dir.path().join("model.safetensors")).unwrap();
+        let model = gemma3::load(dir.path(), &Device::Cpu).unwrap();
+        let got = model.vision().expect(tower).embed(&pixels).unwrap();
+        assert!(max_diff(&got, &want) < 1e-4, "{tower}");
+    }
+}
