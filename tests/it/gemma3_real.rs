@@ -28,7 +28,10 @@ fn reference() -> Reference {
 
 fn model() -> gemma3::Gemma3 {
     let path = ehrqa::settings::default_cache_dir().join("models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf");
-    gemma3::load(&path, &Device::Cpu).expect("the Gemma 3 270M GGUF (run scripts/setup)")
+    let mut m = gemma3::load(&path, &Device::Cpu).expect("the Gemma 3 270M GGUF (run scripts/setup)");
+    // Round as llama.cpp does, to compare with it.
+    m.set_numerics(gemma3::Numerics::Ggml);
+    m
 }
 
 #[test]

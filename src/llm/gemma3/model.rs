@@ -247,12 +247,62 @@ fn linear(w: &QMatMul, x: &Tensor, numerics: Numerics) -> Result<Tensor, LlmErro
         QMatMul::QTensor(q) if x.dim(0)? >= DENSE_FROM_ROWS => {
             let dense = q.dequantize(x.device())?;
             let x = match (numerics, dot_type(q.dtype())) {
-                (Numerics::Ggml, Some(t)) => QTensor::quantize(x, t)?.dequantize(x.device())?,
+                (Numerics::Ggml, Some(t)) => round_through(x, t)?,
                 _ => x.clone(),
             };
             Ok(x.matmul(&dense.t()?)?)
         }
         _ => Ok(w.forward(x)?),
+    }
+}
+
+/// `x` quantized to ggml's activation type and back, row by row, as llama.cpp rounds the
+/// activations of a quantized product (plain loops: candle's quantizer is single-threaded and
+/// would cost a third of the prefill).
+fn round_through(x: &Tensor, t: GgmlDType) -> Result<Tensor, LlmError> {
+    let (rows, cols) = x.dims2()?;
+    let mut v = x.flatten_all()?.to_vec1::<f32>()?;
+    let block = if t == GgmlDType::Q8K { 256 } else { 32 };
+    if cols % block != 0 {
+        return Ok(QTensor::quantize(x, t)?.dequantize(x.device())?);
+    }
+    for b in v.chunks_mut(block) {
+        match t {
+            GgmlDType::Q8K => q8k_round(b),
+            _ => q8_0_round(b),
+        }
+    }
+    Ok(Tensor::from_vec(v, (rows, cols), x.device())?)
+}
+
+/// ggml's `quantize_row_q8_0` then dequantize: scale `amax / 127` stored as f16.
+fn q8_0_round(b: &mut [f32]) {
+    let amax = b.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let d16 = half::f16::from_f32(d).to_f32();
+    for x in b.iter_mut() {
+        *x = (*x * id).round() * d16;
+    }
+}
+
+/// ggml's `quantize_row_q8_K` then dequantize: scale `-127 / max` by the signed extreme.
+fn q8k_round(b: &mut [f32]) {
+    let (mut amax, mut max) = (0f32, 0f32);
+    for &x in b.iter() {
+        if x.abs() > amax {
+            amax = x.abs();
+            max = x;
+        }
+    }
+    if amax == 0.0 {
+        b.iter_mut().for_each(|x| *x = 0.0);
+        return;
+    }
+    let iscale = -127.0 / max;
+    let d = 1.0 / iscale;
+    for x in b.iter_mut() {
+        *x = (iscale * *x).round().min(127.0) * d;
     }
 }
 
