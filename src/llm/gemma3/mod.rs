@@ -1,6 +1,7 @@
 //! Gemma 3 (and MedGemma 1.5's language model) in candle: one model, two weight formats.
 
 pub mod config;
+pub mod embedding;
 pub mod metadata;
 pub mod model;
 pub mod preprocess;

@@ -181,9 +181,8 @@ impl Gemma3 {
     /// Hidden states `[len, hidden]` after every layer, caches updated.
     fn forward_chunk(&mut self, ids: &[u32], images: &[ImageSpan]) -> Result<Tensor, LlmError> {
         let n = ids.len();
-        let ids_t = Tensor::from_slice(ids, n, &self.device)?;
         let scale = (self.cfg.hidden_size as f64).sqrt();
-        let mut h = (self.w.embed_tokens.index_select(&ids_t, 0)?.to_dtype(DType::F32)? * scale)?;
+        let mut h = (self.w.embed_tokens.lookup(ids, &self.device)? * scale)?;
         // Image soft tokens go in as they are (not scaled).
         for s in images {
             h = h.slice_assign(&[s.start..s.end(), 0..self.cfg.hidden_size], &s.embeds)?;

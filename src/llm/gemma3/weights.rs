@@ -28,8 +28,8 @@ pub struct LayerWeights {
 }
 
 pub struct Weights {
-    /// `[vocab, hidden]`, for looking up input embeddings.
-    pub embed_tokens: Tensor,
+    /// For looking up input embeddings.
+    pub embed_tokens: super::embedding::Embeddings,
     /// The output head (tied to the embeddings unless the checkpoint says otherwise).
     pub lm_head: QMatMul,
     pub norm: Tensor,
@@ -83,6 +83,7 @@ pub fn load_safetensors(dir: &Path, device: &Device) -> Result<(TextConfig, Weig
             .ok_or_else(|| LlmError::Weights("untied model without lm_head.weight".into()))?;
         QMatMul::Tensor(head.to_dtype(DType::F32)?)
     };
+    let embed_tokens = super::embedding::Embeddings::Dense(embed_tokens);
     Ok((config, Weights { embed_tokens, lm_head, norm: norm("norm.weight")?, layers }))
 }
 
@@ -130,7 +131,8 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<(TextConfig, Weights), 
         let mut get = |n: &str| tensor(&format!("blk.{i}.{n}.weight"));
         let deq =
             |q: QTensor| -> Result<Tensor, LlmError> { Ok(q.dequantize(device)?.to_dtype(DType::F32)?) };
-        let mm = |q: QTensor| -> Result<QMatMul, LlmError> { Ok(QMatMul::from_qtensor(q)?) };
+        let mm =
+            |q: QTensor| -> Result<QMatMul, LlmError> { Ok(QMatMul::from_qtensor(fast_type(q, device)?)?) };
         layers.push(LayerWeights {
             input_layernorm: deq(get("attn_norm")?)?,
             post_attention_layernorm: deq(get("post_attention_norm")?)?,
@@ -148,15 +150,29 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<(TextConfig, Weights), 
         });
     }
     let norm = tensor("output_norm.weight")?.dequantize(device)?.to_dtype(DType::F32)?;
-    // The input embedding is looked up by row: keep it dequantized (f16 halves its memory); the
-    // output head multiplies with the quantized matrix directly.
-    let embed_tokens = tensor("token_embd.weight")?.dequantize(device)?;
-    let head = match content.tensor_infos.contains_key("output.weight") {
-        true => tensor("output.weight")?,
-        false => tensor("token_embd.weight")?,
+    // The embedding stays quantized (rows are dequantized as they are looked up); tied weights
+    // share it with the output head, which multiplies with the quantized matrix directly.
+    let embed = std::sync::Arc::new(tensor("token_embd.weight")?);
+    let lm_head = match content.tensor_infos.contains_key("output.weight") {
+        true => QMatMul::from_qtensor(tensor("output.weight")?)?,
+        false => QMatMul::QTensor(embed.clone()),
     };
-    let lm_head = QMatMul::from_qtensor(head)?;
+    let embed_tokens = super::embedding::Embeddings::Quantized(embed);
     Ok((config, Weights { embed_tokens, lm_head, norm, layers }))
+}
+
+/// Q4_1, Q5_0 and Q5_1 weights re-quantized to Q8_0 at load: candle has no SIMD kernels for
+/// them, and their scalar dot products made decoding several times slower. Q8_0 holds each of
+/// their values within a 127th of the block's largest (the products stay within ggml's own
+/// Q8_0 activation rounding), for a little more memory.
+fn fast_type(q: QTensor, device: &Device) -> Result<QTensor, LlmError> {
+    use candle_core::quantized::GgmlDType;
+    match q.dtype() {
+        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 => {
+            Ok(QTensor::quantize(&q.dequantize(device)?, GgmlDType::Q8_0)?)
+        }
+        _ => Ok(q),
+    }
 }
 
 fn gguf_config(c: &gguf_file::Content) -> Result<TextConfig, LlmError> {
