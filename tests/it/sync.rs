@@ -396,6 +396,18 @@ async fn the_api_runs_a_sync_job() {
     assert_eq!(done["report"]["synced"], 1);
     let (st, _) = (reqwest::get(format!("{api}/v1/patients/{BOB}")).await.unwrap().status(), ());
     assert_eq!(st, reqwest::StatusCode::OK);
+    // Served without a model: not ready, and questions get 503 with an OperationOutcome.
+    let r = reqwest::get(format!("{api}/readyz")).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let r = reqwest::Client::new()
+        .post(format!("{api}/v1/patients/{BOB}/ask"))
+        .json(&json!({"question": "What is his latest weight?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let outcome: Value = r.json().await.unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
     // A bad request is refused before any job starts.
     let r = reqwest::Client::new()
         .post(format!("{api}/v1/sync"))
