@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod embedding;
+mod kv;
 pub mod metadata;
 pub mod model;
 pub mod preprocess;

@@ -10,6 +10,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 
 use super::config::{LayerKind, Rope, TextConfig};
+use super::kv::LayerCache;
 use super::vision::VisionTower;
 use super::weights::{LayerWeights, Weights};
 use crate::llm::LlmError;
@@ -56,13 +57,6 @@ pub enum Numerics {
     /// product, queries, keys, values and attention weights through f16 (its f16 KV cache and
     /// attention products), and GeLU read from an f16 table.
     Ggml,
-}
-
-/// Keys and values a layer keeps, `[kv_heads, len, head_dim]`, and the position of the first.
-#[derive(Default)]
-struct LayerCache {
-    kv: Option<(Tensor, Tensor)>,
-    start: usize,
 }
 
 fn inv_freq(rope: Rope, head_dim: usize, device: &Device) -> Result<Tensor, LlmError> {
@@ -383,10 +377,7 @@ fn attention(
     // llama.cpp scales the queries before the product, and multiplies in f16.
     let q = if ggml { round_f16(&(q * scale)?)? } else { q };
     let (k, v) = if ggml { (round_f16(&k)?, round_f16(&v)?) } else { (k, v) };
-    let (k_all, v_all, first) = match cache.kv.take() {
-        Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 1)?, Tensor::cat(&[&pv, &v], 1)?, cache.start),
-        None => (k, v, pos),
-    };
+    let (k_all, v_all, first) = cache.append(&k, &v, pos)?;
     let total = k_all.dim(1)?;
     let window = (kind == LayerKind::Sliding).then_some(cfg.sliding_window);
     let mask = masks.get(Span { n, pos, first, total }, window, blocks, x.device())?;
@@ -400,16 +391,10 @@ fn attention(
     let probs = if ggml { round_f16(&probs)? } else { probs };
 
     let out = probs.matmul(&v_all)?.reshape((h, n, hd))?.transpose(0, 1)?.reshape((n, h * hd))?;
-    // Keep what later tokens may attend to.
-    let keep_from = match window {
-        Some(w) => total.saturating_sub(w.saturating_sub(1)),
-        None => 0,
-    };
-    cache.start = first + keep_from;
-    cache.kv = Some((
-        k_all.narrow(1, keep_from, total - keep_from)?,
-        v_all.narrow(1, keep_from, total - keep_from)?,
-    ));
+    // Later tokens of a sliding layer attend to the last `window - 1` keys at most.
+    if let Some(w) = window {
+        cache.trim(w.saturating_sub(1))?;
+    }
     linear(&l.o_proj, &out, numerics)
 }
 
