@@ -295,6 +295,70 @@ fn garbage_server() -> (u16, std::thread::JoinHandle<()>) {
     (port, h)
 }
 
+/// A proxy in front of `upstream` that answers every other request with 503 (the first one
+/// included) and forwards the rest: a server having a bad day. Returns its port and a count of the
+/// 503s it sent.
+fn flaky_proxy(upstream: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let refused = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = refused.clone();
+    std::thread::spawn(move || {
+        for (i, stream) in listener.incoming().enumerate() {
+            let Ok(mut client) = stream else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 8192];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match client.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            if i % 2 == 0 {
+                count.fetch_add(1, Ordering::SeqCst);
+                let _ = client.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
+            }
+            // Forward with the connection closed after the response, and relay it back whole.
+            let head = String::from_utf8_lossy(&req).replace("keep-alive", "close");
+            let head = if head.to_ascii_lowercase().contains("\r\nconnection:") {
+                head
+            } else {
+                head.replacen("\r\n", "\r\nConnection: close\r\n", 1)
+            };
+            let Ok(mut up) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+            let _ = up.write_all(head.as_bytes());
+            let mut resp = Vec::new();
+            let _ = up.read_to_end(&mut resp);
+            let _ = client.write_all(&resp);
+        }
+    });
+    (port, refused)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_retries_a_server_that_fails_now_and_then() {
+    let server = FhirServer::start(false);
+    for f in SHARED.iter().chain([&BOB_FILE]) {
+        server.load(&read(f), None).await;
+    }
+    let upstream: u16 = server.root.rsplit(':').next().unwrap().parse().unwrap();
+    let (port, refused) = flaky_proxy(upstream);
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, report, err) =
+        sync(dir.path(), &["--server", &format!("http://127.0.0.1:{port}/fhir"), "--patient", BOB]);
+    assert!(ok, "{err} {report}");
+    assert!(refused.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let reference = tempfile::tempdir().unwrap();
+    assert!(ehrqa(reference.path(), &["ingest", fixture(BOB_FILE).to_str().unwrap()]).status.success());
+    let got: BTreeSet<_> = compartment(dir.path(), BOB).await.into_keys().collect();
+    let want: BTreeSet<_> = compartment(reference.path(), BOB).await.into_keys().collect();
+    assert_eq!(got, want);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_authenticates_and_reports_bad_servers() {
     let server = FhirServer::start(true);
