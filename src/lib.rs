@@ -5,6 +5,7 @@
 
 pub mod answer;
 pub mod cli;
+pub mod clock;
 pub mod eval;
 pub mod fhir;
 pub mod ingest;

@@ -134,7 +134,7 @@ fn optional_counter(settings: &Settings) -> Option<std::sync::Arc<dyn crate::tok
 
 /// Today, UTC, in seconds.
 fn today() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    crate::clock::now()
 }
 
 /// The remote OpenAI-compatible backend (`--llm-url`); the key comes from a file or

@@ -30,9 +30,7 @@ async fn pending_with(
     ws: &Workspace,
     with: Option<Arc<dyn Transcriber>>,
 ) -> anyhow::Result<Option<TranscribeReport>> {
-    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE status = 'pending'")
-        .fetch_one(ws.store.pool())
-        .await?;
+    let waiting = ws.store.pending_image_count().await?;
     if waiting == 0 {
         return Ok(None);
     }

@@ -97,10 +97,7 @@ pub async fn evaluate(
         let facts_score = facts_score(q, &prep.ctx);
         let sources = prep.ctx.sources.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let drain = tokio::spawn(async move {
-            let mut rx = rx;
-            while rx.recv().await.is_some() {}
-        });
+        let drain = crate::llm::generator::drain(rx);
         let a = answer::answer(prep, generator, tx).await?;
         let _ = drain.await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -83,47 +83,66 @@ pub fn inspect(content_type: Option<&str>, bytes: &[u8]) -> ImageCheck {
     }
 }
 
-/// Decodes within the limits: dimensions are read from the header first.
+/// Decodes within the ingest limits.
 pub fn decode(bytes: &[u8]) -> Result<image::DynamicImage, String> {
+    decode_within(bytes, MAX_SIDE, MAX_DECODED_BYTES)
+}
+
+/// Decodes within the given limits: dimensions are read from the header first, so nothing large
+/// is allocated for an image that would be refused.
+pub fn decode_within(bytes: &[u8], max_side: u32, max_bytes: u64) -> Result<image::DynamicImage, String> {
     let reader = || -> Result<ImageReader<std::io::Cursor<&[u8]>>, String> {
         ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())
     };
     // The header alone, so the reason names the dimensions.
     let (w, h) = reader()?.into_dimensions().map_err(|e| format!("unreadable image header: {e}"))?;
-    if w > MAX_SIDE || h > MAX_SIDE || w == 0 || h == 0 {
-        return Err(format!("{w} x {h} pixels is outside the limit of {MAX_SIDE} on a side"));
+    if w > max_side || h > max_side || w == 0 || h == 0 {
+        return Err(format!("{w} x {h} pixels is outside the limit of {max_side} on a side"));
     }
     // RGBA is the widest decoded form: refuse what would not fit before allocating any of it.
     let decoded = u64::from(w) * u64::from(h) * 4;
-    if decoded > MAX_DECODED_BYTES {
+    if decoded > max_bytes {
         return Err(format!(
             "{w} x {h} pixels would take {} MB to decode, over the limit of {} MB",
             decoded >> 20,
-            MAX_DECODED_BYTES >> 20
+            max_bytes >> 20
         ));
     }
     let mut r = reader()?;
     let mut l = Limits::default();
-    l.max_image_width = Some(MAX_SIDE);
-    l.max_image_height = Some(MAX_SIDE);
-    l.max_alloc = Some(MAX_DECODED_BYTES);
+    l.max_image_width = Some(max_side);
+    l.max_image_height = Some(max_side);
+    l.max_alloc = Some(max_bytes);
     r.limits(l);
     r.decode().map_err(|e| format!("cannot decode the image: {e}"))
 }
 
+/// 8-bit RGB; transparent images composited over white as the Gemma 3 reference processor's
+/// `convert_to_rgb` does with PIL's `alpha_composite` (its fixed-point arithmetic, to the bit).
+pub fn to_rgb(img: &image::DynamicImage) -> image::RgbImage {
+    if !img.color().has_alpha() {
+        return img.to_rgb8();
+    }
+    const BITS: u32 = 7;
+    let shift_div255 = |a: u32| ((a >> 8) + a) >> 8;
+    let rgba = img.to_rgba8();
+    image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let p = rgba.get_pixel(x, y);
+        let a = u32::from(p[3]);
+        if a == 0 {
+            return image::Rgb([255, 255, 255]);
+        }
+        let outa255 = a * 255 + 255 * (255 - a);
+        let coef1 = a * 255 * 255 * (1 << BITS) / outa255;
+        let coef2 = 255 * (1 << BITS) - coef1;
+        let ch = |c: u8| (shift_div255(u32::from(c) * coef1 + 255 * coef2 + (0x80 << BITS)) >> BITS) as u8;
+        image::Rgb([ch(p[0]), ch(p[1]), ch(p[2])])
+    })
+}
+
 /// RGB (transparency over white), longest side at most `NORMALISED_SIDE`, as PNG.
 fn normalised_png(img: image::DynamicImage) -> Result<Vec<u8>, String> {
-    let rgb = if img.color().has_alpha() {
-        let rgba = img.to_rgba8();
-        image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-            let p = rgba.get_pixel(x, y);
-            let a = u32::from(p[3]);
-            let c = |v: u8| ((u32::from(v) * a + 255 * (255 - a) + 127) / 255) as u8;
-            image::Rgb([c(p[0]), c(p[1]), c(p[2])])
-        })
-    } else {
-        img.to_rgb8()
-    };
+    let rgb = to_rgb(&img);
     let (w, h) = rgb.dimensions();
     let scale = f64::from(NORMALISED_SIDE) / f64::from(w.max(h));
     let rgb = if scale < 1.0 {

@@ -34,6 +34,17 @@ pub struct Loaded {
     pub result: Result<PreparedBatch, InputError>,
 }
 
+impl Loaded {
+    /// The input if it was accepted, else why it was refused (for callers that ingest one input
+    /// on its own and answer a refusal themselves).
+    pub fn accepted(self) -> Result<Self, InputError> {
+        match self.result {
+            Ok(batch) => Ok(Self { result: Ok(batch), ..self }),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Reads and prepares one file. Blocking; runs on the reader thread.
 pub fn load_file(path: &std::path::Path, max_bytes: u64, counter: Option<&dyn TokenCounter>) -> Loaded {
     let started = Instant::now();

@@ -64,6 +64,12 @@ pub struct Generation {
     pub finish: Finish,
 }
 
+/// Takes and drops every piece of a stream, for callers that want only the finished generation
+/// (a dropped receiver would cancel it). Await the handle after the generation to finish.
+pub fn drain(mut rx: mpsc::Receiver<String>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move { while rx.recv().await.is_some() {} })
+}
+
 pub trait Generator: Send + Sync {
     /// The model's name as reported in answers.
     fn model_name(&self) -> &str;

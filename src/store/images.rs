@@ -24,6 +24,13 @@ impl super::Store {
         .await?)
     }
 
+    /// Images waiting for a transcriber.
+    pub async fn pending_image_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE status = 'pending'")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     pub async fn image_failed(&self, img: &PendingImage, reason: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE images SET status = 'failed', reason = ? WHERE resource_type = ? AND resource_id = ? AND path = ?")
             .bind(reason)

@@ -51,10 +51,8 @@ impl Store {
         patient: Option<&str>,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
-        let ts =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         sqlx::query("INSERT INTO audit (ts, key_name, action, patient, detail) VALUES (?, ?, ?, ?, ?)")
-            .bind(ts as i64)
+            .bind(crate::clock::now())
             .bind(key_name)
             .bind(action)
             .bind(patient)

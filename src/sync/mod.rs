@@ -18,7 +18,7 @@ pub use fetch::Method;
 use crate::fhir::date::FhirDate;
 use crate::fhir::input::Format;
 use crate::fhir::reference::is_valid_id;
-use crate::ingest::{ingest_loaded, load_bytes, IngestError, Loaded, Workspace};
+use crate::ingest::{ingest_loaded, load_bytes, IngestError, Workspace};
 
 /// What to sync.
 #[derive(Debug, Clone)]
@@ -177,7 +177,7 @@ async fn one(
     req: &SyncRequest,
     id: &str,
 ) -> Result<PatientSync, SyncError> {
-    let began = FhirDate::instant_string(now());
+    let began = FhirDate::instant_string(crate::clock::now());
     let since = match (&req.since, req.full) {
         (Some(s), _) => Some(s.clone()),
         (None, false) => ws.store.last_sync(&req.server, id).await.map_err(IngestError::from)?,
@@ -215,8 +215,8 @@ async fn one(
         tokio::task::spawn_blocking(move || load_bytes(source, &bytes, Format::Json, counter.as_deref()))
             .await
             .map_err(|_| IngestError::ReaderGone)?;
-    let loaded = match loaded.result {
-        Ok(batch) => Loaded { result: Ok(batch), ..loaded },
+    let loaded = match loaded.accepted() {
+        Ok(loaded) => loaded,
         Err(e) => {
             out.error = Some(format!("the server's data was refused: {e}"));
             return Ok(out);
@@ -235,8 +235,4 @@ async fn one(
     out.resources = n;
     out.binaries = binaries;
     Ok(out)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }

@@ -42,10 +42,7 @@ pub async fn transcribe_pending(
     progress: &dyn Progress,
 ) -> Result<TranscribeReport, IngestError> {
     let mut report = TranscribeReport { transcriber: transcriber.name().to_owned(), ..Default::default() };
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE status = 'pending'")
-        .fetch_one(ws.store.pool())
-        .await
-        .map_err(crate::store::StoreError::from)?;
+    let total = ws.store.pending_image_count().await?;
     if total == 0 {
         return Ok(report);
     }

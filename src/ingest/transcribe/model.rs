@@ -41,8 +41,8 @@ impl Transcriber for ModelTranscriber {
                 stop: Vec::new(),
                 images: vec![ImageInput { bytes: png, mime: "image/png".into() }],
             };
-            let (tx, mut rx) = mpsc::channel(64);
-            let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+            let (tx, rx) = mpsc::channel(64);
+            let drain = crate::llm::generator::drain(rx);
             let g = self.generator.generate(req, tx).await.map_err(|e| e.to_string())?;
             let _ = drain.await;
             Ok(g.text.trim().to_owned())

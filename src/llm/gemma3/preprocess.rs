@@ -1,11 +1,11 @@
 //! Image preprocessing as Gemma 3's reference processor does it (`Gemma3ImageProcessorPil`):
-//! convert to RGB (alpha dropped), resize to the tower's square input with PIL's bilinear filter,
+//! convert to RGB (transparency over white), resize to the tower's square input with PIL's bilinear filter,
 //! rescale by 1/255, normalise with mean 0.5 and std 0.5. The resize is PIL's algorithm
 //! (`ImagingResample`: antialiased bilinear, 8-bit fixed-point coefficients, horizontal pass then
 //! vertical) so pixels come out identical, not merely close.
 
 use candle_core::{Device, Tensor};
-use image::{ImageReader, Limits, RgbImage};
+use image::RgbImage;
 
 use crate::llm::LlmError;
 
@@ -22,38 +22,12 @@ impl Default for DecodeLimits {
     }
 }
 
-/// Decodes PNG, JPEG, TIFF or WebP bytes to 8-bit RGB within `limits`.
+/// Decodes PNG, JPEG, TIFF or WebP bytes to 8-bit RGB within `limits` (the same checks as
+/// ingest applies, and transparency over white as the reference does).
 pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, LlmError> {
-    let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| LlmError::Image(e.to_string()))?;
-    let mut l = Limits::default();
-    l.max_image_width = Some(limits.max_side);
-    l.max_image_height = Some(limits.max_side);
-    l.max_alloc = Some(limits.max_bytes);
-    reader.limits(l);
-    let img = reader.decode().map_err(|e| LlmError::Image(e.to_string()))?;
-    Ok(if img.color().has_alpha() { over_white(&img.to_rgba8()) } else { img.to_rgb8() })
-}
-
-/// Transparent images composited over white, as the reference's `convert_to_rgb` does with
-/// PIL's `alpha_composite` (its fixed-point arithmetic, to the bit).
-fn over_white(img: &image::RgbaImage) -> RgbImage {
-    const BITS: u32 = 7;
-    let shift_div255 = |a: u32| ((a >> 8) + a) >> 8;
-    RgbImage::from_fn(img.width(), img.height(), |x, y| {
-        let p = img.get_pixel(x, y);
-        let a = u32::from(p[3]);
-        if a == 0 {
-            return image::Rgb([255, 255, 255]);
-        }
-        let blend = 255 * (255 - a);
-        let outa255 = a * 255 + blend;
-        let coef1 = a * 255 * 255 * (1 << BITS) / outa255;
-        let coef2 = 255 * (1 << BITS) - coef1;
-        let ch = |c: u8| (shift_div255(u32::from(c) * coef1 + 255 * coef2 + (0x80 << BITS)) >> BITS) as u8;
-        image::Rgb([ch(p[0]), ch(p[1]), ch(p[2])])
-    })
+    let img = crate::fhir::image::decode_within(bytes, limits.max_side, limits.max_bytes)
+        .map_err(LlmError::Image)?;
+    Ok(crate::fhir::image::to_rgb(&img))
 }
 
 /// `[3, size, size]` pixel values for the vision tower.

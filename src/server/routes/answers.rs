@@ -50,10 +50,6 @@ fn budget(b: Option<usize>, default: TokenBudget) -> Result<TokenBudget, ApiErro
     b.map_or(Ok(default), |b| TokenBudget::new(b).map_err(|e| ApiError::BadRequest(e.to_string())))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
 #[utoipa::path(post, path = "/v1/patients/{id}/context", params(("id" = String, Path)), request_body = ContextRequest,
     responses((status = 200, body = Context), (status = 400, body = OperationOutcome), (status = 404, body = OperationOutcome)))]
 pub async fn context(
@@ -64,7 +60,8 @@ pub async fn context(
 ) -> Result<HttpResponse, ApiError> {
     let id = patient(&state, &caller, &id).await?;
     let q = question(&body.question)?;
-    let opts = ContextOptions { budget: budget(body.budget, TokenBudget::DEFAULT)?, today: now() };
+    let opts =
+        ContextOptions { budget: budget(body.budget, TokenBudget::DEFAULT)?, today: crate::clock::now() };
     state.ws.store.audit(&caller.name, "context", Some(&id), Some(&q)).await?;
     let st = state.clone();
     let ctx = web::block(move || assemble(&st.ws.index, st.tokenizer.as_ref(), &id, &q, opts)).await??;
@@ -93,7 +90,7 @@ pub async fn ask(
     }
     let opts = AskOptions {
         budget: budget(body.budget, state.limits.default_budget)?,
-        today: now(),
+        today: crate::clock::now(),
         style: model.style,
         max_tokens,
         image_slots: if model.generator.sees_images() { state.limits.images } else { 0 },
@@ -117,10 +114,7 @@ pub async fn ask(
         a
     });
     if !wants_events(&req) {
-        let drain = tokio::spawn(async move {
-            let mut rx = rx;
-            while rx.recv().await.is_some() {}
-        });
+        let drain = crate::llm::generator::drain(rx);
         let a = task.await.map_err(|e| ApiError::Internal(e.to_string()))??;
         let _ = drain.await;
         return Ok(HttpResponse::Ok().json(a));

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use crate::fhir::input::Format;
-use crate::ingest::{ingest_loaded, load_bytes, IngestReport, Loaded};
+use crate::ingest::{ingest_loaded, load_bytes, IngestReport};
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
 use crate::server::metrics::Metrics;
@@ -31,10 +31,7 @@ pub async fn post(
     let loaded =
         web::block(move || load_bytes("request body".into(), &body, format, st.ws.counter.as_deref()))
             .await?;
-    let loaded = match loaded.result {
-        Err(e) => return Err(e.into()),
-        Ok(batch) => Loaded { result: Ok(batch), ..loaded },
-    };
+    let loaded = loaded.accepted()?;
     let report = {
         let _one_at_a_time = state.ingest_lock.lock().await;
         ingest_loaded(&state.ws, loaded).await?
