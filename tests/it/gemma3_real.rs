@@ -26,22 +26,25 @@ fn reference() -> Reference {
     serde_json::from_slice(&std::fs::read(fixture("gemma3-270m/llama_cpp_greedy.json")).unwrap()).unwrap()
 }
 
-fn model() -> gemma3::Gemma3 {
+fn model(numerics: gemma3::Numerics) -> gemma3::Gemma3 {
     let path = ehrqa::settings::default_cache_dir().join("models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf");
-    let mut m = gemma3::load(&path, &Device::Cpu).expect("the Gemma 3 270M GGUF (run scripts/setup)");
-    // Round as llama.cpp does, to compare with it.
-    m.set_numerics(gemma3::Numerics::Ggml);
-    m
+    gemma3::load_with(&path, &Device::Cpu, numerics).expect("the Gemma 3 270M GGUF (run scripts/setup)")
 }
 
+fn last_logits(m: &mut gemma3::Gemma3, ids: &[u32]) -> Vec<f32> {
+    m.forward(ids, false).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap()
+}
+
+/// With llama.cpp's arithmetic the engine computes llama.cpp's logits to the bit, so its greedy
+/// continuation is llama.cpp's: the prompt is prefilled in 512-token chunks as llama.cpp
+/// batches it, then llama.cpp's tokens are fed one at a time, as it generated them. While each
+/// step's best token is llama.cpp's next token, this is the engine's own greedy continuation.
 #[test]
-fn real_weights_follow_llama_cpp() {
+fn real_weights_follow_llama_cpp_to_the_bit() {
     let r = reference();
-    let mut m = model();
+    let mut m = model(gemma3::Numerics::Ggml);
     let tok = tokenizer();
-    let mut agree = 0;
-    let mut total = 0;
-    let mut parted = 0;
+    let (mut agree, mut total, mut worst) = (0, 0, 0f32);
     for case in &r.cases {
         // The same tokens as llama.cpp (BOS included).
         assert_eq!(
@@ -51,52 +54,51 @@ fn real_weights_follow_llama_cpp() {
             case.prompt
         );
         assert!(case.prompt_ids.len() < 600 || case.prompt_ids.len() > 1000);
-        // Greedy continuation: the first 16 tokens identical.
         m.reset();
-        let mut logits =
-            m.forward(&case.prompt_ids, false).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
-        let mut ours = Vec::new();
-        for _ in 0..16 {
-            let next = argmax(&logits);
-            ours.push(next);
-            logits = m.forward(&[next], false).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
-        }
-        // Where the continuations part, it must be at a near-tie in llama.cpp's own logits (the
-        // two engines' quantized arithmetic differs in the last bits); a wrong model parts at once
-        // and by a wide margin.
-        if let Some(at) = ours.iter().zip(&case.generated).position(|(a, b)| a != b) {
-            let top = &case.top5[at];
-            let theirs = top.iter().find(|(id, _)| *id == ours[at]).map(|(_, l)| *l);
-            let gap = theirs.map_or(f32::INFINITY, |l| top[0].1 - l);
-            eprintln!("{:.40?}: identical for {at} tokens, then a {gap:.3} logit near-tie", case.prompt);
+        let mut logits = last_logits(&mut m, &case.prompt_ids);
+        for (step, (&next, top)) in case.generated.iter().zip(&case.top5).enumerate() {
+            for &(id, theirs) in top {
+                worst = worst.max((logits[id as usize] - theirs).abs());
+            }
+            let ours = argmax(&logits);
             assert!(
-                at >= 2 && gap < 0.5,
-                "greedy continuation of {:.60} parts at {at} by {gap}",
+                step >= 16 || ours == next,
+                "greedy continuation of {:.60?} parts from llama.cpp's at token {step}",
                 case.prompt
             );
-            parted += 1;
+            agree += usize::from(ours == next);
+            total += 1;
+            logits = last_logits(&mut m, &[next]);
         }
-        // Fed llama.cpp's continuation, top-1 agrees at (nearly) every position.
+    }
+    let rate = agree as f64 / total as f64;
+    eprintln!("llama.cpp numerics: top-1 agreement {rate:.3}, largest logit difference {worst:e}");
+    assert!(rate >= 0.95, "top-1 agreement {rate:.3}");
+    assert!(worst < 1e-3, "logits differ from llama.cpp's by up to {worst}");
+}
+
+/// The default f32 arithmetic rounds differently from llama.cpp, and the model amplifies the
+/// last bits (0.2 logits on average), so it follows llama.cpp closely rather than exactly: fed
+/// llama.cpp's continuation, its best token is llama.cpp's at nearly every position.
+#[test]
+fn default_numerics_stay_close_to_llama_cpp() {
+    let r = reference();
+    let mut m = model(gemma3::Numerics::F32);
+    let (mut agree, mut total) = (0, 0);
+    for case in &r.cases {
         m.reset();
-        let first = m.forward(&case.prompt_ids, false).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
+        let first = last_logits(&mut m, &case.prompt_ids);
         let rest = m.forward(&case.generated[..case.generated.len() - 1], true).unwrap();
         let mut predicted = vec![argmax(&first)];
         for i in 0..rest.dim(0).unwrap() {
             predicted.push(argmax(&rest.get(i).unwrap().to_vec1::<f32>().unwrap()));
         }
-        for (p, want) in predicted.iter().zip(&case.generated) {
-            agree += usize::from(p == want);
-            total += 1;
-        }
+        agree += predicted.iter().zip(&case.generated).filter(|(p, w)| p == w).count();
+        total += case.generated.len();
     }
     let rate = agree as f64 / total as f64;
-    eprintln!(
-        "top-1 agreement {rate:.3}; {} of {} continuations identical for 16 tokens",
-        r.cases.len() - parted,
-        r.cases.len()
-    );
-    assert!(rate >= 0.95, "top-1 agreement {rate:.3}");
-    assert!(parted * 2 < r.cases.len(), "most continuations are identical");
+    eprintln!("f32 numerics: top-1 agreement {rate:.3}");
+    assert!(rate >= 0.9, "top-1 agreement {rate:.3}");
 }
 
 /// A client that stops listening stops the model: the generation ends as cancelled, a few tokens

@@ -2,15 +2,20 @@
 
 pub mod config;
 pub mod embedding;
+mod exact_attention;
 mod kv;
+pub mod linear;
 pub mod metadata;
 pub mod model;
+pub mod numerics;
 pub mod preprocess;
+mod rope;
 pub mod vision;
 pub mod weights;
 
 pub use config::{LayerKind, TextConfig};
-pub use model::{Gemma3, ImageSpan, Numerics};
+pub use model::{Gemma3, ImageSpan};
+pub use numerics::Numerics;
 pub use vision::{VisionConfig, VisionTower};
 
 use std::path::Path;
@@ -19,9 +24,18 @@ use candle_core::Device;
 
 use super::LlmError;
 
-/// Loads a model from a GGUF file or an HF safetensors directory.
+/// Loads a model from a GGUF file or an HF safetensors directory, computing in f32.
 pub fn load(path: &Path, device: &Device) -> Result<Gemma3, LlmError> {
+    load_with(path, device, Numerics::F32)
+}
+
+/// As `load`, choosing the arithmetic: `Numerics::Ggml` (GGUF files only) reproduces
+/// llama.cpp's CPU results to the bit, for comparisons with it; it is several times slower.
+pub fn load_with(path: &Path, device: &Device, numerics: Numerics) -> Result<Gemma3, LlmError> {
     if path.is_dir() {
+        if numerics == Numerics::Ggml {
+            return Err(LlmError::Config("llama.cpp numerics apply to GGUF models only".into()));
+        }
         let (cfg, w) = weights::load_safetensors(path, device)?;
         let model = Gemma3::new(cfg, w, device.clone())?;
         Ok(match weights::load_vision(path, device)? {
@@ -29,9 +43,7 @@ pub fn load(path: &Path, device: &Device) -> Result<Gemma3, LlmError> {
             None => model,
         })
     } else {
-        let (cfg, w) = weights::load_gguf(path, device)?;
-        // f32 numerics by default: llama.cpp's rounding (`Numerics::Ggml`) brings the logits no
-        // closer on average and costs a third of the prefill; comparisons with llama.cpp set it.
+        let (cfg, w) = weights::load_gguf(path, device, numerics)?;
         Gemma3::new(cfg, w, device.clone())
     }
 }

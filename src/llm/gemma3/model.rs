@@ -6,11 +6,13 @@
 //! chunk x keys, so attention memory stays bounded whatever the prompt length (no seq x seq
 //! mask). Local layers keep only the last `sliding_window - 1` keys; global layers keep all.
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 
-use super::config::{LayerKind, Rope, TextConfig};
+use super::config::{LayerKind, TextConfig};
+use super::exact_attention;
 use super::kv::LayerCache;
+use super::numerics::{self, Numerics};
+use super::rope::RopeTables;
 use super::vision::VisionTower;
 use super::weights::{LayerWeights, Weights};
 use crate::llm::LlmError;
@@ -22,8 +24,6 @@ pub struct Gemma3 {
     cfg: TextConfig,
     w: Weights,
     device: Device,
-    inv_freq_global: Tensor,
-    inv_freq_local: Tensor,
     cache: Vec<LayerCache>,
     /// Tokens seen so far (the position of the next one).
     pos: usize,
@@ -47,42 +47,11 @@ impl ImageSpan {
     }
 }
 
-/// How intermediate values are rounded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Numerics {
-    /// f32 throughout, as the reference implementation computes.
-    F32,
-    /// llama.cpp's CPU rounding, for GGUF models, so greedy runs follow llama.cpp's: activations
-    /// quantized to the weight's dot-product type (Q8_0 or Q8_K) before every quantized matrix
-    /// product, queries, keys, values and attention weights through f16 (its f16 KV cache and
-    /// attention products), and GeLU read from an f16 table.
-    Ggml,
-}
-
-fn inv_freq(rope: Rope, head_dim: usize, device: &Device) -> Result<Tensor, LlmError> {
-    let v: Vec<f32> = (0..head_dim / 2)
-        .map(|i| (1.0 / (rope.theta as f32).powf(2.0 * i as f32 / head_dim as f32)) / rope.factor as f32)
-        .collect();
-    Ok(Tensor::from_vec(v, head_dim / 2, device)?)
-}
-
 impl Gemma3 {
     pub fn new(cfg: TextConfig, w: Weights, device: Device) -> Result<Self, LlmError> {
-        let inv_freq_global = inv_freq(cfg.rope_global, cfg.head_dim, &device)?;
-        let inv_freq_local = inv_freq(cfg.rope_local, cfg.head_dim, &device)?;
+        let numerics = w.numerics;
         let cache = (0..cfg.layers.len()).map(|_| LayerCache::default()).collect();
-        Ok(Self {
-            cfg,
-            w,
-            device,
-            inv_freq_global,
-            inv_freq_local,
-            cache,
-            pos: 0,
-            prefill_chunk: PREFILL_CHUNK,
-            numerics: Numerics::F32,
-            vision: None,
-        })
+        Ok(Self { cfg, w, device, cache, pos: 0, prefill_chunk: PREFILL_CHUNK, numerics, vision: None })
     }
 
     /// Adds the vision tower of a multimodal checkpoint.
@@ -111,11 +80,6 @@ impl Gemma3 {
     /// Tokens per prefill chunk (bounds attention memory; results do not depend on it).
     pub fn set_prefill_chunk(&mut self, tokens: usize) {
         self.prefill_chunk = tokens.max(1);
-    }
-
-    /// Chooses how intermediate values are rounded (GGUF models load with `Numerics::Ggml`).
-    pub fn set_numerics(&mut self, numerics: Numerics) {
-        self.numerics = numerics;
     }
 
     /// Forgets the conversation.
@@ -164,8 +128,8 @@ impl Gemma3 {
     }
 
     fn logits(&self, h: &Tensor) -> Result<Tensor, LlmError> {
-        let h = rms_norm(h, &self.w.norm, self.cfg.rms_norm_eps)?;
-        let mut logits = linear(&self.w.lm_head, &h, self.numerics)?;
+        let h = rms_norm(h, &self.w.norm, self.cfg.rms_norm_eps, self.numerics)?;
+        let mut logits = self.w.lm_head.forward(&h)?;
         if let Some(cap) = self.cfg.final_logit_softcapping {
             logits = ((logits / cap)?.tanh()? * cap)?;
         }
@@ -183,17 +147,16 @@ impl Gemma3 {
         }
         let blocks: Vec<(usize, usize)> =
             images.iter().map(|s| (self.pos + s.start, self.pos + s.end())).collect();
-        let positions: Vec<f32> = (self.pos..self.pos + n).map(|p| p as f32).collect();
-        let positions = Tensor::from_vec(positions, (n, 1), &self.device)?;
-        let rope_g = rope_tables(&positions, &self.inv_freq_global)?;
-        let rope_l = rope_tables(&positions, &self.inv_freq_local)?;
+        let tables =
+            |rope| RopeTables::new(rope, self.cfg.head_dim, self.pos, n, self.numerics, &self.device);
+        let (rope_g, rope_l) = (tables(self.cfg.rope_global)?, tables(self.cfg.rope_local)?);
         // Layers of one kind share their cache geometry, so each distinct mask is built once.
         let mut masks = MaskCache::default();
         for i in 0..self.cfg.layers.len() {
             let kind = self.cfg.layers[i];
             let rope = if kind == LayerKind::Global { &rope_g } else { &rope_l };
             let layer = &self.w.layers[i];
-            let x = rms_norm(&h, &layer.input_layernorm, self.cfg.rms_norm_eps)?;
+            let x = rms_norm(&h, &layer.input_layernorm, self.cfg.rms_norm_eps, self.numerics)?;
             let a = attention(
                 &self.cfg,
                 layer,
@@ -203,10 +166,12 @@ impl Gemma3 {
                 rope,
                 Step { pos: self.pos, numerics: self.numerics, masks: &mut masks, blocks: &blocks },
             )?;
-            h = (h + rms_norm(&a, &layer.post_attention_layernorm, self.cfg.rms_norm_eps)?)?;
-            let x = rms_norm(&h, &layer.pre_feedforward_layernorm, self.cfg.rms_norm_eps)?;
+            let an = rms_norm(&a, &layer.post_attention_layernorm, self.cfg.rms_norm_eps, self.numerics)?;
+            h = (h + an)?;
+            let x = rms_norm(&h, &layer.pre_feedforward_layernorm, self.cfg.rms_norm_eps, self.numerics)?;
             let m = mlp(layer, &x, self.numerics)?;
-            h = (h + rms_norm(&m, &layer.post_feedforward_layernorm, self.cfg.rms_norm_eps)?)?;
+            let mn = rms_norm(&m, &layer.post_feedforward_layernorm, self.cfg.rms_norm_eps, self.numerics)?;
+            h = (h + mn)?;
         }
         self.pos += n;
         Ok(h)
@@ -214,106 +179,21 @@ impl Gemma3 {
 }
 
 /// `x * rsqrt(mean(x^2) + eps) * w` over the last dimension (w already holds `1 + w`).
-fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor, LlmError> {
-    Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?)
+fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, numerics: Numerics) -> Result<Tensor, LlmError> {
+    match numerics {
+        Numerics::F32 => Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?),
+        Numerics::Ggml => numerics::rms_norm_ggml(x, w, eps as f32),
+    }
 }
 
 fn mlp(l: &LayerWeights, x: &Tensor, numerics: Numerics) -> Result<Tensor, LlmError> {
-    let gate = linear(&l.gate_proj, x, numerics)?;
-    let gate = match numerics {
-        Numerics::F32 => gate.gelu()?,
-        Numerics::Ggml => round_f16(&round_f16(&gate)?.gelu()?)?,
+    let gate = l.gate_proj.forward(x)?;
+    let up = l.up_proj.forward(x)?;
+    let g = match numerics {
+        Numerics::F32 => (gate.gelu()? * up)?,
+        Numerics::Ggml => numerics::geglu_ggml(&gate, &up)?,
     };
-    let up = linear(&l.up_proj, x, numerics)?;
-    linear(&l.down_proj, &(gate * up)?, numerics)
-}
-
-/// Rows from which a quantized matrix is dequantized for a dense product.
-const DENSE_FROM_ROWS: usize = 16;
-
-/// `x @ w^T`. Many rows (prefill) multiply a dequantized copy of a quantized weight, which the
-/// dense kernels do an order of magnitude faster than row-by-row quantized dot products; a few
-/// rows (decoding) use the quantized kernels, which read far less memory and quantize `x` to
-/// the weight's dot-product type themselves (the dense path does the same under `Ggml`).
-fn linear(w: &QMatMul, x: &Tensor, numerics: Numerics) -> Result<Tensor, LlmError> {
-    match w {
-        QMatMul::QTensor(q) if x.dim(0)? >= DENSE_FROM_ROWS => {
-            let dense = q.dequantize(x.device())?;
-            let x = match (numerics, dot_type(q.dtype())) {
-                (Numerics::Ggml, Some(t)) => round_through(x, t)?,
-                _ => x.clone(),
-            };
-            Ok(x.matmul(&dense.t()?)?)
-        }
-        _ => Ok(w.forward(x)?),
-    }
-}
-
-/// `x` quantized to ggml's activation type and back, row by row, as llama.cpp rounds the
-/// activations of a quantized product (plain loops: candle's quantizer is single-threaded and
-/// would cost a third of the prefill).
-fn round_through(x: &Tensor, t: GgmlDType) -> Result<Tensor, LlmError> {
-    let (rows, cols) = x.dims2()?;
-    let mut v = x.flatten_all()?.to_vec1::<f32>()?;
-    let block = if t == GgmlDType::Q8K { 256 } else { 32 };
-    if cols % block != 0 {
-        return Ok(QTensor::quantize(x, t)?.dequantize(x.device())?);
-    }
-    for b in v.chunks_mut(block) {
-        match t {
-            GgmlDType::Q8K => q8k_round(b),
-            _ => q8_0_round(b),
-        }
-    }
-    Ok(Tensor::from_vec(v, (rows, cols), x.device())?)
-}
-
-/// ggml's `quantize_row_q8_0` then dequantize: scale `amax / 127` stored as f16.
-fn q8_0_round(b: &mut [f32]) {
-    let amax = b.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let d = amax / 127.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    let d16 = half::f16::from_f32(d).to_f32();
-    for x in b.iter_mut() {
-        *x = (*x * id).round() * d16;
-    }
-}
-
-/// ggml's `quantize_row_q8_K` then dequantize: scale `-127 / max` by the signed extreme.
-fn q8k_round(b: &mut [f32]) {
-    let (mut amax, mut max) = (0f32, 0f32);
-    for &x in b.iter() {
-        if x.abs() > amax {
-            amax = x.abs();
-            max = x;
-        }
-    }
-    if amax == 0.0 {
-        b.iter_mut().for_each(|x| *x = 0.0);
-        return;
-    }
-    let iscale = -127.0 / max;
-    let d = 1.0 / iscale;
-    for x in b.iter_mut() {
-        *x = (iscale * *x).round().min(127.0) * d;
-    }
-}
-
-/// The type ggml quantizes activations to for a dot product with weights of type `w`.
-fn dot_type(w: GgmlDType) -> Option<GgmlDType> {
-    use GgmlDType::*;
-    match w {
-        Q4_0 | Q5_0 | Q8_0 => Some(Q8_0),
-        Q4_1 | Q5_1 => Some(Q8_1),
-        Q2K | Q3K | Q4K | Q5K | Q6K | Q8K => Some(Q8K),
-        _ => None,
-    }
-}
-
-/// cos and sin `[len, head_dim / 2]` for the positions.
-fn rope_tables(positions: &Tensor, inv_freq: &Tensor) -> Result<(Tensor, Tensor), LlmError> {
-    let angles = positions.broadcast_mul(&inv_freq.unsqueeze(0)?)?;
-    Ok((angles.cos()?, angles.sin()?))
+    l.down_proj.forward(&g)
 }
 
 /// Where a chunk starts, how attention rounds, and the masks built so far for this chunk.
@@ -356,7 +236,7 @@ fn attention(
     cache: &mut LayerCache,
     kind: LayerKind,
     x: &Tensor,
-    (cos, sin): &(Tensor, Tensor),
+    rope: &RopeTables,
     Step { pos, numerics, masks, blocks }: Step<'_>,
 ) -> Result<Tensor, LlmError> {
     let n = x.dim(0)?;
@@ -364,43 +244,39 @@ fn attention(
     let heads = |t: Tensor, k: usize| -> Result<Tensor, LlmError> {
         Ok(t.reshape((n, k, hd))?.transpose(0, 1)?.contiguous()?)
     };
-    let q = heads(linear(&l.q_proj, x, numerics)?, h)?;
-    let k = heads(linear(&l.k_proj, x, numerics)?, kvh)?;
-    let v = heads(linear(&l.v_proj, x, numerics)?, kvh)?;
-    let q = rms_norm(&q, &l.q_norm, cfg.rms_norm_eps)?;
-    let k = rms_norm(&k, &l.k_norm, cfg.rms_norm_eps)?;
-    // rope expects [batch, heads, len, dim]; the "halves" layout of the reference.
-    let q = candle_nn::rotary_emb::rope(&q.unsqueeze(0)?, cos, sin)?.squeeze(0)?;
-    let k = candle_nn::rotary_emb::rope(&k.unsqueeze(0)?, cos, sin)?.squeeze(0)?;
+    let q = heads(l.q_proj.forward(x)?, h)?;
+    let k = heads(l.k_proj.forward(x)?, kvh)?;
+    let v = heads(l.v_proj.forward(x)?, kvh)?;
+    let q = rope.apply(&rms_norm(&q, &l.q_norm, cfg.rms_norm_eps, numerics)?, numerics)?;
+    let k = rope.apply(&rms_norm(&k, &l.k_norm, cfg.rms_norm_eps, numerics)?, numerics)?;
     let scale = 1.0 / cfg.query_pre_attn_scalar.sqrt();
-    let ggml = numerics == Numerics::Ggml;
-    // llama.cpp scales the queries before the product, and multiplies in f16.
-    let q = if ggml { round_f16(&(q * scale)?)? } else { q };
-    let (k, v) = if ggml { (round_f16(&k)?, round_f16(&v)?) } else { (k, v) };
-    let (k_all, v_all, first) = cache.append(&k, &v, pos)?;
-    let total = k_all.dim(1)?;
     let window = (kind == LayerKind::Sliding).then_some(cfg.sliding_window);
-    let mask = masks.get(Span { n, pos, first, total }, window, blocks, x.device())?;
-    // Grouped-query attention without copying keys: query heads of one kv head side by side.
-    let rep = h / kvh;
-    let qg = q.reshape((kvh, rep * n, hd))?;
-    let scores = qg.matmul(&k_all.t()?)?;
-    let scores = if ggml { scores } else { (scores * scale)? };
-    let scores = scores.reshape((kvh, rep, n, total))?.broadcast_add(&mask)?;
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((kvh, rep * n, total))?;
-    let probs = if ggml { round_f16(&probs)? } else { probs };
-
-    let out = probs.matmul(&v_all)?.reshape((h, n, hd))?.transpose(0, 1)?.reshape((n, h * hd))?;
+    let out = match numerics {
+        Numerics::F32 => {
+            let (k_all, v_all, first) = cache.append(&k, &v, pos)?;
+            let total = k_all.dim(1)?;
+            let mask = masks.get(Span { n, pos, first, total }, window, blocks, x.device())?;
+            // Grouped-query attention without copying keys: query heads of one kv head side by side.
+            let rep = h / kvh;
+            let scores = (q.reshape((kvh, rep * n, hd))?.matmul(&k_all.t()?)? * scale)?;
+            let scores = scores.reshape((kvh, rep, n, total))?.broadcast_add(&mask)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((kvh, rep * n, total))?;
+            probs.matmul(&v_all)?.reshape((h, n, hd))?.transpose(0, 1)?.reshape((n, h * hd))?
+        }
+        Numerics::Ggml => {
+            // llama.cpp scales the queries before the product, and keeps keys and values in f16.
+            let q = numerics::round_f16(&(q * scale)?)?;
+            let (k, v) = (numerics::round_f16(&k)?, numerics::round_f16(&v)?);
+            let (k_all, v_all, first) = cache.append(&k, &v, pos)?;
+            let kv = exact_attention::Cached { k: &k_all, v: &v_all, first };
+            exact_attention::attend(&q, kv, pos, |qi, kj| visible(qi, kj, window, blocks))?
+        }
+    };
     // Later tokens of a sliding layer attend to the last `window - 1` keys at most.
     if let Some(w) = window {
         cache.trim(w.saturating_sub(1))?;
     }
-    linear(&l.o_proj, &out, numerics)
-}
-
-/// Rounds through f16, as llama.cpp's f16 KV cache and f16 attention products do.
-fn round_f16(t: &Tensor) -> Result<Tensor, LlmError> {
-    Ok(t.to_dtype(DType::F16)?.to_dtype(DType::F32)?)
+    l.o_proj.forward(&out)
 }
 
 /// Queries at `pos..pos+n` over keys at `first..first+total`.
@@ -421,18 +297,22 @@ fn mask(
     device: &Device,
 ) -> Result<Tensor, LlmError> {
     let mut m = vec![0f32; n * total];
-    let block_of = |p: usize| blocks.iter().position(|&(a, b)| a <= p && p < b);
     for i in 0..n {
-        let qi = pos + i;
-        let qb = block_of(qi);
         for j in 0..total {
-            let kj = first + j;
-            let causal = kj <= qi && window.is_none_or(|w| qi - kj < w);
-            let visible = causal || (qb.is_some() && qb == block_of(kj));
-            if !visible {
+            if !visible(pos + i, first + j, window, blocks) {
                 m[i * total + j] = f32::NEG_INFINITY;
             }
         }
     }
     Ok(Tensor::from_vec(m, (1, 1, n, total), device)?)
+}
+
+/// Whether the query at position `qi` sees the key at `kj`: causal, within the window on
+/// sliding layers, or both inside the same image.
+fn visible(qi: usize, kj: usize, window: Option<usize>, blocks: &[(usize, usize)]) -> bool {
+    let causal = kj <= qi && window.is_none_or(|w| qi - kj < w);
+    causal || {
+        let block_of = |p: usize| blocks.iter().position(|&(a, b)| a <= p && p < b);
+        block_of(qi).is_some_and(|b| block_of(kj) == Some(b))
+    }
 }

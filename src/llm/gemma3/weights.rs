@@ -8,6 +8,8 @@ use candle_core::quantized::{gguf_file, QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};
 
 use super::config::{pattern, LayerKind, Rope, TextConfig};
+use super::linear::Linear;
+use super::numerics::Numerics;
 use crate::llm::LlmError;
 
 /// One decoder layer's tensors. Norm weights are stored as the multiplier, `1 + w`.
@@ -16,24 +18,26 @@ pub struct LayerWeights {
     pub post_attention_layernorm: Tensor,
     pub pre_feedforward_layernorm: Tensor,
     pub post_feedforward_layernorm: Tensor,
-    pub q_proj: QMatMul,
-    pub k_proj: QMatMul,
-    pub v_proj: QMatMul,
-    pub o_proj: QMatMul,
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
     pub q_norm: Tensor,
     pub k_norm: Tensor,
-    pub gate_proj: QMatMul,
-    pub up_proj: QMatMul,
-    pub down_proj: QMatMul,
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
 }
 
 pub struct Weights {
     /// For looking up input embeddings.
     pub embed_tokens: super::embedding::Embeddings,
     /// The output head (tied to the embeddings unless the checkpoint says otherwise).
-    pub lm_head: QMatMul,
+    pub lm_head: Linear,
     pub norm: Tensor,
     pub layers: Vec<LayerWeights>,
+    /// The arithmetic the projections were loaded for.
+    pub numerics: Numerics,
 }
 
 /// Key prefixes of the text model, most specific first.
@@ -52,7 +56,7 @@ pub fn load_safetensors(dir: &Path, device: &Device) -> Result<(TextConfig, Weig
     let get = |name: &str| -> Result<Tensor, LlmError> {
         Ok(st.load(&format!("{prefix}{name}"), device)?.to_dtype(DType::F32)?)
     };
-    let linear = |name: &str| -> Result<QMatMul, LlmError> { Ok(QMatMul::Tensor(get(name)?)) };
+    let linear = |name: &str| -> Result<Linear, LlmError> { Ok(Linear::dense(get(name)?)) };
     let norm = |name: &str| -> Result<Tensor, LlmError> { Ok((get(name)? + 1.0)?) };
     let mut layers = Vec::with_capacity(config.layers.len());
     for i in 0..config.layers.len() {
@@ -75,16 +79,17 @@ pub fn load_safetensors(dir: &Path, device: &Device) -> Result<(TextConfig, Weig
     }
     let embed_tokens = get("embed_tokens.weight")?;
     let lm_head = if config.tie_word_embeddings {
-        QMatMul::Tensor(embed_tokens.clone())
+        Linear::dense(embed_tokens.clone())
     } else {
         let head = ["lm_head.weight", "language_model.lm_head.weight"]
             .iter()
             .find_map(|k| st.load(k, device).ok())
             .ok_or_else(|| LlmError::Weights("untied model without lm_head.weight".into()))?;
-        QMatMul::Tensor(head.to_dtype(DType::F32)?)
+        Linear::dense(head.to_dtype(DType::F32)?)
     };
     let embed_tokens = super::embedding::Embeddings::Dense(embed_tokens);
-    Ok((config, Weights { embed_tokens, lm_head, norm: norm("norm.weight")?, layers }))
+    let norm = norm("norm.weight")?;
+    Ok((config, Weights { embed_tokens, lm_head, norm, layers, numerics: Numerics::F32 }))
 }
 
 /// The vision tower and projector of a multimodal HF checkpoint; `None` for a text-only one.
@@ -117,8 +122,13 @@ fn shards(dir: &Path) -> Result<Vec<PathBuf>, LlmError> {
     Ok(files)
 }
 
-/// Loads a GGUF file written by llama.cpp's converter (norm weights already hold `1 + w`).
-pub fn load_gguf(path: &Path, device: &Device) -> Result<(TextConfig, Weights), LlmError> {
+/// Loads a GGUF file written by llama.cpp's converter (norm weights already hold `1 + w`), its
+/// projections decoded for the given arithmetic.
+pub fn load_gguf(
+    path: &Path,
+    device: &Device,
+    numerics: Numerics,
+) -> Result<(TextConfig, Weights), LlmError> {
     let mut file = std::fs::File::open(path).map_err(|e| LlmError::Io(path.to_owned(), e))?;
     let content = gguf_file::Content::read(&mut file)
         .map_err(|e| LlmError::Weights(format!("{}: {e}", path.display())))?;
@@ -131,8 +141,12 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<(TextConfig, Weights), 
         let mut get = |n: &str| tensor(&format!("blk.{i}.{n}.weight"));
         let deq =
             |q: QTensor| -> Result<Tensor, LlmError> { Ok(q.dequantize(device)?.to_dtype(DType::F32)?) };
-        let mm =
-            |q: QTensor| -> Result<QMatMul, LlmError> { Ok(QMatMul::from_qtensor(fast_type(q, device)?)?) };
+        let mm = |q: QTensor| -> Result<Linear, LlmError> {
+            match numerics {
+                Numerics::F32 => Linear::quantized(q, device),
+                Numerics::Ggml => Linear::exact(&q),
+            }
+        };
         layers.push(LayerWeights {
             input_layernorm: deq(get("attn_norm")?)?,
             post_attention_layernorm: deq(get("post_attention_norm")?)?,
@@ -153,26 +167,14 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<(TextConfig, Weights), 
     // The embedding stays quantized (rows are dequantized as they are looked up); tied weights
     // share it with the output head, which multiplies with the quantized matrix directly.
     let embed = std::sync::Arc::new(tensor("token_embd.weight")?);
-    let lm_head = match content.tensor_infos.contains_key("output.weight") {
-        true => QMatMul::from_qtensor(tensor("output.weight")?)?,
-        false => QMatMul::QTensor(embed.clone()),
+    let lm_head = match (content.tensor_infos.contains_key("output.weight"), numerics) {
+        (true, Numerics::F32) => Linear::Candle(QMatMul::from_qtensor(tensor("output.weight")?)?),
+        (true, Numerics::Ggml) => Linear::exact(&tensor("output.weight")?)?,
+        (false, Numerics::F32) => Linear::Candle(QMatMul::QTensor(embed.clone())),
+        (false, Numerics::Ggml) => Linear::exact(&embed)?,
     };
     let embed_tokens = super::embedding::Embeddings::Quantized(embed);
-    Ok((config, Weights { embed_tokens, lm_head, norm, layers }))
-}
-
-/// Q4_1, Q5_0 and Q5_1 weights re-quantized to Q8_0 at load: candle has no SIMD kernels for
-/// them, and their scalar dot products made decoding several times slower. Q8_0 holds each of
-/// their values within a 127th of the block's largest (the products stay within ggml's own
-/// Q8_0 activation rounding), for a little more memory.
-fn fast_type(q: QTensor, device: &Device) -> Result<QTensor, LlmError> {
-    use candle_core::quantized::GgmlDType;
-    match q.dtype() {
-        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 => {
-            Ok(QTensor::quantize(&q.dequantize(device)?, GgmlDType::Q8_0)?)
-        }
-        _ => Ok(q),
-    }
+    Ok((config, Weights { embed_tokens, lm_head, norm, layers, numerics }))
 }
 
 fn gguf_config(c: &gguf_file::Content) -> Result<TextConfig, LlmError> {

@@ -1,0 +1,53 @@
+//! llama.cpp's CPU arithmetic (its ggml x86 build with AVX2, FMA and F16C), reproduced so that a
+//! model run with it rounds exactly as llama.cpp does.
+//!
+//! Why this exists: a model with quantized weights rounds every matrix product's input to 8-bit
+//! integers, so a last-bit difference in an activation sometimes moves it a whole quantization
+//! step, and a small model turns such steps into logit differences of tenths. Following
+//! llama.cpp's greedy output token for token therefore needs its results to the bit, which
+//! depends on the order of its floating-point operations, not only on the formulas. Each kernel
+//! here documents the ggml kernel it mirrors. Integer parts are exact whatever the order; every
+//! floating-point step (fused multiply-adds, lane-wise accumulators, horizontal sums) is done in
+//! ggml's order.
+//!
+//! The kernels are plain Rust, compiled for AVX2 and FMA where the CPU has them (a fused
+//! multiply-add is exact either way; without FMA it is a slow library call).
+
+// Lane loops index several arrays by the same SIMD lane number, as the kernels they mirror do.
+#![allow(clippy::needless_range_loop)]
+
+mod dot;
+mod f16dot;
+mod matrix;
+mod quant;
+mod softmax;
+
+pub use f16dot::{dot_f16_gemm, dot_f16_vec};
+pub use matrix::{Matrix, WeightType};
+pub use quant::{quantize_q8_0, quantize_q8_k, QuantRow};
+pub use softmax::{exp_f32x8, softmax};
+
+/// ggml's `hsum_float_8` (and tinyBLAS's `hsum`): the high half added to the low half, then
+/// lanes 0+2 and 1+3, then those two.
+#[inline(always)]
+pub(crate) fn hsum8(a: &[f32; 8]) -> f32 {
+    let r = [a[4] + a[0], a[5] + a[1], a[6] + a[2], a[7] + a[3]];
+    (r[0] + r[2]) + (r[1] + r[3])
+}
+
+/// Runs `f` compiled for AVX2 and FMA when the CPU has them.
+#[inline(always)]
+pub(crate) fn with_fma<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn fast<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { fast(f) };
+        }
+    }
+    f()
+}

@@ -1,0 +1,136 @@
+//! The kernels against plain arithmetic: the same values up to rounding, and the rounding
+//! rules the ggml kernels follow where they differ from the obvious formula. (Bit-for-bit
+//! agreement with llama.cpp itself is tested on a real model in ehrqa's `gemma3_real` tests.)
+
+use ggml_exact::{
+    dot_f16_gemm, dot_f16_vec, exp_f32x8, quantize_q8_0, quantize_q8_k, softmax, Matrix, WeightType,
+};
+
+/// A deterministic spread of values in [-scale, scale).
+fn values(n: usize, seed: u32, scale: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s as f32 / u32::MAX as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+#[test]
+fn q8_0_rounds_half_to_even_with_the_inverse_multiplier() {
+    // amax 127 makes the multiplier exactly 1: 2.5 -> 2 and 3.5 -> 4 (half to even), where the
+    // portable reference rounds half away from zero (3 and 4).
+    let mut x = vec![0f32; 32];
+    x[0] = 127.0;
+    x[1] = 2.5;
+    x[2] = 3.5;
+    x[3] = -2.5;
+    let q = quantize_q8_0(&x);
+    assert_eq!(&q.q[..4], &[127, 2, 4, -2]);
+    assert_eq!(q.d, vec![1.0]);
+}
+
+#[test]
+fn q8_k_uses_the_signed_extreme_and_sums_every_16() {
+    let x = values(512, 7, 3.0);
+    let q = quantize_q8_k(&x);
+    assert_eq!(q.d.len(), 2);
+    for (b, block) in x.chunks(256).enumerate() {
+        let extreme = block.iter().copied().fold(0f32, |m, v| if v.abs() > m.abs() { v } else { m });
+        let code = q.q[256 * b + block.iter().position(|&v| v == extreme).unwrap()];
+        assert_eq!(code, -127, "the extreme maps to -127 whatever its sign");
+    }
+    for (k, sum) in q.bsums.iter().enumerate() {
+        assert_eq!(*sum, q.q[16 * k..16 * k + 16].iter().map(|&v| i32::from(v)).sum::<i32>());
+    }
+    let back = q.dequantize();
+    for (a, b) in x.iter().zip(&back) {
+        assert!((a - b).abs() <= 3.0 / 127.0, "{a} vs {b}");
+    }
+}
+
+fn q8_0_block(d: f32, codes: &[i8; 32]) -> Vec<u8> {
+    let mut b = half::f16::from_f32(d).to_le_bytes().to_vec();
+    b.extend(codes.iter().map(|&c| c as u8));
+    b
+}
+
+#[test]
+fn quantized_products_match_plain_arithmetic() {
+    // A 3 x 64 Q8_0 matrix against the dequantized product, for 1 and 9 input rows.
+    let (rows, cols) = (3, 64);
+    let mut data = Vec::new();
+    let mut dense = Vec::new();
+    for r in 0..rows {
+        for b in 0..cols / 32 {
+            let codes: [i8; 32] =
+                std::array::from_fn(|i| ((i as i32 * 7 + r as i32 * 13 + b as i32) % 255 - 127) as i8);
+            let d = 0.01 * (r + b + 1) as f32;
+            data.extend(q8_0_block(d, &codes));
+            let d16 = half::f16::from_f32(d).to_f32();
+            dense.extend(codes.iter().map(|&c| f32::from(c) * d16));
+        }
+    }
+    let m = Matrix::decode(WeightType::Q8_0, &data, rows, cols).unwrap();
+    for n in [1, 9] {
+        let x = values(n * cols, n as u32, 2.0);
+        let out = m.matmul(&x, n);
+        for i in 0..n {
+            let xq = quantize_q8_0(&x[i * cols..(i + 1) * cols]).dequantize();
+            for o in 0..rows {
+                let want: f64 = (0..cols).map(|k| f64::from(xq[k]) * f64::from(dense[o * cols + k])).sum();
+                let got = out[i * rows + o];
+                assert!((f64::from(got) - want).abs() < 1e-4 * want.abs().max(1.0), "{got} vs {want}");
+            }
+        }
+    }
+}
+
+#[test]
+fn decode_rejects_a_wrong_size() {
+    assert!(Matrix::decode(WeightType::Q6K, &[0u8; 100], 1, 256).is_err());
+    assert!(Matrix::decode(WeightType::Q8_0, &[0u8; 34], 1, 48).is_err());
+}
+
+#[test]
+fn f16_dots_sum_like_plain_arithmetic() {
+    let a: Vec<f32> = values(96, 3, 4.0).iter().map(|v| half::f16::from_f32(*v).to_f32()).collect();
+    let b: Vec<f32> = values(96, 4, 4.0).iter().map(|v| half::f16::from_f32(*v).to_f32()).collect();
+    let want: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    for got in [
+        dot_f16_gemm(&a, &b),
+        dot_f16_vec(&a, &b),
+        dot_f16_vec(&a[..90], &b[..90]) + {
+            let tail: f64 = a[90..].iter().zip(&b[90..]).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+            tail as f32
+        },
+    ] {
+        assert!((f64::from(got) - want).abs() < 1e-4, "{got} vs {want}");
+    }
+}
+
+#[test]
+fn the_vectorised_exponential_is_within_two_ulps_of_expf() {
+    for x in values(10_000, 11, 80.0) {
+        let (got, want) = (exp_f32x8(x), x.exp());
+        let ulps = (got.to_bits() as i64 - want.to_bits() as i64).abs();
+        assert!(ulps <= 2, "exp({x}) = {got}, libm {want}");
+    }
+    assert_eq!(exp_f32x8(f32::NEG_INFINITY), 0.0);
+    assert_eq!(exp_f32x8(0.0), 1.0);
+}
+
+#[test]
+fn softmax_sums_to_one_and_ignores_masked_cells() {
+    let mut row = values(40, 5, 6.0);
+    row[3] = f32::NEG_INFINITY;
+    row[32..].fill(f32::NEG_INFINITY);
+    softmax(&mut row);
+    assert_eq!(row[3], 0.0);
+    assert!(row[32..].iter().all(|&p| p == 0.0));
+    let sum: f32 = row.iter().sum();
+    assert!((sum - 1.0).abs() < 1e-5, "{sum}");
+}
