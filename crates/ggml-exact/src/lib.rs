@@ -16,12 +16,14 @@
 // Lane loops index several arrays by the same SIMD lane number, as the kernels they mirror do.
 #![allow(clippy::needless_range_loop)]
 
+mod blocks;
 mod dot;
 mod f16dot;
 mod matrix;
 mod quant;
 mod softmax;
 
+pub use blocks::{transpose, BlockMatrix};
 pub use f16dot::{dot_f16_gemm, dot_f16_vec};
 pub use matrix::{Matrix, WeightType};
 pub use quant::{quantize_q8_0, quantize_q8_k, QuantRow};

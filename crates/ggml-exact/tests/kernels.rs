@@ -134,3 +134,36 @@ fn softmax_sums_to_one_and_ignores_masked_cells() {
     let sum: f32 = row.iter().sum();
     assert!((sum - 1.0).abs() < 1e-5, "{sum}");
 }
+
+/// Random Q8_0 or Q5_0 blocks (any byte pattern is a valid block; scales kept small).
+fn random_blocks(ty: WeightType, rows: usize, cols: usize, seed: u32) -> Vec<u8> {
+    let bytes = if ty == WeightType::Q8_0 { 34 } else { 22 };
+    let raw = values(rows * cols / 32 * bytes, seed, 1.0);
+    let mut data: Vec<u8> = raw.iter().map(|v| ((v + 1.0) * 127.9) as u8).collect();
+    for b in data.chunks_mut(bytes) {
+        let d = half::f16::from_f32(0.001 + f32::from(b[2]) / 5000.0).to_le_bytes();
+        b[..2].copy_from_slice(&d);
+    }
+    data
+}
+
+#[test]
+fn block_products_equal_the_decoded_matrix_bit_for_bit() {
+    let (rows, cols) = (200, 96);
+    for ty in [WeightType::Q8_0, WeightType::Q5_0] {
+        let data = random_blocks(ty, rows, cols, 9);
+        let decoded = Matrix::decode(ty, &data, rows, cols).unwrap();
+        let Some(fast) = ggml_exact::BlockMatrix::new(ty, &data, rows, cols) else {
+            eprintln!("no AVX2 here: the block kernels are not used");
+            return;
+        };
+        for n in [1, 3] {
+            let x = values(n * cols, 17 + n as u32, 3.0);
+            let (a, b) = (decoded.matmul(&x, n), fast.matmul(&x, n));
+            assert_eq!(a.len(), b.len());
+            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                assert_eq!(p.to_bits(), q.to_bits(), "{ty:?} output {i}: {p} vs {q}");
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod embedding;
+mod decode_attention;
 mod exact_attention;
 mod kv;
 pub mod linear;

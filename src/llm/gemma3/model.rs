@@ -9,6 +9,7 @@
 use candle_core::{Device, Tensor};
 
 use super::config::{LayerKind, TextConfig};
+use super::decode_attention;
 use super::exact_attention;
 use super::kv::LayerCache;
 use super::numerics::{self, Numerics};
@@ -255,6 +256,14 @@ fn attention(
         Numerics::F32 => {
             let (k_all, v_all, first) = cache.append(&k, &v, pos)?;
             let total = k_all.dim(1)?;
+            if n == 1 && blocks.is_empty() && x.device().is_cpu() {
+                let from = window.map_or(first, |w| (pos + 1).saturating_sub(w).max(first));
+                let out = decode_attention::attend(&q, &k_all, &v_all, from - first..total, scale)?;
+                if let Some(w) = window {
+                    cache.trim(w.saturating_sub(1))?;
+                }
+                return l.o_proj.forward(&out);
+            }
             let mask = masks.get(Span { n, pos, first, total }, window, blocks, x.device())?;
             // Grouped-query attention without copying keys: query heads of one kv head side by side.
             let rep = h / kvh;

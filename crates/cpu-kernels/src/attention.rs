@@ -1,0 +1,114 @@
+//! Attention for one query position over cached keys and values.
+
+/// Heads and sizes of one attention call.
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionShape {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    /// Keys held per kv head (the cache's length).
+    pub held: usize,
+}
+
+/// `softmax(q k^T * scale) v` for one query position. `q` is `[heads, head_dim]`, `k` and `v`
+/// are `[kv_heads, held, head_dim]`, and only keys `keys` (indices into the held ones) are seen.
+/// Returns `[heads * head_dim]`. Query heads sharing a kv head read its keys and values once.
+pub fn attend_one(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    shape: AttentionShape,
+    keys: std::ops::Range<usize>,
+    scale: f32,
+) -> Vec<f32> {
+    crate::fast(|| attend_inner(q, k, v, shape, keys, scale))
+}
+
+#[inline(always)]
+fn attend_inner(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    AttentionShape { heads, kv_heads, head_dim: hd, held }: AttentionShape,
+    keys: std::ops::Range<usize>,
+    scale: f32,
+) -> Vec<f32> {
+    let rep = heads / kv_heads;
+    let n = keys.len();
+    let mut out = vec![0f32; heads * hd];
+    let mut scores = vec![0f32; rep * n];
+    for g in 0..kv_heads {
+        let kg = &k[g * held * hd..(g + 1) * held * hd];
+        let vg = &v[g * held * hd..(g + 1) * held * hd];
+        let qg = &q[g * rep * hd..(g + 1) * rep * hd];
+        for (j, key) in keys.clone().enumerate() {
+            let kr = &kg[key * hd..(key + 1) * hd];
+            for r in 0..rep {
+                scores[r * n + j] = dot(&qg[r * hd..(r + 1) * hd], kr) * scale;
+            }
+        }
+        for row in scores.chunks_mut(n) {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            let mut sum = 0f32;
+            for s in row.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            row.iter_mut().for_each(|s| *s /= sum);
+        }
+        let og = &mut out[g * rep * hd..(g + 1) * rep * hd];
+        for (j, key) in keys.clone().enumerate() {
+            let vr = &vg[key * hd..(key + 1) * hd];
+            for r in 0..rep {
+                let p = scores[r * n + j];
+                for (o, x) in og[r * hd..(r + 1) * hd].iter_mut().zip(vr) {
+                    *o = p.mul_add(*x, *o);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Eight partial sums, so the loop vectorises.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    for (ca, cb) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] = ca[i].mul_add(cb[i], acc[i]);
+        }
+    }
+    let tail: f32 = a.chunks_exact(8).remainder().iter().zip(b.chunks_exact(8).remainder()).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_a_plain_softmax_attention() {
+        let shape = AttentionShape { heads: 4, kv_heads: 2, head_dim: 12, held: 9 };
+        let f = |i: usize| ((i * 37 % 101) as f32 / 50.0) - 1.0;
+        let q: Vec<f32> = (0..4 * 12).map(f).collect();
+        let k: Vec<f32> = (0..2 * 9 * 12).map(|i| f(i + 7)).collect();
+        let v: Vec<f32> = (0..2 * 9 * 12).map(|i| f(i + 13)).collect();
+        let keys = 2..8;
+        let out = attend_one(&q, &k, &v, shape, keys.clone(), 0.3);
+        for h in 0..4 {
+            let g = h / 2;
+            let s: Vec<f64> = keys
+                .clone()
+                .map(|j| (0..12).map(|d| f64::from(q[h * 12 + d]) * f64::from(k[(g * 9 + j) * 12 + d])).sum::<f64>() * 0.3)
+                .collect();
+            let m = s.iter().cloned().fold(f64::MIN, f64::max);
+            let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+            let z: f64 = e.iter().sum();
+            for d in 0..12 {
+                let want: f64 = keys.clone().zip(&e).map(|(j, w)| w / z * f64::from(v[(g * 9 + j) * 12 + d])).sum();
+                assert!((f64::from(out[h * 12 + d]) - want).abs() < 1e-5, "head {h} dim {d}");
+            }
+        }
+    }
+}

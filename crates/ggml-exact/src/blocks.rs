@@ -1,0 +1,154 @@
+//! Products with Q8_0 and Q5_0 matrices read straight from their GGUF blocks, with AVX2: the
+//! fast path for a few input rows (decoding), where reading the weights is the whole cost and
+//! the smaller Q5_0 blocks are worth keeping. The arithmetic is `dot::q0`'s (ggml's), lane for
+//! lane, so results are the same as `Matrix`'s.
+
+use crate::matrix::WeightType;
+use crate::quant::{quantize_q8_0, QuantRow};
+
+/// A borrowed `[rows, cols]` Q8_0 or Q5_0 matrix in GGUF's block layout.
+#[derive(Clone, Copy)]
+pub struct BlockMatrix<'a> {
+    ty: WeightType,
+    data: &'a [u8],
+    rows: usize,
+    cols: usize,
+}
+
+impl<'a> BlockMatrix<'a> {
+    /// `None` unless the type is Q8_0 or Q5_0, the shape fits the data, and the CPU has AVX2,
+    /// FMA and F16C.
+    pub fn new(ty: WeightType, data: &'a [u8], rows: usize, cols: usize) -> Option<Self> {
+        let bytes = match ty {
+            WeightType::Q8_0 => 34,
+            WeightType::Q5_0 => 22,
+            _ => return None,
+        };
+        let fits = cols % 32 == 0 && data.len() == rows * cols / 32 * bytes;
+        (fits && supported()).then_some(Self { ty, data, rows, cols })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The input rows of `x` (`n` of them) as the products read them.
+    pub fn quantize_inputs(&self, x: &[f32], n: usize) -> Vec<QuantRow> {
+        x.chunks_exact(self.cols).take(n).map(quantize_q8_0).collect()
+    }
+
+    /// The outputs of weight rows `rows` for every input, output-major: `out[(o - rows.start) *
+    /// inputs.len() + i]`. Callers split the rows over threads.
+    pub fn dot_rows(&self, rows: std::ops::Range<usize>, inputs: &[QuantRow], out: &mut [f32]) {
+        let row_bytes = self.cols / 32 * if self.ty == WeightType::Q8_0 { 34 } else { 22 };
+        for (o, out) in rows.zip(out.chunks_mut(inputs.len())) {
+            let w = &self.data[o * row_bytes..(o + 1) * row_bytes];
+            for (v, x) in out.iter_mut().zip(inputs) {
+                // SAFETY: `new` checked the CPU features and the row's length.
+                *v = unsafe { avx2::dot(self.ty, w, x) };
+            }
+        }
+    }
+
+    /// `x @ self^T` for `n` input rows, `n x rows`, on this thread.
+    pub fn matmul(&self, x: &[f32], n: usize) -> Vec<f32> {
+        let inputs = self.quantize_inputs(x, n);
+        let mut by_output = vec![0f32; self.rows * n];
+        self.dot_rows(0..self.rows, &inputs, &mut by_output);
+        transpose(&by_output, self.rows, n)
+    }
+}
+
+/// `[rows, n]` to `[n, rows]`.
+pub fn transpose(by_output: &[f32], rows: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0f32; n * rows];
+    for o in 0..rows {
+        for i in 0..n {
+            out[i * rows + o] = by_output[o * n + i];
+        }
+    }
+    out
+}
+
+fn supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use crate::matrix::WeightType;
+    use crate::quant::QuantRow;
+
+    /// ggml's `ggml_vec_dot_q8_0_q8_0` / `q5_0_q8_0` (AVX2) on one weight row.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot(ty: WeightType, w: &[u8], x: &QuantRow) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        let bytes = if ty == WeightType::Q8_0 { 34 } else { 22 };
+        for (b, (blk, &dx)) in w.chunks_exact(bytes).zip(&x.d).enumerate() {
+            let dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(u16::from_le_bytes([blk[0], blk[1]])))));
+            let d = _mm256_set1_ps(dw * dx);
+            let qx = match ty {
+                WeightType::Q8_0 => _mm256_loadu_si256(blk.as_ptr().add(2) as *const __m256i),
+                _ => q5_0_codes(blk),
+            };
+            let qy = _mm256_loadu_si256(x.q.as_ptr().add(32 * b) as *const __m256i);
+            acc = _mm256_fmadd_ps(d, mul_sum_i8_pairs_float(qx, qy), acc);
+        }
+        hsum_float_8(acc)
+    }
+
+    /// A Q5_0 block's 32 signed codes (`bytes_from_nibbles_32` and `bytes_from_bits_32`).
+    #[inline(always)]
+    unsafe fn q5_0_codes(blk: &[u8]) -> __m256i {
+        let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
+        let tmp = _mm_loadu_si128(blk.as_ptr().add(6) as *const __m128i);
+        let nibbles = _mm256_and_si256(
+            _mm256_insertf128_si256(_mm256_castsi128_si256(tmp), _mm_srli_epi16(tmp, 4), 1),
+            _mm256_set1_epi8(0xF),
+        );
+        let shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+        let bits = _mm256_shuffle_epi8(_mm256_set1_epi32(qh as i32), shuf);
+        let bits = _mm256_or_si256(bits, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+        let set = _mm256_cmpeq_epi8(bits, _mm256_set1_epi64x(-1));
+        _mm256_or_si256(nibbles, _mm256_andnot_si256(set, _mm256_set1_epi8(0xF0u8 as i8)))
+    }
+
+    /// Eight lanes, each the sum of four consecutive code products, as floats.
+    #[inline(always)]
+    unsafe fn mul_sum_i8_pairs_float(x: __m256i, y: __m256i) -> __m256 {
+        let ax = _mm256_sign_epi8(x, x);
+        let sy = _mm256_sign_epi8(y, x);
+        let dot = _mm256_maddubs_epi16(ax, sy);
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot))
+    }
+
+    #[inline(always)]
+    unsafe fn hsum_float_8(x: __m256) -> f32 {
+        let mut res = _mm256_extractf128_ps(x, 1);
+        res = _mm_add_ps(res, _mm256_castps256_ps128(x));
+        res = _mm_add_ps(res, _mm_movehl_ps(res, res));
+        res = _mm_add_ss(res, _mm_movehdup_ps(res));
+        _mm_cvtss_f32(res)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avx2 {
+    use crate::matrix::WeightType;
+    use crate::quant::QuantRow;
+
+    pub unsafe fn dot(_: WeightType, _: &[u8], _: &QuantRow) -> f32 {
+        unreachable!("BlockMatrix::new refuses CPUs without AVX2")
+    }
+}
