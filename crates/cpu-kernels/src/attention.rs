@@ -10,18 +10,19 @@ pub struct AttentionShape {
     pub held: usize,
 }
 
-/// `softmax(q k^T * scale) v` for one query position. `q` is `[heads, head_dim]`, `k` and `v`
-/// are `[kv_heads, held, head_dim]`, and only keys `keys` (indices into the held ones) are seen.
-/// Returns `[heads * head_dim]`. Query heads sharing a kv head read its keys and values once.
-pub fn attend_one(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    shape: AttentionShape,
-    keys: std::ops::Range<usize>,
-    scale: f32,
-) -> Vec<f32> {
-    crate::fast(|| attend_inner(q, k, v, shape, keys, scale))
+crate::with_avx2! {
+    /// `softmax(q k^T * scale) v` for one query position. `q` is `[heads, head_dim]`, `k` and
+    /// `v` are `[kv_heads, held, head_dim]`, and only keys `keys` (indices into the held ones)
+    /// are seen. Returns `[heads * head_dim]`. Query heads sharing a kv head read its keys and
+    /// values once.
+    pub fn attend_one(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        shape: AttentionShape,
+        keys: std::ops::Range<usize>,
+        scale: f32,
+    ) -> Vec<f32> = attend_inner;
 }
 
 #[inline(always)]
@@ -48,13 +49,19 @@ fn attend_inner(
             }
         }
         for row in scores.chunks_mut(n) {
-            let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            let mut max = f32::NEG_INFINITY;
+            for &s in row.iter() {
+                max = max.max(s);
+            }
             let mut sum = 0f32;
             for s in row.iter_mut() {
-                *s = (*s - max).exp();
+                // Masked-out keys are never scored, so every argument is finite and at most 0.
+                *s = crate::exp::exp((*s - max).max(-80.0));
                 sum += *s;
             }
-            row.iter_mut().for_each(|s| *s /= sum);
+            for s in row.iter_mut() {
+                *s /= sum;
+            }
         }
         let og = &mut out[g * rep * hd..(g + 1) * rep * hd];
         for (j, key) in keys.clone().enumerate() {
@@ -79,8 +86,14 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
             acc[i] = ca[i].mul_add(cb[i], acc[i]);
         }
     }
-    let tail: f32 = a.chunks_exact(8).remainder().iter().zip(b.chunks_exact(8).remainder()).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
+    let mut total = 0f32;
+    for (x, y) in a.chunks_exact(8).remainder().iter().zip(b.chunks_exact(8).remainder()) {
+        total += x * y;
+    }
+    for s in acc {
+        total += s;
+    }
+    total
 }
 
 #[cfg(test)]
@@ -100,13 +113,19 @@ mod tests {
             let g = h / 2;
             let s: Vec<f64> = keys
                 .clone()
-                .map(|j| (0..12).map(|d| f64::from(q[h * 12 + d]) * f64::from(k[(g * 9 + j) * 12 + d])).sum::<f64>() * 0.3)
+                .map(|j| {
+                    (0..12)
+                        .map(|d| f64::from(q[h * 12 + d]) * f64::from(k[(g * 9 + j) * 12 + d]))
+                        .sum::<f64>()
+                        * 0.3
+                })
                 .collect();
             let m = s.iter().cloned().fold(f64::MIN, f64::max);
             let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
             let z: f64 = e.iter().sum();
             for d in 0..12 {
-                let want: f64 = keys.clone().zip(&e).map(|(j, w)| w / z * f64::from(v[(g * 9 + j) * 12 + d])).sum();
+                let want: f64 =
+                    keys.clone().zip(&e).map(|(j, w)| w / z * f64::from(v[(g * 9 + j) * 12 + d])).sum();
                 assert!((f64::from(out[h * 12 + d]) - want).abs() < 1e-5, "head {h} dim {d}");
             }
         }

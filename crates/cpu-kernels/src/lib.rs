@@ -3,23 +3,47 @@
 //! thread hand-offs) than computing. A separate crate so that it is always built optimised,
 //! tests included.
 
-mod attention;
-
-pub use attention::{attend_one, AttentionShape};
-
-/// Runs `f` compiled for AVX2 and FMA when the CPU has them.
-#[inline(always)]
-pub(crate) fn fast<R>(f: impl FnOnce() -> R) -> R {
+/// Whether the CPU runs the AVX2 + FMA builds of the kernels.
+pub fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { with_avx2(f) };
-        }
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     }
-    f()
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
+
+/// Defines `$name` calling the `#[inline(always)]` `$inner` compiled for AVX2 and FMA when the
+/// CPU has them (a closure passed to a `target_feature` function is not reliably compiled with
+/// its features, and `mul_add` without FMA is a slow library call).
+#[macro_export]
+macro_rules! with_avx2 {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) -> $r:ty = $inner:ident;) => {
+        $(#[$m])*
+        $vis fn $name($($a: $t),*) -> $r {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn fast($($a: $t),*) -> $r {
+                    $inner($($a),*)
+                }
+                if $crate::has_avx2_fma() {
+                    // SAFETY: the CPU has the features `fast` is compiled for.
+                    return unsafe { fast($($a),*) };
+                }
+            }
+            $inner($($a),*)
+        }
+    };
+}
+
+mod attention;
+mod attention_f16;
+mod exp;
+mod gelu;
+
+pub use attention::{attend_one, AttentionShape};
+pub use attention_f16::attend_one_f16;
+pub use gelu::geglu;

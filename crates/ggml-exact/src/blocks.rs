@@ -55,12 +55,15 @@ impl<'a> BlockMatrix<'a> {
         let inputs = self.quantize_inputs(x, n);
         let mut by_output = vec![0f32; self.rows * n];
         self.dot_rows(0..self.rows, &inputs, &mut by_output);
-        transpose(&by_output, self.rows, n)
+        transpose(by_output, self.rows, n)
     }
 }
 
-/// `[rows, n]` to `[n, rows]`.
-pub fn transpose(by_output: &[f32], rows: usize, n: usize) -> Vec<f32> {
+/// `[rows, n]` to `[n, rows]` (one input row: already in place).
+pub fn transpose(by_output: Vec<f32>, rows: usize, n: usize) -> Vec<f32> {
+    if n == 1 {
+        return by_output;
+    }
     let mut out = vec![0f32; n * rows];
     for o in 0..rows {
         for i in 0..n {
@@ -96,7 +99,9 @@ mod avx2 {
         let mut acc = _mm256_setzero_ps();
         let bytes = if ty == WeightType::Q8_0 { 34 } else { 22 };
         for (b, (blk, &dx)) in w.chunks_exact(bytes).zip(&x.d).enumerate() {
-            let dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(u16::from_le_bytes([blk[0], blk[1]])))));
+            let dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(u16::from_le_bytes([
+                blk[0], blk[1],
+            ])))));
             let d = _mm256_set1_ps(dw * dx);
             let qx = match ty {
                 WeightType::Q8_0 => _mm256_loadu_si256(blk.as_ptr().add(2) as *const __m256i),
@@ -151,4 +156,16 @@ mod avx2 {
     pub unsafe fn dot(_: WeightType, _: &[u8], _: &QuantRow) -> f32 {
         unreachable!("BlockMatrix::new refuses CPUs without AVX2")
     }
+}
+
+/// Q5_0 blocks re-encoded as Q8_0 without loss: the same scale, each 5-bit code minus 16 as a
+/// byte. Every value, and every product ggml's kernels compute from it, stays the same, while
+/// the Q8_0 kernel skips the bit unpacking that makes Q5_0 products compute-bound.
+pub fn q5_0_as_q8_0(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() / 22 * 34);
+    for b in data.chunks_exact(22) {
+        out.extend_from_slice(&b[..2]);
+        out.extend(crate::matrix::decode_q5_0(b).iter().map(|&c| c as u8));
+    }
+    out
 }

@@ -3,25 +3,33 @@
 
 use crate::hsum8;
 
-/// tinyBLAS's order (llamafile `sgemm`, used for a batch of two or more tokens): eight lane
-/// accumulators, element `i` fused into lane `i % 8`, then `hsum8`. `a.len()` must be a multiple
-/// of 8.
-pub fn dot_f16_gemm(a: &[f32], b: &[f32]) -> f32 {
-    crate::with_fma(|| {
-        let mut acc = [0f32; 8];
-        for (ca, cb) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-            for r in 0..8 {
-                acc[r] = ca[r].mul_add(cb[r], acc[r]);
-            }
-        }
-        hsum8(&acc)
-    })
+cpu_kernels::with_avx2! {
+    /// tinyBLAS's order (llamafile `sgemm`, used for a batch of two or more tokens): eight lane
+    /// accumulators, element `i` fused into lane `i % 8`, then `hsum8`. `a.len()` must be a multiple
+    /// of 8.
+    pub fn dot_f16_gemm(a: &[f32], b: &[f32]) -> f32 = gemm_order;
 }
 
-/// `ggml_vec_dot_f16`'s order (one token at a time): four accumulators of eight lanes over
-/// steps of 32, reduced as `GGML_F32x8_REDUCE` does, and any tail added in f64.
-pub fn dot_f16_vec(a: &[f32], b: &[f32]) -> f32 {
-    crate::with_fma(|| {
+#[inline(always)]
+fn gemm_order(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    for (ca, cb) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for r in 0..8 {
+            acc[r] = ca[r].mul_add(cb[r], acc[r]);
+        }
+    }
+    hsum8(&acc)
+}
+
+cpu_kernels::with_avx2! {
+    /// `ggml_vec_dot_f16`'s order (one token at a time): four accumulators of eight lanes over
+    /// steps of 32, reduced as `GGML_F32x8_REDUCE` does, and any tail added in f64.
+    pub fn dot_f16_vec(a: &[f32], b: &[f32]) -> f32 = vec_order;
+}
+
+#[inline(always)]
+fn vec_order(a: &[f32], b: &[f32]) -> f32 {
+    {
         let n = a.len().min(b.len());
         let np = n & !31;
         let mut sum = [[0f32; 8]; 4];
@@ -43,5 +51,5 @@ pub fn dot_f16_vec(a: &[f32], b: &[f32]) -> f32 {
             total += f64::from(a[k] * b[k]);
         }
         total as f32
-    })
+    }
 }

@@ -10,8 +10,9 @@
 //! floating-point step (fused multiply-adds, lane-wise accumulators, horizontal sums) is done in
 //! ggml's order.
 //!
-//! The kernels are plain Rust, compiled for AVX2 and FMA where the CPU has them (a fused
-//! multiply-add is exact either way; without FMA it is a slow library call).
+//! The kernels are plain Rust, compiled for AVX2 and FMA where the CPU has them
+//! (`cpu_kernels::with_avx2!`; a fused multiply-add is exact either way, without FMA a slow
+//! library call).
 
 // Lane loops index several arrays by the same SIMD lane number, as the kernels they mirror do.
 #![allow(clippy::needless_range_loop)]
@@ -23,7 +24,7 @@ mod matrix;
 mod quant;
 mod softmax;
 
-pub use blocks::{transpose, BlockMatrix};
+pub use blocks::{q5_0_as_q8_0, transpose, BlockMatrix};
 pub use f16dot::{dot_f16_gemm, dot_f16_vec};
 pub use matrix::{Matrix, WeightType};
 pub use quant::{quantize_q8_0, quantize_q8_k, QuantRow};
@@ -35,21 +36,4 @@ pub use softmax::{exp_f32x8, softmax};
 pub(crate) fn hsum8(a: &[f32; 8]) -> f32 {
     let r = [a[4] + a[0], a[5] + a[1], a[6] + a[2], a[7] + a[3]];
     (r[0] + r[2]) + (r[1] + r[3])
-}
-
-/// Runs `f` compiled for AVX2 and FMA when the CPU has them.
-#[inline(always)]
-pub(crate) fn with_fma<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn fast<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { fast(f) };
-        }
-    }
-    f()
 }

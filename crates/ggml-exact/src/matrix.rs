@@ -163,19 +163,7 @@ impl Matrix {
                     let inputs = &inputs;
                     s.spawn(move || {
                         let range = t * per..((t + 1) * per).min(self.rows);
-                        crate::with_fma(|| {
-                            let mut part = Vec::with_capacity(range.len() * inputs.len());
-                            for o in range {
-                                for (i, x) in inputs.iter().enumerate() {
-                                    part.push(self.dot_row(
-                                        o,
-                                        x,
-                                        Batch { in_group_of_four: i < grouped, tiled },
-                                    ));
-                                }
-                            }
-                            part
-                        })
+                        outputs(self, range, inputs, Batch { in_group_of_four: false, tiled }, grouped)
                     })
                 })
                 .collect();
@@ -228,6 +216,28 @@ impl Matrix {
     }
 }
 
+cpu_kernels::with_avx2! {
+    /// The outputs of weight rows `range` for every input, output-major.
+    fn outputs(m: &Matrix, range: std::ops::Range<usize>, inputs: &[QuantRow], batch: Batch, grouped: usize) -> Vec<f32> = outputs_inner;
+}
+
+#[inline(always)]
+fn outputs_inner(
+    m: &Matrix,
+    range: std::ops::Range<usize>,
+    inputs: &[QuantRow],
+    batch: Batch,
+    grouped: usize,
+) -> Vec<f32> {
+    let mut part = Vec::with_capacity(range.len() * inputs.len());
+    for o in range {
+        for (i, x) in inputs.iter().enumerate() {
+            part.push(m.dot_row(o, x, Batch { in_group_of_four: i < grouped, ..batch }));
+        }
+    }
+    part
+}
+
 /// Which of ggml's kernels an input row goes through, which depends on the batch.
 #[derive(Clone, Copy)]
 struct Batch {
@@ -238,7 +248,7 @@ struct Batch {
 }
 
 /// A Q5_0 block's 32 signed codes: 4 low bits from the nibbles, the fifth from `qh`, minus 16.
-fn decode_q5_0(b: &[u8]) -> [i8; 32] {
+pub(crate) fn decode_q5_0(b: &[u8]) -> [i8; 32] {
     let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
     let qs = &b[6..22];
     let mut out = [0i8; 32];

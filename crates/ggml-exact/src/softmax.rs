@@ -3,12 +3,12 @@
 
 use crate::hsum8;
 
-/// Softmax of a row of scores in place; masked entries hold `-inf`. Exponentials are taken in
-/// blocks of 8 from the start of the row, each block's horizontal sum added to an f64 total,
-/// and the row scaled by `1 / total` rounded to f32. `row.len()` must be a multiple of 8, with
-/// the row indexed as ggml indexes its KV cells.
-pub fn softmax(row: &mut [f32]) {
-    crate::with_fma(|| softmax_inner(row))
+cpu_kernels::with_avx2! {
+    /// Softmax of a row of scores in place; masked entries hold `-inf`. Exponentials are taken
+    /// in blocks of 8 from the start of the row, each block's horizontal sum added to an f64
+    /// total, and the row scaled by `1 / total` rounded to f32. `row.len()` must be a multiple
+    /// of 8, with the row indexed as ggml indexes its KV cells.
+    pub fn softmax(row: &mut [f32]) -> () = softmax_inner;
 }
 
 #[inline(always)]

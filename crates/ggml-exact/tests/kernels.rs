@@ -167,3 +167,18 @@ fn block_products_equal_the_decoded_matrix_bit_for_bit() {
         }
     }
 }
+
+#[test]
+fn q5_0_re_encoded_as_q8_0_keeps_every_value_and_product() {
+    let (rows, cols) = (40, 64);
+    let q5 = random_blocks(WeightType::Q5_0, rows, cols, 21);
+    let q8 = ggml_exact::q5_0_as_q8_0(&q5);
+    let (a, b) = (
+        Matrix::decode(WeightType::Q5_0, &q5, rows, cols).unwrap(),
+        Matrix::decode(WeightType::Q8_0, &q8, rows, cols).unwrap(),
+    );
+    let x = values(3 * cols, 5, 2.0);
+    for (p, q) in a.matmul(&x, 3).iter().zip(&b.matmul(&x, 3)) {
+        assert_eq!(p.to_bits(), q.to_bits());
+    }
+}

@@ -2,24 +2,30 @@
 //! from the front: a step appends in place instead of copying the whole cache (capacity doubles
 //! when full). Sliding layers keep old keys a while longer than the window needs (the mask hides
 //! them) and drop them only when as many again have accumulated, so dropping is an occasional copy
-//! rather than one per token.
+//! rather than one per token. GGUF models keep keys and values in f16, as llama.cpp does;
+//! safetensors checkpoints in f32, as the reference does.
 
 use candle_core::{DType, Tensor};
 
 use crate::llm::LlmError;
 
-#[derive(Default)]
 pub struct LayerCache {
     kv: Option<(Tensor, Tensor)>,
     /// Entries in use.
     len: usize,
     /// Position of the first entry.
     start: usize,
+    dtype: DType,
 }
 
 impl LayerCache {
+    /// An empty cache holding values as `dtype`.
+    pub fn new(dtype: DType) -> Self {
+        Self { kv: None, len: 0, start: 0, dtype }
+    }
+
     /// Appends `k` and `v` (`[kv_heads, n, head_dim]`, at positions from `pos`); returns every
-    /// key and value held, and the position of the first.
+    /// key and value held (in the cache's type), and the position of the first.
     pub fn append(
         &mut self,
         k: &Tensor,
@@ -32,8 +38,8 @@ impl LayerCache {
         }
         self.reserve(k, self.len + n)?;
         let (bk, bv) = self.kv.as_ref().expect("reserved");
-        bk.slice_set(&k.contiguous()?, 1, self.len)?;
-        bv.slice_set(&v.contiguous()?, 1, self.len)?;
+        bk.slice_set(&k.to_dtype(self.dtype)?.contiguous()?, 1, self.len)?;
+        bv.slice_set(&v.to_dtype(self.dtype)?.contiguous()?, 1, self.len)?;
         self.len += n;
         Ok((bk.narrow(1, 0, self.len)?, bv.narrow(1, 0, self.len)?, self.start))
     }
@@ -61,7 +67,7 @@ impl LayerCache {
         }
         let (heads, _, hd) = like.dims3()?;
         let new_cap = need.max(cap * 2).max(64);
-        let fresh = || Tensor::zeros((heads, new_cap, hd), DType::F32, like.device());
+        let fresh = || Tensor::zeros((heads, new_cap, hd), self.dtype, like.device());
         let (nk, nv) = (fresh()?, fresh()?);
         if let Some((ok, ov)) = &self.kv {
             if self.len > 0 {

@@ -47,10 +47,7 @@ impl Linear {
                 Ok(x.matmul(&q.dequantize(x.device())?.t()?)?)
             }
             Linear::Candle(QMatMul::QTensor(q)) if x.device().is_cpu() => match block_matrix(q)? {
-                Some((data, ty, rows, cols)) => {
-                    let m = ggml_exact::BlockMatrix::new(ty, &data, rows, cols).expect("checked");
-                    block_matmul(&m, x)
-                }
+                Some(m) => Ok(block_matmul(&[m], x)?.remove(0)),
                 None => Ok(QMatMul::QTensor(q.clone()).forward(x)?),
             },
             Linear::Candle(w) => Ok(w.forward(x)?),
@@ -60,6 +57,25 @@ impl Linear {
                 Ok(Tensor::from_vec(out, (n, m.rows()), x.device())?)
             }
         }
+    }
+
+    /// `x @ w^T` for several projections of the same input. A few rows through Q8_0/Q5_0
+    /// blocks share one quantization of `x` and one hand-out of rows to the threads (decoding's
+    /// q/k/v and gate/up), where one call each would wait on the threads three times.
+    pub fn forward_many<const N: usize>(ls: [&Linear; N], x: &Tensor) -> Result<[Tensor; N], LlmError> {
+        let few = x.dim(0)? < DENSE_FROM_ROWS && x.device().is_cpu();
+        let blocks: Vec<_> = ls
+            .iter()
+            .map(|l| match l {
+                Linear::Candle(QMatMul::QTensor(q)) if few => block_matrix(q),
+                _ => Ok(None),
+            })
+            .collect::<Result<_, _>>()?;
+        let outs = match blocks.into_iter().collect::<Option<Vec<_>>>() {
+            Some(ms) => block_matmul(&ms, x)?,
+            None => ls.iter().map(|l| l.forward(x)).collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(outs.try_into().expect("N outputs"))
     }
 
     /// Dense weights (safetensors checkpoints).
@@ -74,51 +90,67 @@ impl Linear {
     }
 }
 
-/// `x @ m^T`, the weight rows split over candle's CPU threads (a second pool would fight
-/// candle's spinning workers for the cores).
-fn block_matmul(m: &ggml_exact::BlockMatrix<'_>, x: &Tensor) -> Result<Tensor, LlmError> {
+/// `x @ m^T` for each matrix (all reading `x` the same way), their weight rows together split
+/// over candle's CPU threads (a second pool would fight candle's spinning workers for the cores).
+fn block_matmul(ms: &[ggml_exact::BlockMatrix<'_>], x: &Tensor) -> Result<Vec<Tensor>, LlmError> {
     struct Out(*mut f32);
     // SAFETY: the pointer is only written through disjoint ranges, below.
     unsafe impl Sync for Out {}
     let n = x.dim(0)?;
-    let inputs = m.quantize_inputs(&x.flatten_all()?.to_vec1::<f32>()?, n);
-    let rows = m.rows();
-    let mut by_output = vec![0f32; rows * n];
+    let inputs = ms[0].quantize_inputs(&x.flatten_all()?.to_vec1::<f32>()?, n);
+    let starts: Vec<usize> = ms.iter().scan(0, |at, m| Some(std::mem::replace(at, *at + m.rows()))).collect();
+    let total: usize = ms.iter().map(|m| m.rows()).sum();
+    let mut by_output = vec![0f32; total * n];
     let out = Out(by_output.as_mut_ptr());
-    candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
+    candle_core::utils::barrier_pool().execute_chunked(total, |range| {
         let _ = &out;
-        // SAFETY: `execute_chunked` hands each call a range of its own, inside `0..rows`, so
-        // the slices are disjoint and within `by_output`, which outlives the call.
-        let part = unsafe { std::slice::from_raw_parts_mut(out.0.add(range.start * n), range.len() * n) };
-        m.dot_rows(range, &inputs, part);
+        for (m, &start) in ms.iter().zip(&starts) {
+            let (lo, hi) = (range.start.max(start), range.end.min(start + m.rows()));
+            if lo < hi {
+                // SAFETY: `execute_chunked` hands each call a range of its own inside `0..total`,
+                // so the slices are disjoint and within `by_output`, which outlives the call.
+                let part = unsafe { std::slice::from_raw_parts_mut(out.0.add(lo * n), (hi - lo) * n) };
+                m.dot_rows(lo - start..hi - start, &inputs, part);
+            }
+        }
     });
-    Ok(Tensor::from_vec(ggml_exact::transpose(&by_output, rows, n), (n, rows), x.device())?)
+    ms.iter()
+        .zip(&starts)
+        .map(|(m, &start)| {
+            let part = by_output[start * n..(start + m.rows()) * n].to_vec();
+            Ok(Tensor::from_vec(ggml_exact::transpose(part, m.rows(), n), (n, m.rows()), x.device())?)
+        })
+        .collect()
 }
 
 /// The blocks of a Q8_0 or Q5_0 matrix when `ggml_exact::BlockMatrix` can multiply them here
-/// (AVX2): its kernels read Q5_0 as it is stored and skip candle's per-call overhead, which
-/// decoding, one row at a time, is mostly made of.
-fn block_matrix(q: &QTensor) -> Result<Option<(std::borrow::Cow<'_, [u8]>, ggml_exact::WeightType, usize, usize)>, LlmError> {
+/// (AVX2): its kernels skip candle's per-call overhead, which decoding, one row at a time, is
+/// mostly made of, and compute ggml's products exactly.
+fn block_matrix(q: &QTensor) -> Result<Option<ggml_exact::BlockMatrix<'_>>, LlmError> {
     let ty = match q.dtype() {
         GgmlDType::Q8_0 => ggml_exact::WeightType::Q8_0,
         GgmlDType::Q5_0 => ggml_exact::WeightType::Q5_0,
         _ => return Ok(None),
     };
     let (rows, cols) = q.shape().dims2()?;
-    let data = q.data()?;
-    let usable = ggml_exact::BlockMatrix::new(ty, &data, rows, cols).is_some();
-    Ok(usable.then_some((data, ty, rows, cols)))
+    // CPU tensors lend their bytes; the others would copy them on every call.
+    let std::borrow::Cow::Borrowed(data) = q.data()? else { return Ok(None) };
+    Ok(ggml_exact::BlockMatrix::new(ty, data, rows, cols))
 }
 
-/// Q4_1, Q5_0 and Q5_1 weights re-quantized to Q8_0 at load where no SIMD kernel reads them
-/// (candle has none; `ggml_exact::BlockMatrix` reads Q5_0 on AVX2 machines): scalar dot
-/// products made decoding several times slower. Q8_0 holds each of their values within a 127th
-/// of the block's largest (the products stay within ggml's own Q8_0 activation rounding), for a
-/// little more memory.
+/// Weights re-encoded at load for faster products. Q5_0 becomes Q8_0 without loss (the same
+/// scale, the same values, so the same products as ggml's Q5_0 kernel): unpacking five-bit
+/// codes made Q5_0 products compute-bound, slower than reading the larger Q8_0 blocks. Q4_1 and
+/// Q5_1, which candle reads only with scalar code, are re-quantized to Q8_0 (each value within a
+/// 127th of its block's largest, as ggml rounds the activations anyway).
 fn fast_type(q: QTensor, device: &Device) -> Result<QTensor, LlmError> {
-    let keep = q.dtype() == GgmlDType::Q5_0 && block_matrix(&q)?.is_some();
     match q.dtype() {
-        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 if !keep => {
+        GgmlDType::Q5_0 => {
+            let bytes = ggml_exact::q5_0_as_q8_0(&q.data()?);
+            let dims = q.shape().dims().to_vec();
+            Ok(candle_core::quantized::ggml_file::qtensor_from_ggml(GgmlDType::Q8_0, &bytes, dims, device)?)
+        }
+        GgmlDType::Q4_1 | GgmlDType::Q5_1 => {
             Ok(QTensor::quantize(&q.dequantize(device)?, GgmlDType::Q8_0)?)
         }
         _ => Ok(q),

@@ -1,8 +1,8 @@
 //! Gemma 3 (and MedGemma 1.5's language model) in candle: one model, two weight formats.
 
 pub mod config;
-pub mod embedding;
 mod decode_attention;
+pub mod embedding;
 mod exact_attention;
 mod kv;
 pub mod linear;

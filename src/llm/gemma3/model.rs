@@ -6,12 +6,13 @@
 //! chunk x keys, so attention memory stays bounded whatever the prompt length (no seq x seq
 //! mask). Local layers keep only the last `sliding_window - 1` keys; global layers keep all.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use super::config::{LayerKind, TextConfig};
 use super::decode_attention;
 use super::exact_attention;
 use super::kv::LayerCache;
+use super::linear::Linear;
 use super::numerics::{self, Numerics};
 use super::rope::RopeTables;
 use super::vision::VisionTower;
@@ -51,7 +52,7 @@ impl ImageSpan {
 impl Gemma3 {
     pub fn new(cfg: TextConfig, w: Weights, device: Device) -> Result<Self, LlmError> {
         let numerics = w.numerics;
-        let cache = (0..cfg.layers.len()).map(|_| LayerCache::default()).collect();
+        let cache = (0..cfg.layers.len()).map(|_| LayerCache::new(w.kv_dtype)).collect();
         Ok(Self { cfg, w, device, cache, pos: 0, prefill_chunk: PREFILL_CHUNK, numerics, vision: None })
     }
 
@@ -85,7 +86,8 @@ impl Gemma3 {
 
     /// Forgets the conversation.
     pub fn reset(&mut self) {
-        self.cache.iter_mut().for_each(|c| *c = LayerCache::default());
+        let dtype = self.w.kv_dtype;
+        self.cache.iter_mut().for_each(|c| *c = LayerCache::new(dtype));
         self.pos = 0;
     }
 
@@ -99,6 +101,18 @@ impl Gemma3 {
     /// positions (indices into `ids`). A chunk never splits an image, so its tokens can attend
     /// to each other.
     pub fn forward_with_images(
+        &mut self,
+        ids: &[u32],
+        images: &[ImageSpan],
+        all_logits: bool,
+    ) -> Result<Tensor, LlmError> {
+        // candle's operations split rows over rayon; called from outside a rayon pool, each one
+        // hands its work to the pool's threads and waits (tens of microseconds, over a hundred
+        // times a token). Inside the pool a one-row operation runs in place.
+        candle_core::utils::with_threadpool(|| self.forward_in_pool(ids, images, all_logits))
+    }
+
+    fn forward_in_pool(
         &mut self,
         ids: &[u32],
         images: &[ImageSpan],
@@ -188,9 +202,12 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, numerics: Numerics) -> Result<Tens
 }
 
 fn mlp(l: &LayerWeights, x: &Tensor, numerics: Numerics) -> Result<Tensor, LlmError> {
-    let gate = l.gate_proj.forward(x)?;
-    let up = l.up_proj.forward(x)?;
+    let [gate, up] = Linear::forward_many([&l.gate_proj, &l.up_proj], x)?;
     let g = match numerics {
+        Numerics::F32 if gate.device().is_cpu() => {
+            let g = cpu_kernels::geglu(&gate.flatten_all()?.to_vec1()?, &up.flatten_all()?.to_vec1()?);
+            Tensor::from_vec(g, gate.shape(), gate.device())?
+        }
         Numerics::F32 => (gate.gelu()? * up)?,
         Numerics::Ggml => numerics::geglu_ggml(&gate, &up)?,
     };
@@ -245,9 +262,8 @@ fn attention(
     let heads = |t: Tensor, k: usize| -> Result<Tensor, LlmError> {
         Ok(t.reshape((n, k, hd))?.transpose(0, 1)?.contiguous()?)
     };
-    let q = heads(l.q_proj.forward(x)?, h)?;
-    let k = heads(l.k_proj.forward(x)?, kvh)?;
-    let v = heads(l.v_proj.forward(x)?, kvh)?;
+    let [q, k, v] = Linear::forward_many([&l.q_proj, &l.k_proj, &l.v_proj], x)?;
+    let (q, k, v) = (heads(q, h)?, heads(k, kvh)?, heads(v, kvh)?);
     let q = rope.apply(&rms_norm(&q, &l.q_norm, cfg.rms_norm_eps, numerics)?, numerics)?;
     let k = rope.apply(&rms_norm(&k, &l.k_norm, cfg.rms_norm_eps, numerics)?, numerics)?;
     let scale = 1.0 / cfg.query_pre_attn_scalar.sqrt();
@@ -257,26 +273,27 @@ fn attention(
             let (k_all, v_all, first) = cache.append(&k, &v, pos)?;
             let total = k_all.dim(1)?;
             if n == 1 && blocks.is_empty() && x.device().is_cpu() {
+                // One new token: straight from the cache, over the keys it can see.
                 let from = window.map_or(first, |w| (pos + 1).saturating_sub(w).max(first));
-                let out = decode_attention::attend(&q, &k_all, &v_all, from - first..total, scale)?;
-                if let Some(w) = window {
-                    cache.trim(w.saturating_sub(1))?;
-                }
-                return l.o_proj.forward(&out);
+                decode_attention::attend(&q, &k_all, &v_all, from - first..total, scale)?
+            } else {
+                let mask = masks.get(Span { n, pos, first, total }, window, blocks, x.device())?;
+                let (k_all, v_all) = (k_all.to_dtype(DType::F32)?, v_all.to_dtype(DType::F32)?);
+                // Grouped-query attention without copying keys: query heads of one kv head side
+                // by side.
+                let rep = h / kvh;
+                let scores = (q.reshape((kvh, rep * n, hd))?.matmul(&k_all.t()?)? * scale)?;
+                let scores = scores.reshape((kvh, rep, n, total))?.broadcast_add(&mask)?;
+                let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((kvh, rep * n, total))?;
+                probs.matmul(&v_all)?.reshape((h, n, hd))?.transpose(0, 1)?.reshape((n, h * hd))?
             }
-            let mask = masks.get(Span { n, pos, first, total }, window, blocks, x.device())?;
-            // Grouped-query attention without copying keys: query heads of one kv head side by side.
-            let rep = h / kvh;
-            let scores = (q.reshape((kvh, rep * n, hd))?.matmul(&k_all.t()?)? * scale)?;
-            let scores = scores.reshape((kvh, rep, n, total))?.broadcast_add(&mask)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((kvh, rep * n, total))?;
-            probs.matmul(&v_all)?.reshape((h, n, hd))?.transpose(0, 1)?.reshape((n, h * hd))?
         }
         Numerics::Ggml => {
             // llama.cpp scales the queries before the product, and keeps keys and values in f16.
             let q = numerics::round_f16(&(q * scale)?)?;
             let (k, v) = (numerics::round_f16(&k)?, numerics::round_f16(&v)?);
             let (k_all, v_all, first) = cache.append(&k, &v, pos)?;
+            let (k_all, v_all) = (k_all.to_dtype(DType::F32)?, v_all.to_dtype(DType::F32)?);
             let kv = exact_attention::Cached { k: &k_all, v: &v_all, first };
             exact_attention::attend(&q, kv, pos, |qi, kj| visible(qi, kj, window, blocks))?
         }

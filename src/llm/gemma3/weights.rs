@@ -38,6 +38,9 @@ pub struct Weights {
     pub layers: Vec<LayerWeights>,
     /// The arithmetic the projections were loaded for.
     pub numerics: Numerics,
+    /// How the KV cache holds keys and values: f16 for GGUF models (as llama.cpp), f32 for
+    /// safetensors checkpoints (as the reference).
+    pub kv_dtype: DType,
 }
 
 /// Key prefixes of the text model, most specific first.
@@ -89,7 +92,10 @@ pub fn load_safetensors(dir: &Path, device: &Device) -> Result<(TextConfig, Weig
     };
     let embed_tokens = super::embedding::Embeddings::Dense(embed_tokens);
     let norm = norm("norm.weight")?;
-    Ok((config, Weights { embed_tokens, lm_head, norm, layers, numerics: Numerics::F32 }))
+    Ok((
+        config,
+        Weights { embed_tokens, lm_head, norm, layers, numerics: Numerics::F32, kv_dtype: DType::F32 },
+    ))
 }
 
 /// The vision tower and projector of a multimodal HF checkpoint; `None` for a text-only one.
@@ -174,7 +180,7 @@ pub fn load_gguf(
         (false, Numerics::Ggml) => Linear::exact(&embed)?,
     };
     let embed_tokens = super::embedding::Embeddings::Quantized(embed);
-    Ok((config, Weights { embed_tokens, lm_head, norm, layers, numerics }))
+    Ok((config, Weights { embed_tokens, lm_head, norm, layers, numerics, kv_dtype: DType::F16 }))
 }
 
 fn gguf_config(c: &gguf_file::Content) -> Result<TextConfig, LlmError> {

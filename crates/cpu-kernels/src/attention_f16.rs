@@ -1,0 +1,123 @@
+//! One-token attention over an f16 KV cache (GGUF models keep their cache in f16, as llama.cpp
+//! does: half the memory, and decoding reads the cache once per token).
+
+use half::f16;
+
+use crate::attention::AttentionShape;
+
+/// As `attend_one`, with keys and values held as f16 (products and sums in f32).
+pub fn attend_one_f16(
+    q: &[f32],
+    k: &[f16],
+    v: &[f16],
+    shape: AttentionShape,
+    keys: std::ops::Range<usize>,
+    scale: f32,
+) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::has_avx2_fma() && std::arch::is_x86_feature_detected!("f16c") {
+        // SAFETY: the CPU has AVX2, FMA and F16C.
+        return unsafe { x86::attend(q, k, v, shape, keys, scale) };
+    }
+    // Elsewhere: widen the rows touched and use the f32 kernel.
+    let widen = |t: &[f16]| t.iter().map(|x| x.to_f32()).collect::<Vec<f32>>();
+    crate::attend_one(q, &widen(k), &widen(v), shape, keys, scale)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use half::f16;
+
+    use crate::attention::AttentionShape;
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn attend(
+        q: &[f32],
+        k: &[f16],
+        v: &[f16],
+        AttentionShape { heads, kv_heads, head_dim: hd, held }: AttentionShape,
+        keys: std::ops::Range<usize>,
+        scale: f32,
+    ) -> Vec<f32> {
+        assert!(hd % 8 == 0 && k.len() >= kv_heads * held * hd && v.len() >= kv_heads * held * hd);
+        assert!(keys.end <= held && q.len() >= heads * hd);
+        let rep = heads / kv_heads;
+        let n = keys.len();
+        let mut out = vec![0f32; heads * hd];
+        let mut scores = vec![0f32; rep * n];
+        for g in 0..kv_heads {
+            let kg = k.as_ptr().add(g * held * hd) as *const u16;
+            let vg = v.as_ptr().add(g * held * hd) as *const u16;
+            let qg = q.as_ptr().add(g * rep * hd);
+            for (j, key) in keys.clone().enumerate() {
+                let kr = kg.add(key * hd);
+                for r in 0..rep {
+                    let qr = qg.add(r * hd);
+                    let mut acc = _mm256_setzero_ps();
+                    for d in (0..hd).step_by(8) {
+                        let kx = _mm256_cvtph_ps(_mm_loadu_si128(kr.add(d) as *const __m128i));
+                        acc = _mm256_fmadd_ps(kx, _mm256_loadu_ps(qr.add(d)), acc);
+                    }
+                    scores[r * n + j] = hsum(acc) * scale;
+                }
+            }
+            for row in scores.chunks_mut(n) {
+                let mut max = f32::NEG_INFINITY;
+                for &s in row.iter() {
+                    max = max.max(s);
+                }
+                let mut sum = 0f32;
+                for s in row.iter_mut() {
+                    *s = crate::exp::exp((*s - max).max(-80.0));
+                    sum += *s;
+                }
+                for s in row.iter_mut() {
+                    *s /= sum;
+                }
+            }
+            let og = out.as_mut_ptr().add(g * rep * hd);
+            for (j, key) in keys.clone().enumerate() {
+                let vr = vg.add(key * hd);
+                for r in 0..rep {
+                    let p = _mm256_set1_ps(scores[r * n + j]);
+                    let orow = og.add(r * hd);
+                    for d in (0..hd).step_by(8) {
+                        let vx = _mm256_cvtph_ps(_mm_loadu_si128(vr.add(d) as *const __m128i));
+                        _mm256_storeu_ps(orow.add(d), _mm256_fmadd_ps(p, vx, _mm256_loadu_ps(orow.add(d))));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(x: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_the_f32_kernel_on_the_same_values() {
+        let shape = AttentionShape { heads: 4, kv_heads: 1, head_dim: 16, held: 20 };
+        let f = |i: usize| ((i * 37 % 101) as f32 / 50.0) - 1.0;
+        let q: Vec<f32> = (0..4 * 16).map(f).collect();
+        let k16: Vec<f16> = (0..20 * 16).map(|i| f16::from_f32(f(i + 3))).collect();
+        let v16: Vec<f16> = (0..20 * 16).map(|i| f16::from_f32(f(i + 11))).collect();
+        let (k32, v32): (Vec<f32>, Vec<f32>) =
+            (k16.iter().map(|x| x.to_f32()).collect(), v16.iter().map(|x| x.to_f32()).collect());
+        let a = attend_one_f16(&q, &k16, &v16, shape, 4..17, 0.25);
+        let b = crate::attend_one(&q, &k32, &v32, shape, 4..17, 0.25);
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+}
