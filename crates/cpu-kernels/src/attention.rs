@@ -10,19 +10,62 @@ pub struct AttentionShape {
     pub held: usize,
 }
 
+/// Attention over some of the keys, not yet normalised, so that slices of the keys can be
+/// attended to separately (on several threads) and combined: per query head the largest score,
+/// the sum of `exp(score - max)`, and the values weighted by those exponentials.
+#[derive(Debug, Clone)]
+pub struct Partial {
+    pub max: Vec<f32>,
+    pub sum: Vec<f32>,
+    /// `[heads * head_dim]`.
+    pub out: Vec<f32>,
+}
+
+/// `softmax(q k^T * scale) v` from the partials of disjoint slices of the keys, `[heads *
+/// head_dim]`.
+pub fn combine(parts: &[Partial], head_dim: usize) -> Vec<f32> {
+    let heads = parts[0].max.len();
+    let mut out = vec![0f32; heads * head_dim];
+    for h in 0..heads {
+        let max = parts.iter().fold(f32::NEG_INFINITY, |m, p| m.max(p.max[h]));
+        let mut total = 0f32;
+        let o = &mut out[h * head_dim..(h + 1) * head_dim];
+        for p in parts {
+            let w = (p.max[h] - max).exp();
+            total += w * p.sum[h];
+            for (o, x) in o.iter_mut().zip(&p.out[h * head_dim..(h + 1) * head_dim]) {
+                *o += w * x;
+            }
+        }
+        o.iter_mut().for_each(|x| *x /= total);
+    }
+    out
+}
+
+/// `softmax(q k^T * scale) v` for one query position. `q` is `[heads, head_dim]`, `k` and `v`
+/// are `[kv_heads, held, head_dim]`, and only keys `keys` (indices into the held ones) are seen.
+/// Returns `[heads * head_dim]`. Query heads sharing a kv head read its keys and values once.
+pub fn attend_one(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    shape: AttentionShape,
+    keys: std::ops::Range<usize>,
+    scale: f32,
+) -> Vec<f32> {
+    combine(&[attend_part(q, k, v, shape, keys, scale)], shape.head_dim)
+}
+
 crate::with_avx2! {
-    /// `softmax(q k^T * scale) v` for one query position. `q` is `[heads, head_dim]`, `k` and
-    /// `v` are `[kv_heads, held, head_dim]`, and only keys `keys` (indices into the held ones)
-    /// are seen. Returns `[heads * head_dim]`. Query heads sharing a kv head read its keys and
-    /// values once.
-    pub fn attend_one(
+    /// The `Partial` of keys `keys` (see `attend_one`).
+    pub fn attend_part(
         q: &[f32],
         k: &[f32],
         v: &[f32],
         shape: AttentionShape,
         keys: std::ops::Range<usize>,
         scale: f32,
-    ) -> Vec<f32> = attend_inner;
+    ) -> Partial = attend_inner;
 }
 
 #[inline(always)]
@@ -33,10 +76,11 @@ fn attend_inner(
     AttentionShape { heads, kv_heads, head_dim: hd, held }: AttentionShape,
     keys: std::ops::Range<usize>,
     scale: f32,
-) -> Vec<f32> {
+) -> Partial {
     let rep = heads / kv_heads;
     let n = keys.len();
     let mut out = vec![0f32; heads * hd];
+    let (mut maxes, mut sums) = (vec![0f32; heads], vec![0f32; heads]);
     let mut scores = vec![0f32; rep * n];
     for g in 0..kv_heads {
         let kg = &k[g * held * hd..(g + 1) * held * hd];
@@ -48,20 +92,8 @@ fn attend_inner(
                 scores[r * n + j] = dot(&qg[r * hd..(r + 1) * hd], kr) * scale;
             }
         }
-        for row in scores.chunks_mut(n) {
-            let mut max = f32::NEG_INFINITY;
-            for &s in row.iter() {
-                max = max.max(s);
-            }
-            let mut sum = 0f32;
-            for s in row.iter_mut() {
-                // Masked-out keys are never scored, so every argument is finite and at most 0.
-                *s = crate::exp::exp((*s - max).max(-80.0));
-                sum += *s;
-            }
-            for s in row.iter_mut() {
-                *s /= sum;
-            }
+        for (r, row) in scores.chunks_mut(n).enumerate() {
+            (maxes[g * rep + r], sums[g * rep + r]) = exponentiate(row);
         }
         let og = &mut out[g * rep * hd..(g + 1) * rep * hd];
         for (j, key) in keys.clone().enumerate() {
@@ -74,7 +106,23 @@ fn attend_inner(
             }
         }
     }
-    out
+    Partial { max: maxes, sum: sums, out }
+}
+
+/// Replaces each score by `exp(score - max)`; returns the max and the sum.
+#[inline(always)]
+pub(crate) fn exponentiate(row: &mut [f32]) -> (f32, f32) {
+    let mut max = f32::NEG_INFINITY;
+    for &s in row.iter() {
+        max = max.max(s);
+    }
+    let mut sum = 0f32;
+    for s in row.iter_mut() {
+        // Only visible keys are scored, so every argument is finite and at most 0.
+        *s = crate::exp::exp((*s - max).max(-80.0));
+        sum += *s;
+    }
+    (max, sum)
 }
 
 /// Eight partial sums, so the loop vectorises.

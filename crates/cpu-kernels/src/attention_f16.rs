@@ -3,25 +3,25 @@
 
 use half::f16;
 
-use crate::attention::AttentionShape;
+use crate::attention::{AttentionShape, Partial};
 
-/// As `attend_one`, with keys and values held as f16 (products and sums in f32).
-pub fn attend_one_f16(
+/// As `attend_part`, with keys and values held as f16 (products and sums in f32).
+pub fn attend_part_f16(
     q: &[f32],
     k: &[f16],
     v: &[f16],
     shape: AttentionShape,
     keys: std::ops::Range<usize>,
     scale: f32,
-) -> Vec<f32> {
+) -> Partial {
     #[cfg(target_arch = "x86_64")]
     if crate::has_avx2_fma() && std::arch::is_x86_feature_detected!("f16c") {
         // SAFETY: the CPU has AVX2, FMA and F16C.
         return unsafe { x86::attend(q, k, v, shape, keys, scale) };
     }
-    // Elsewhere: widen the rows touched and use the f32 kernel.
+    // Elsewhere: widen the cache and use the f32 kernel.
     let widen = |t: &[f16]| t.iter().map(|x| x.to_f32()).collect::<Vec<f32>>();
-    crate::attend_one(q, &widen(k), &widen(v), shape, keys, scale)
+    crate::attend_part(q, &widen(k), &widen(v), shape, keys, scale)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -30,7 +30,7 @@ mod x86 {
 
     use half::f16;
 
-    use crate::attention::AttentionShape;
+    use crate::attention::{exponentiate, AttentionShape, Partial};
 
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn attend(
@@ -40,12 +40,13 @@ mod x86 {
         AttentionShape { heads, kv_heads, head_dim: hd, held }: AttentionShape,
         keys: std::ops::Range<usize>,
         scale: f32,
-    ) -> Vec<f32> {
+    ) -> Partial {
         assert!(hd % 8 == 0 && k.len() >= kv_heads * held * hd && v.len() >= kv_heads * held * hd);
         assert!(keys.end <= held && q.len() >= heads * hd);
         let rep = heads / kv_heads;
         let n = keys.len();
         let mut out = vec![0f32; heads * hd];
+        let (mut maxes, mut sums) = (vec![0f32; heads], vec![0f32; heads]);
         let mut scores = vec![0f32; rep * n];
         for g in 0..kv_heads {
             let kg = k.as_ptr().add(g * held * hd) as *const u16;
@@ -63,19 +64,8 @@ mod x86 {
                     scores[r * n + j] = hsum(acc) * scale;
                 }
             }
-            for row in scores.chunks_mut(n) {
-                let mut max = f32::NEG_INFINITY;
-                for &s in row.iter() {
-                    max = max.max(s);
-                }
-                let mut sum = 0f32;
-                for s in row.iter_mut() {
-                    *s = crate::exp::exp((*s - max).max(-80.0));
-                    sum += *s;
-                }
-                for s in row.iter_mut() {
-                    *s /= sum;
-                }
+            for (r, row) in scores.chunks_mut(n).enumerate() {
+                (maxes[g * rep + r], sums[g * rep + r]) = exponentiate(row);
             }
             let og = out.as_mut_ptr().add(g * rep * hd);
             for (j, key) in keys.clone().enumerate() {
@@ -90,7 +80,7 @@ mod x86 {
                 }
             }
         }
-        out
+        Partial { max: maxes, sum: sums, out }
     }
 
     #[inline(always)]
@@ -114,7 +104,11 @@ mod tests {
         let v16: Vec<f16> = (0..20 * 16).map(|i| f16::from_f32(f(i + 11))).collect();
         let (k32, v32): (Vec<f32>, Vec<f32>) =
             (k16.iter().map(|x| x.to_f32()).collect(), v16.iter().map(|x| x.to_f32()).collect());
-        let a = attend_one_f16(&q, &k16, &v16, shape, 4..17, 0.25);
+        let parts = [
+            attend_part_f16(&q, &k16, &v16, shape, 4..9, 0.25),
+            attend_part_f16(&q, &k16, &v16, shape, 9..17, 0.25),
+        ];
+        let a = crate::combine(&parts, 16);
         let b = crate::attend_one(&q, &k32, &v32, shape, 4..17, 0.25);
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");

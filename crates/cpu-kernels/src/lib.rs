@@ -44,6 +44,6 @@ mod attention_f16;
 mod exp;
 mod gelu;
 
-pub use attention::{attend_one, AttentionShape};
-pub use attention_f16::attend_one_f16;
+pub use attention::{attend_one, attend_part, combine, AttentionShape, Partial};
+pub use attention_f16::attend_part_f16;
 pub use gelu::geglu;

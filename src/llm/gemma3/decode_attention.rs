@@ -1,6 +1,7 @@
 //! Attention for a single new token on the CPU, read straight from the KV cache's buffers: one
 //! pass over the keys and values the token can see (on sliding layers, only the window), where
 //! candle's general path would copy the cache views and run a dense product for a 4 x N problem.
+//! Long spans of keys are cut into pieces attended to on candle's CPU threads and combined.
 
 use candle_core::{CpuStorage, Storage, Tensor};
 
@@ -26,28 +27,55 @@ pub fn attend(
     }
     let shape = cpu_kernels::AttentionShape { heads, kv_heads, head_dim, held };
     let scale = scale as f32;
-    let out = match (&*ks, &*vs) {
-        (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) => cpu_kernels::attend_one(
-            &q,
-            &kd[kl.start_offset()..],
-            &vd[vl.start_offset()..],
-            shape,
-            keys,
-            scale,
-        ),
-        (Storage::Cpu(CpuStorage::F16(kd)), Storage::Cpu(CpuStorage::F16(vd))) => {
-            cpu_kernels::attend_one_f16(
-                &q,
-                &kd[kl.start_offset()..],
-                &vd[vl.start_offset()..],
-                shape,
-                keys,
-                scale,
-            )
+    let part = |piece: std::ops::Range<usize>| -> Result<cpu_kernels::Partial, LlmError> {
+        match (&*ks, &*vs) {
+            (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) => {
+                Ok(cpu_kernels::attend_part(
+                    &q,
+                    &kd[kl.start_offset()..],
+                    &vd[vl.start_offset()..],
+                    shape,
+                    piece,
+                    scale,
+                ))
+            }
+            (Storage::Cpu(CpuStorage::F16(kd)), Storage::Cpu(CpuStorage::F16(vd))) => {
+                Ok(cpu_kernels::attend_part_f16(
+                    &q,
+                    &kd[kl.start_offset()..],
+                    &vd[vl.start_offset()..],
+                    shape,
+                    piece,
+                    scale,
+                ))
+            }
+            _ => Err(LlmError::Weights("decode attention needs an f32 or f16 cache on the CPU".into())),
         }
-        _ => return Err(LlmError::Weights("decode attention needs an f32 or f16 cache on the CPU".into())),
     };
+    let pieces = pieces(keys);
+    let parts = std::sync::Mutex::new(Vec::with_capacity(pieces.len()));
+    candle_core::utils::barrier_pool().execute_chunked(pieces.len(), |range| {
+        for i in range {
+            let p = part(pieces[i].clone());
+            parts.lock().expect("no panics while held").push((i, p));
+        }
+    });
+    let mut parts = parts.into_inner().expect("no panics while held");
+    // Combined in key order whichever thread finished first, so results do not vary.
+    parts.sort_by_key(|(i, _)| *i);
+    let parts = parts.into_iter().map(|(_, p)| p).collect::<Result<Vec<_>, _>>()?;
+    let out = cpu_kernels::combine(&parts, head_dim);
     Ok(Tensor::from_vec(out, (1, heads * head_dim), k.device())?)
+}
+
+/// Keys per piece: enough that a piece's work outweighs handing it to a thread.
+const KEYS_PER_PIECE: usize = 256;
+
+/// `keys` cut into pieces of about `KEYS_PER_PIECE`.
+fn pieces(keys: std::ops::Range<usize>) -> Vec<std::ops::Range<usize>> {
+    let count = keys.len().div_ceil(KEYS_PER_PIECE).max(1);
+    let per = keys.len().div_ceil(count);
+    (0..count).map(|i| keys.start + i * per..(keys.start + (i + 1) * per).min(keys.end)).collect()
 }
 
 /// Keys held per kv head in a cache view `[kv_heads, len, head_dim]` whose rows are contiguous

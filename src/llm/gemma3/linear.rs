@@ -150,9 +150,7 @@ fn fast_type(q: QTensor, device: &Device) -> Result<QTensor, LlmError> {
             let dims = q.shape().dims().to_vec();
             Ok(candle_core::quantized::ggml_file::qtensor_from_ggml(GgmlDType::Q8_0, &bytes, dims, device)?)
         }
-        GgmlDType::Q4_1 | GgmlDType::Q5_1 => {
-            Ok(QTensor::quantize(&q.dequantize(device)?, GgmlDType::Q8_0)?)
-        }
+        GgmlDType::Q4_1 | GgmlDType::Q5_1 => Ok(QTensor::quantize(&q.dequantize(device)?, GgmlDType::Q8_0)?),
         _ => Ok(q),
     }
 }
