@@ -12,6 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     restore_sigpipe();
+    keep_freed_memory();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
@@ -47,4 +48,15 @@ fn restore_sigpipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// Freed memory stays with the allocator for reuse instead of going back to the OS: the model
+/// reallocates its working buffers (dequantized weights, logits) every step, and faulting in
+/// fresh zeroed pages cost 5-15% of generation time. The price is that the resident size stays
+/// at its peak.
+fn keep_freed_memory() {
+    /// `mi_option_purge_delay` in mimalloc v3's `mimalloc.h` (the bindings do not name it).
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: sets a plain option before any other thread exists; mimalloc reads it when purging.
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) };
 }
