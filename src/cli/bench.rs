@@ -29,6 +29,10 @@ pub enum Bench {
         prompt_tokens: Vec<usize>,
         #[arg(long, default_value_t = 64)]
         decode: usize,
+        /// Text whose first tokens make the prompts (repeated if short); by default the clinical
+        /// text `tools/reference/llama_cpp_bench.py` also uses.
+        #[arg(long)]
+        prompt_file: Option<std::path::PathBuf>,
     },
     /// HTTP load on a running `ehrqa serve`: requests/s and latency percentiles.
     Http(super::load::Args),
@@ -60,11 +64,15 @@ struct GenerateRun {
     decode_tokens_per_sec: f64,
 }
 
+/// The benchmark's default prompt text (shared with `tools/reference/llama_cpp_bench.py`).
+const BENCH_PROMPT: &str = include_str!("../../fixtures/bench/prompt.txt");
+
 async fn generate(
     settings: Settings,
     model: Option<std::path::PathBuf>,
     lengths: Vec<usize>,
     decode: usize,
+    prompt_file: Option<std::path::PathBuf>,
     format: OutputFormat,
 ) -> anyhow::Result<bool> {
     let path = model
@@ -75,9 +83,19 @@ async fn generate(
         .ok_or_else(|| anyhow::anyhow!("pass --model PATH (or run scripts/setup for the test model)"))?;
     let tokenizer = super::load_tokenizer(&settings)?;
     let mut net = crate::llm::gemma3::load(&path, &candle_core::Device::Cpu)?;
-    let text =
-        "The patient's hemoglobin A1c was 6.2 % and fasting glucose 110 mg/dL at the visit. ".repeat(2_000);
-    let all = tokenizer.encode(&text, true)?;
+    let text = match prompt_file {
+        Some(p) => std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        None => BENCH_PROMPT.to_owned(),
+    };
+    anyhow::ensure!(!text.trim().is_empty(), "the prompt text is empty");
+    let longest = lengths.iter().copied().max().unwrap_or(0);
+    let mut all = tokenizer.encode(&text, true)?;
+    while all.len() < longest {
+        let more = tokenizer.encode(&text, false)?;
+        all.extend(more);
+    }
+    // Warm-up, untimed (allocations, first touches), as the llama.cpp script does.
+    net.forward(&all[..all.len().min(256)], false)?;
     let mut runs = Vec::new();
     for n in lengths {
         anyhow::ensure!(n <= all.len(), "prompts up to {} tokens", all.len());
@@ -219,8 +237,8 @@ pub async fn run(settings: Settings, bench: Bench, format: OutputFormat) -> anyh
             return context(settings, patient, budget, runs, format).await
         }
         Bench::Http(args) => return super::load::run(args, format).await,
-        Bench::Generate { model, prompt_tokens, decode } => {
-            return generate(settings, model, prompt_tokens, decode, format).await
+        Bench::Generate { model, prompt_tokens, decode, prompt_file } => {
+            return generate(settings, model, prompt_tokens, decode, prompt_file, format).await
         }
     };
     let (files, bad) = expand(&paths);

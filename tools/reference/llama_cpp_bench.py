@@ -7,13 +7,14 @@ Measures, with n_threads=2 (prefill and decode), n_ctx=8192+64, n_batch=n_ubatch
   - decode tokens/s for 64 greedy tokens (argmax of llama.cpp's last logits, one token per
     llama_decode) right after each of those prompts,
   - peak RSS of the process (resource.getrusage ru_maxrss),
-and prints one JSON line. Prompts are deterministic clinical text, tokenized by llama.cpp and
-cut to exactly N tokens. Flash attention is off (llama-cpp-python's default).
+and prints one JSON line. Prompts are the first N tokens (tokenized by llama.cpp, BOS first) of
+fixtures/bench/prompt.txt, deterministic clinical text that `ehrqa bench generate` uses too
+(repeated if short). Flash attention is off (llama-cpp-python's default).
 
 Usage (from the repository root, after scripts/setup has fetched the model):
 
     ~/.cache/ehrqa/venv-llamacpp/bin/python tools/reference/llama_cpp_bench.py \
-        [--model PATH] [--threads 2] [--prompts 1000,8000] [--decode 64]
+        [--model PATH] [--threads 2] [--prompts 1000,8000] [--decode 64] [--prompt-file PATH]
 
 Takes about a minute on 2 cores. Numbers depend on machine load; "loadavg_before" in the
 output says how busy the machine was when the run started, and each "*_others_cpus" how many
@@ -38,24 +39,14 @@ DEFAULT_MODEL = os.path.join(
 )
 
 
-def paragraph(i: int) -> str:
-    return (
-        f"Visit {i + 1}: blood pressure {112 + (i * 7) % 41}/{64 + (i * 5) % 27} mmHg, heart rate "
-        f"{58 + (i * 11) % 47} bpm, hemoglobin A1c {5.4 + ((i * 3) % 37) / 10:.1f}%, LDL "
-        f"{71 + (i * 13) % 97} mg/dL, eGFR {38 + (i * 17) % 61}. Metformin {500 * (1 + i % 4)} mg "
-        f"continued; lisinopril {5 * (1 + i % 6)} mg daily. Patient reports no chest pain. "
-    )
+DEFAULT_PROMPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "bench", "prompt.txt")
 
 
-def prompt_tokens(llm, n: int):
-    text, i = "", 0
-    # ~60 tokens per paragraph; over-generate, then cut to exactly n tokens.
-    while True:
-        text += "".join(paragraph(i + k) for k in range(50))
-        i += 50
-        ids = llm.tokenize(text.encode(), add_bos=True, special=False)
-        if len(ids) >= n:
-            return ids[:n]
+def prompt_tokens(llm, n: int, text: str):
+    ids = llm.tokenize(text.encode(), add_bos=True, special=False)
+    while len(ids) < n:
+        ids += llm.tokenize(text.encode(), add_bos=False, special=False)
+    return ids[:n]
 
 
 def _busy_s():
@@ -108,7 +99,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--prompts", default="1000,8000")
     ap.add_argument("--decode", type=int, default=64)
+    ap.add_argument("--prompt-file", default=DEFAULT_PROMPT)
     args = ap.parse_args()
+    with open(args.prompt_file, encoding="utf-8") as f:
+        text = f.read()
     sizes = [int(x) for x in args.prompts.split(",")]
 
     import llama_cpp
@@ -128,7 +122,7 @@ def main():
     )
     load_s = time.perf_counter() - t
 
-    prefill(llm, prompt_tokens(llm, 256))  # warm-up (page in weights, allocate buffers)
+    prefill(llm, prompt_tokens(llm, 256, text))  # warm-up (page in weights, allocate buffers)
 
     out = {
         "llama_cpp_python": llama_cpp.__version__,
@@ -140,7 +134,7 @@ def main():
         "load_s": round(load_s, 3),
     }
     for n in sizes:
-        ids = prompt_tokens(llm, n)
+        ids = prompt_tokens(llm, n, text)
         p = prefill(llm, ids)
         out[f"prefill_{n}_tok_s"] = round(n / p.s, 1)
         out[f"prefill_{n}_s"] = round(p.s, 3)
