@@ -279,13 +279,16 @@ fn attention(
             } else {
                 let mask = masks.get(Span { n, pos, first, total }, window, blocks, x.device())?;
                 let (k_all, v_all) = (k_all.to_dtype(DType::F32)?, v_all.to_dtype(DType::F32)?);
-                // Grouped-query attention without copying keys: query heads of one kv head side
-                // by side.
-                let rep = h / kvh;
-                let scores = (q.reshape((kvh, rep * n, hd))?.matmul(&k_all.t()?)? * scale)?;
-                let scores = scores.reshape((kvh, rep, n, total))?.broadcast_add(&mask)?;
-                let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((kvh, rep * n, total))?;
-                probs.matmul(&v_all)?.reshape((h, n, hd))?.transpose(0, 1)?.reshape((n, h * hd))?
+                // Queries in slices, so that the scores of a long context stay bounded.
+                let rows = (MAX_SCORES / (h * total)).clamp(1, n);
+                let mut outs = Vec::with_capacity(n.div_ceil(rows));
+                for start in (0..n).step_by(rows) {
+                    let len = rows.min(n - start);
+                    let q = q.narrow(1, start, len)?.contiguous()?;
+                    let mask = mask.narrow(2, start, len)?;
+                    outs.push(dense_attention(&q, &k_all, &v_all, &mask, kvh, scale)?);
+                }
+                Tensor::cat(&outs, 0)?
             }
         }
         Numerics::Ggml => {
@@ -303,6 +306,29 @@ fn attention(
         cache.trim(w.saturating_sub(1))?;
     }
     l.o_proj.forward(&out)
+}
+
+/// Attention scores held at once in a prefill chunk (f32): 64 MB.
+const MAX_SCORES: usize = 16 << 20;
+
+/// `softmax(q k^T * scale + mask) v` with dense products: `q` `[heads, len, head_dim]`, `k` and
+/// `v` `[kv_heads, total, head_dim]`, `mask` `[1, 1, len, total]`; returns `[len, heads *
+/// head_dim]`. Query heads of one kv head sit side by side, so keys are not copied per head.
+fn dense_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    kvh: usize,
+    scale: f64,
+) -> Result<Tensor, LlmError> {
+    let (h, len, hd) = q.dims3()?;
+    let total = k.dim(1)?;
+    let rep = h / kvh;
+    let scores = (q.reshape((kvh, rep * len, hd))?.matmul(&k.t()?)? * scale)?;
+    let scores = scores.reshape((kvh, rep, len, total))?.broadcast_add(mask)?;
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((kvh, rep * len, total))?;
+    Ok(probs.matmul(v)?.reshape((h, len, hd))?.transpose(0, 1)?.reshape((len, h * hd))?)
 }
 
 /// Queries at `pos..pos+n` over keys at `first..first+total`.
