@@ -36,9 +36,15 @@ fn argmax(t: &Tensor) -> Vec<u32> {
 }
 
 fn check(case: &str, chunk: usize) {
+    check_sliced(case, chunk, usize::MAX);
+}
+
+/// As `check`, holding at most `scores` attention scores at once (queries in slices).
+fn check_sliced(case: &str, chunk: usize, scores: usize) {
     let r = reference(case);
     let mut model = gemma3::load(&fixture(&format!("gemma3/{case}")), &Device::Cpu).unwrap();
     model.set_prefill_chunk(chunk);
+    model.set_max_scores(scores);
     let logits = model.forward(&r.input_ids, true).unwrap();
     let d = max_diff(&logits, &r.logits_prefill);
     assert!(d < 1e-4, "{case} prefill (chunk {chunk}): max |diff| {d}");
@@ -62,6 +68,10 @@ fn local_and_global_layers_with_linear_rope_scaling_match_the_reference() {
 fn chunked_prefill_gives_the_same_logits() {
     for chunk in [1, 5, 8, 13] {
         check("text_local_global", chunk);
+    }
+    // Query slices of one and of a few rows.
+    for scores in [1, 100] {
+        check_sliced("text_local_global", 512, scores);
     }
 }
 

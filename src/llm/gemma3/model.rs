@@ -30,6 +30,8 @@ pub struct Gemma3 {
     /// Tokens seen so far (the position of the next one).
     pos: usize,
     prefill_chunk: usize,
+    /// Attention scores a prefill step holds at once.
+    max_scores: usize,
     numerics: Numerics,
     vision: Option<VisionTower>,
 }
@@ -53,7 +55,17 @@ impl Gemma3 {
     pub fn new(cfg: TextConfig, w: Weights, device: Device) -> Result<Self, LlmError> {
         let numerics = w.numerics;
         let cache = (0..cfg.layers.len()).map(|_| LayerCache::new(w.kv_dtype)).collect();
-        Ok(Self { cfg, w, device, cache, pos: 0, prefill_chunk: PREFILL_CHUNK, numerics, vision: None })
+        Ok(Self {
+            cfg,
+            w,
+            device,
+            cache,
+            pos: 0,
+            prefill_chunk: PREFILL_CHUNK,
+            max_scores: MAX_SCORES,
+            numerics,
+            vision: None,
+        })
     }
 
     /// Adds the vision tower of a multimodal checkpoint.
@@ -82,6 +94,12 @@ impl Gemma3 {
     /// Tokens per prefill chunk (bounds attention memory; results do not depend on it).
     pub fn set_prefill_chunk(&mut self, tokens: usize) {
         self.prefill_chunk = tokens.max(1);
+    }
+
+    /// Attention scores (f32 values) a prefill step may hold at once; queries are taken in
+    /// slices that fit (results do not depend on it).
+    pub fn set_max_scores(&mut self, scores: usize) {
+        self.max_scores = scores.max(1);
     }
 
     /// Forgets the conversation.
@@ -179,7 +197,13 @@ impl Gemma3 {
                 kind,
                 &x,
                 rope,
-                Step { pos: self.pos, numerics: self.numerics, masks: &mut masks, blocks: &blocks },
+                Step {
+                    pos: self.pos,
+                    numerics: self.numerics,
+                    masks: &mut masks,
+                    blocks: &blocks,
+                    max_scores: self.max_scores,
+                },
             )?;
             let an = rms_norm(&a, &layer.post_attention_layernorm, self.cfg.rms_norm_eps, self.numerics)?;
             h = (h + an)?;
@@ -221,6 +245,7 @@ struct Step<'a> {
     masks: &'a mut MaskCache,
     /// Absolute position ranges of images: bidirectional inside each.
     blocks: &'a [(usize, usize)],
+    max_scores: usize,
 }
 
 /// What a mask depends on besides the chunk: first key position, key count, window.
@@ -255,7 +280,7 @@ fn attention(
     kind: LayerKind,
     x: &Tensor,
     rope: &RopeTables,
-    Step { pos, numerics, masks, blocks }: Step<'_>,
+    Step { pos, numerics, masks, blocks, max_scores }: Step<'_>,
 ) -> Result<Tensor, LlmError> {
     let n = x.dim(0)?;
     let (h, kvh, hd) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
@@ -280,7 +305,7 @@ fn attention(
                 let mask = masks.get(Span { n, pos, first, total }, window, blocks, x.device())?;
                 let (k_all, v_all) = (k_all.to_dtype(DType::F32)?, v_all.to_dtype(DType::F32)?);
                 // Queries in slices, so that the scores of a long context stay bounded.
-                let rows = (MAX_SCORES / (h * total)).clamp(1, n);
+                let rows = (max_scores / (h * total)).clamp(1, n);
                 let mut outs = Vec::with_capacity(n.div_ceil(rows));
                 for start in (0..n).step_by(rows) {
                     let len = rows.min(n - start);
@@ -308,7 +333,7 @@ fn attention(
     l.o_proj.forward(&out)
 }
 
-/// Attention scores held at once in a prefill chunk (f32): 64 MB.
+/// Attention scores held at once in a prefill step by default (f32): 64 MB.
 const MAX_SCORES: usize = 16 << 20;
 
 /// `softmax(q k^T * scale + mask) v` with dense products: `q` `[heads, len, head_dim]`, `k` and
