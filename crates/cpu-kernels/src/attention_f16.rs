@@ -5,6 +5,30 @@ use half::f16;
 
 use crate::attention::{AttentionShape, Partial};
 
+/// Keys or values as a cache holds them.
+#[derive(Clone, Copy)]
+pub enum KvSlice<'a> {
+    F32(&'a [f32]),
+    F16(&'a [f16]),
+}
+
+/// `attend_part` or `attend_part_f16`, by how the cache holds keys and values; `None` when the
+/// two are held differently.
+pub fn attend_part_kv(
+    q: &[f32],
+    k: KvSlice<'_>,
+    v: KvSlice<'_>,
+    shape: AttentionShape,
+    keys: std::ops::Range<usize>,
+    scale: f32,
+) -> Option<Partial> {
+    match (k, v) {
+        (KvSlice::F32(k), KvSlice::F32(v)) => Some(crate::attend_part(q, k, v, shape, keys, scale)),
+        (KvSlice::F16(k), KvSlice::F16(v)) => Some(attend_part_f16(q, k, v, shape, keys, scale)),
+        _ => None,
+    }
+}
+
 /// As `attend_part`, with keys and values held as f16 (products and sums in f32).
 pub fn attend_part_f16(
     q: &[f32],

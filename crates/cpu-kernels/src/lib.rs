@@ -45,5 +45,5 @@ mod exp;
 mod gelu;
 
 pub use attention::{attend_one, attend_part, combine, AttentionShape, Partial};
-pub use attention_f16::attend_part_f16;
+pub use attention_f16::{attend_part_f16, attend_part_kv, KvSlice};
 pub use gelu::geglu;

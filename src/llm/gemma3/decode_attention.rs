@@ -18,6 +18,7 @@ pub fn attend(
 ) -> Result<Tensor, LlmError> {
     let (heads, _, head_dim) = q.dims3()?;
     let (kv_heads, _, _) = k.dims3()?;
+    let device = k.device().clone();
     let q = q.flatten_all()?.to_vec1::<f32>()?;
     let (ks, kl) = k.storage_and_layout();
     let (vs, vl) = v.storage_and_layout();
@@ -27,30 +28,10 @@ pub fn attend(
     }
     let shape = cpu_kernels::AttentionShape { heads, kv_heads, head_dim, held };
     let scale = scale as f32;
-    let part = |piece: std::ops::Range<usize>| -> Result<cpu_kernels::Partial, LlmError> {
-        match (&*ks, &*vs) {
-            (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) => {
-                Ok(cpu_kernels::attend_part(
-                    &q,
-                    &kd[kl.start_offset()..],
-                    &vd[vl.start_offset()..],
-                    shape,
-                    piece,
-                    scale,
-                ))
-            }
-            (Storage::Cpu(CpuStorage::F16(kd)), Storage::Cpu(CpuStorage::F16(vd))) => {
-                Ok(cpu_kernels::attend_part_f16(
-                    &q,
-                    &kd[kl.start_offset()..],
-                    &vd[vl.start_offset()..],
-                    shape,
-                    piece,
-                    scale,
-                ))
-            }
-            _ => Err(LlmError::Weights("decode attention needs an f32 or f16 cache on the CPU".into())),
-        }
+    let (k, v) = (kv_slice(&ks, kl)?, kv_slice(&vs, vl)?);
+    let part = |piece: std::ops::Range<usize>| {
+        cpu_kernels::attend_part_kv(&q, k, v, shape, piece, scale)
+            .ok_or_else(|| LlmError::Weights("keys and values held in different types".into()))
     };
     let pieces = pieces(keys);
     let parts = std::sync::Mutex::new(Vec::with_capacity(pieces.len()));
@@ -65,7 +46,19 @@ pub fn attend(
     parts.sort_by_key(|(i, _)| *i);
     let parts = parts.into_iter().map(|(_, p)| p).collect::<Result<Vec<_>, _>>()?;
     let out = cpu_kernels::combine(&parts, head_dim);
-    Ok(Tensor::from_vec(out, (1, heads * head_dim), k.device())?)
+    Ok(Tensor::from_vec(out, (1, heads * head_dim), &device)?)
+}
+
+/// A cache buffer from the view's first element.
+fn kv_slice<'a>(
+    storage: &'a Storage,
+    layout: &candle_core::Layout,
+) -> Result<cpu_kernels::KvSlice<'a>, LlmError> {
+    match storage {
+        Storage::Cpu(CpuStorage::F32(d)) => Ok(cpu_kernels::KvSlice::F32(&d[layout.start_offset()..])),
+        Storage::Cpu(CpuStorage::F16(d)) => Ok(cpu_kernels::KvSlice::F16(&d[layout.start_offset()..])),
+        _ => Err(LlmError::Weights("decode attention needs an f32 or f16 cache on the CPU".into())),
+    }
 }
 
 /// Keys per piece: enough that a piece's work outweighs handing it to a thread.
