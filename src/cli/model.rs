@@ -25,6 +25,25 @@ pub struct ModelArgs {
     /// The remote model takes images (MedGemma 1.5 does): lab-report images are shown to it.
     #[arg(long, env = "EHRQA_LLM_VISION")]
     pub llm_vision: bool,
+    /// The local model's arithmetic: `f32` (the reference's, fast) or `llama-cpp` (llama.cpp's
+    /// CPU results to the bit, for GGUF files; several times slower, for comparisons).
+    #[arg(long, value_enum, default_value_t = NumericsArg::F32, conflicts_with = "llm_url")]
+    pub numerics: NumericsArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NumericsArg {
+    F32,
+    LlamaCpp,
+}
+
+impl From<NumericsArg> for crate::llm::gemma3::Numerics {
+    fn from(n: NumericsArg) -> Self {
+        match n {
+            NumericsArg::F32 => Self::F32,
+            NumericsArg::LlamaCpp => Self::Ggml,
+        }
+    }
 }
 
 impl ModelArgs {
@@ -42,7 +61,8 @@ impl ModelArgs {
         };
         let tokenizer = crate::llm::tokenizer::locate(settings.tokenizer.as_deref(), &settings.cache_dir)?;
         let tokenizer = sibling_tokenizer(&model).unwrap_or(tokenizer);
-        Ok(Arc::new(LocalGenerator::load(&model, &tokenizer, candle_core::Device::Cpu)?))
+        let device = candle_core::Device::Cpu;
+        Ok(Arc::new(LocalGenerator::load_with(&model, &tokenizer, device, self.numerics.into())?))
     }
 }
 

@@ -33,9 +33,19 @@ impl LocalGenerator {
     /// Loads the model (GGUF file or safetensors directory) and its tokenizer, and starts the
     /// model thread.
     pub fn load(model: &Path, tokenizer: &Path, device: Device) -> Result<Self, LlmError> {
+        Self::load_with(model, tokenizer, device, gemma3::Numerics::F32)
+    }
+
+    /// As `load`, choosing the arithmetic (`Numerics::Ggml`: llama.cpp's results, GGUF only).
+    pub fn load_with(
+        model: &Path,
+        tokenizer: &Path,
+        device: Device,
+        numerics: gemma3::Numerics,
+    ) -> Result<Self, LlmError> {
         let started = Instant::now();
         let tok = Tokenizer::from_file(tokenizer)?;
-        let net = gemma3::load(model, &device)?;
+        let net = gemma3::load_with(model, &device, numerics)?;
         let sees_images = net.vision().is_some();
         tracing::info!(ms = started.elapsed().as_millis() as u64, "model loaded");
         let name =

@@ -128,3 +128,25 @@ async fn dropping_the_stream_cancels_generation() {
     assert_eq!(g.finish, Finish::Cancelled);
     assert!(g.completion_tokens < 20, "{} tokens after the reader left", g.completion_tokens);
 }
+
+/// `ehrqa generate --raw --numerics llama-cpp` prints llama.cpp's greedy continuation, and the
+/// default arithmetic refuses nothing but may part from it later.
+#[test]
+fn generate_with_llama_cpp_numerics_prints_llama_cpp_greedy_text() {
+    let r = reference();
+    let case = r.cases.iter().find(|c| c.prompt.starts_with("1, 2, 3")).expect("the numeric case");
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::helpers::ehrqa(
+        dir.path(),
+        &["generate", "--raw", "--numerics", "llama-cpp", "--max-tokens", "16", &case.prompt],
+    );
+    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+    let want = tokenizer().decode(&case.generated[..16]).unwrap();
+    assert_eq!(crate::helpers::stdout(&out).trim_end_matches('\n'), want);
+    // llama.cpp numerics apply to GGUF models only; a remote model has none.
+    let bad = crate::helpers::ehrqa(
+        dir.path(),
+        &["generate", "--numerics", "llama-cpp", "--llm-url", "http://127.0.0.1:9", "x"],
+    );
+    assert!(!bad.status.success());
+}
