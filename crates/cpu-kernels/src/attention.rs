@@ -151,10 +151,7 @@ mod tests {
     #[test]
     fn matches_a_plain_softmax_attention() {
         let shape = AttentionShape { heads: 4, kv_heads: 2, head_dim: 12, held: 9 };
-        let f = |i: usize| ((i * 37 % 101) as f32 / 50.0) - 1.0;
-        let q: Vec<f32> = (0..4 * 12).map(f).collect();
-        let k: Vec<f32> = (0..2 * 9 * 12).map(|i| f(i + 7)).collect();
-        let v: Vec<f32> = (0..2 * 9 * 12).map(|i| f(i + 13)).collect();
+        let (q, k, v) = crate::test_inputs(shape);
         let keys = 2..8;
         let out = attend_one(&q, &k, &v, shape, keys.clone(), 0.3);
         for h in 0..4 {

@@ -122,10 +122,9 @@ mod tests {
     #[test]
     fn matches_the_f32_kernel_on_the_same_values() {
         let shape = AttentionShape { heads: 4, kv_heads: 1, head_dim: 16, held: 20 };
-        let f = |i: usize| ((i * 37 % 101) as f32 / 50.0) - 1.0;
-        let q: Vec<f32> = (0..4 * 16).map(f).collect();
-        let k16: Vec<f16> = (0..20 * 16).map(|i| f16::from_f32(f(i + 3))).collect();
-        let v16: Vec<f16> = (0..20 * 16).map(|i| f16::from_f32(f(i + 11))).collect();
+        let (q, k, v) = crate::test_inputs(shape);
+        let half = |t: &[f32]| t.iter().map(|x| f16::from_f32(*x)).collect::<Vec<f16>>();
+        let (k16, v16) = (half(&k), half(&v));
         let (k32, v32): (Vec<f32>, Vec<f32>) =
             (k16.iter().map(|x| x.to_f32()).collect(), v16.iter().map(|x| x.to_f32()).collect());
         let parts = [

@@ -47,3 +47,12 @@ mod gelu;
 pub use attention::{attend_one, attend_part, combine, AttentionShape, Partial};
 pub use attention_f16::{attend_part_f16, attend_part_kv, KvSlice};
 pub use gelu::geglu;
+
+/// Deterministic test inputs: `q` for `shape`, and keys and values for its held positions.
+#[cfg(test)]
+pub(crate) fn test_inputs(shape: AttentionShape) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let f = |i: usize| ((i * 37 % 101) as f32 / 50.0) - 1.0;
+    let kv = shape.kv_heads * shape.held * shape.head_dim;
+    let q = (0..shape.heads * shape.head_dim).map(f).collect();
+    (q, (0..kv).map(|i| f(i + 7)).collect(), (0..kv).map(|i| f(i + 13)).collect())
+}
