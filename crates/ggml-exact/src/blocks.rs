@@ -5,6 +5,7 @@
 
 use crate::matrix::WeightType;
 use crate::quant::{quantize_q8_0, QuantRow};
+use crate::Products;
 
 /// A borrowed `[rows, cols]` Q8_0 or Q5_0 matrix in GGUF's block layout.
 #[derive(Clone, Copy)]
@@ -27,19 +28,18 @@ impl<'a> BlockMatrix<'a> {
         let fits = cols % 32 == 0 && data.len() == rows * cols / 32 * bytes;
         (fits && supported()).then_some(Self { ty, data, rows, cols })
     }
+}
 
-    pub fn rows(&self) -> usize {
+impl Products for BlockMatrix<'_> {
+    fn rows(&self) -> usize {
         self.rows
     }
 
-    /// The input rows of `x` (`n` of them) as the products read them.
-    pub fn quantize_inputs(&self, x: &[f32], n: usize) -> Vec<QuantRow> {
+    fn quantize_inputs(&self, x: &[f32], n: usize) -> Vec<QuantRow> {
         x.chunks_exact(self.cols).take(n).map(quantize_q8_0).collect()
     }
 
-    /// The outputs of weight rows `rows` for every input, output-major: `out[(o - rows.start) *
-    /// inputs.len() + i]`. Callers split the rows over threads.
-    pub fn dot_rows(&self, rows: std::ops::Range<usize>, inputs: &[QuantRow], out: &mut [f32]) {
+    fn dot_rows(&self, rows: std::ops::Range<usize>, inputs: &[QuantRow], out: &mut [f32]) {
         let row_bytes = self.cols / 32 * if self.ty == WeightType::Q8_0 { 34 } else { 22 };
         for (o, out) in rows.zip(out.chunks_mut(inputs.len())) {
             let w = &self.data[o * row_bytes..(o + 1) * row_bytes];
@@ -49,28 +49,6 @@ impl<'a> BlockMatrix<'a> {
             }
         }
     }
-
-    /// `x @ self^T` for `n` input rows, `n x rows`, on this thread.
-    pub fn matmul(&self, x: &[f32], n: usize) -> Vec<f32> {
-        let inputs = self.quantize_inputs(x, n);
-        let mut by_output = vec![0f32; self.rows * n];
-        self.dot_rows(0..self.rows, &inputs, &mut by_output);
-        transpose(by_output, self.rows, n)
-    }
-}
-
-/// `[rows, n]` to `[n, rows]` (one input row: already in place).
-pub fn transpose(by_output: Vec<f32>, rows: usize, n: usize) -> Vec<f32> {
-    if n == 1 {
-        return by_output;
-    }
-    let mut out = vec![0f32; n * rows];
-    for o in 0..rows {
-        for i in 0..n {
-            out[i * rows + o] = by_output[o * n + i];
-        }
-    }
-    out
 }
 
 fn supported() -> bool {

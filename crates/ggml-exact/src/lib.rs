@@ -24,7 +24,7 @@ mod matrix;
 mod quant;
 mod softmax;
 
-pub use blocks::{q5_0_as_q8_0, transpose, BlockMatrix};
+pub use blocks::{q5_0_as_q8_0, BlockMatrix};
 pub use f16dot::{dot_f16_gemm, dot_f16_vec};
 pub use matrix::{Matrix, WeightType};
 pub use quant::{quantize_q8_0, quantize_q8_k, QuantRow};
@@ -36,4 +36,39 @@ pub use softmax::{exp_f32x8, softmax};
 pub(crate) fn hsum8(a: &[f32; 8]) -> f32 {
     let r = [a[4] + a[0], a[5] + a[1], a[6] + a[2], a[7] + a[3]];
     (r[0] + r[2]) + (r[1] + r[3])
+}
+
+/// A weight matrix's products with activations, output rows at a time, so that callers can
+/// split the rows over their own threads; every output is computed whole by one call.
+pub trait Products {
+    fn rows(&self) -> usize;
+
+    /// The `n` input rows of `x` quantized as the products read them.
+    fn quantize_inputs(&self, x: &[f32], n: usize) -> Vec<QuantRow>;
+
+    /// The outputs of weight rows `rows` for every input, output-major: `out[(o - rows.start) *
+    /// inputs.len() + i]`. Which kernel ggml runs may depend on how many inputs there are.
+    fn dot_rows(&self, rows: std::ops::Range<usize>, inputs: &[QuantRow], out: &mut [f32]);
+
+    /// `x @ self^T` for `n` input rows, `n x rows`, on this thread.
+    fn matmul(&self, x: &[f32], n: usize) -> Vec<f32> {
+        let inputs = self.quantize_inputs(x, n);
+        let mut by_output = vec![0f32; self.rows() * n];
+        self.dot_rows(0..self.rows(), &inputs, &mut by_output);
+        transpose(by_output, self.rows(), n)
+    }
+}
+
+/// `[rows, n]` to `[n, rows]` (one input row: already in place).
+pub fn transpose(by_output: Vec<f32>, rows: usize, n: usize) -> Vec<f32> {
+    if n == 1 {
+        return by_output;
+    }
+    let mut out = vec![0f32; n * rows];
+    for o in 0..rows {
+        for i in 0..n {
+            out[i * rows + o] = by_output[o * n + i];
+        }
+    }
+    out
 }

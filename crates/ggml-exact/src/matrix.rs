@@ -5,6 +5,7 @@ use half::f16;
 
 use crate::dot;
 use crate::quant::{quantize_q8_0, quantize_q8_k, QuantRow};
+use crate::Products;
 
 /// The GGUF block types whose products are reproduced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,54 +129,8 @@ impl Matrix {
         Ok(Self { rows, cols, body })
     }
 
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
     pub fn cols(&self) -> usize {
         self.cols
-    }
-
-    /// `x @ self^T` for `x` of `n` rows of `cols`: each input row quantized as ggml quantizes
-    /// it for this weight type, each output computed as ggml's kernel for the type computes it
-    /// (the same for one token and for a batch). Returns `n x rows`, split over threads by
-    /// output (each output is computed whole by one thread, so the split changes nothing).
-    pub fn matmul(&self, x: &[f32], n: usize) -> Vec<f32> {
-        let inputs: Vec<QuantRow> = x
-            .chunks_exact(self.cols)
-            .take(n)
-            .map(|r| match self.body {
-                Body::Q0 { .. } => quantize_q8_0(r),
-                _ => quantize_q8_k(r),
-            })
-            .collect();
-        // Repacked Q4_K products take input rows four at a time, the rest one by one.
-        let grouped = n - n % 4;
-        // Other K-quant products of eight or more rows take ggml's tiled path.
-        let tiled = n >= 8;
-        let mut out = vec![0f32; n * self.rows];
-        let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(self.rows.max(1));
-        let per = self.rows.div_ceil(threads);
-        // Outputs are filled per thread into its own buffer, row-major by output, then placed.
-        let parts: Vec<Vec<f32>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let inputs = &inputs;
-                    s.spawn(move || {
-                        let range = t * per..((t + 1) * per).min(self.rows);
-                        outputs(self, range, inputs, Batch { in_group_of_four: false, tiled }, grouped)
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("matmul thread")).collect()
-        });
-        for (t, part) in parts.into_iter().enumerate() {
-            for (k, v) in part.into_iter().enumerate() {
-                let (o, i) = (t * per + k / n, k % n);
-                out[i * self.rows + o] = v;
-            }
-        }
-        out
     }
 
     #[inline(always)]
@@ -216,26 +171,41 @@ impl Matrix {
     }
 }
 
+/// Each input row quantized as ggml quantizes it for the weight type, each output computed as
+/// ggml's kernel for the type computes it, which for K-quants depends on the batch: repacked
+/// Q4_K takes input rows four at a time (the rest one by one), and Q6_K takes its tiled path for
+/// eight or more rows.
+impl Products for Matrix {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn quantize_inputs(&self, x: &[f32], n: usize) -> Vec<QuantRow> {
+        let quantize = match self.body {
+            Body::Q0 { .. } => quantize_q8_0,
+            _ => quantize_q8_k,
+        };
+        x.chunks_exact(self.cols).take(n).map(quantize).collect()
+    }
+
+    fn dot_rows(&self, rows: std::ops::Range<usize>, inputs: &[QuantRow], out: &mut [f32]) {
+        dot_rows(self, rows, inputs, out)
+    }
+}
+
 cpu_kernels::with_avx2! {
-    /// The outputs of weight rows `range` for every input, output-major.
-    fn outputs(m: &Matrix, range: std::ops::Range<usize>, inputs: &[QuantRow], batch: Batch, grouped: usize) -> Vec<f32> = outputs_inner;
+    fn dot_rows(m: &Matrix, rows: std::ops::Range<usize>, inputs: &[QuantRow], out: &mut [f32]) -> () = dot_rows_inner;
 }
 
 #[inline(always)]
-fn outputs_inner(
-    m: &Matrix,
-    range: std::ops::Range<usize>,
-    inputs: &[QuantRow],
-    batch: Batch,
-    grouped: usize,
-) -> Vec<f32> {
-    let mut part = Vec::with_capacity(range.len() * inputs.len());
-    for o in range {
-        for (i, x) in inputs.iter().enumerate() {
-            part.push(m.dot_row(o, x, Batch { in_group_of_four: i < grouped, ..batch }));
+fn dot_rows_inner(m: &Matrix, rows: std::ops::Range<usize>, inputs: &[QuantRow], out: &mut [f32]) {
+    let n = inputs.len();
+    let (grouped, tiled) = (n - n % 4, n >= 8);
+    for (o, out) in rows.zip(out.chunks_mut(n)) {
+        for (i, (v, x)) in out.iter_mut().zip(inputs).enumerate() {
+            *v = m.dot_row(o, x, Batch { in_group_of_four: i < grouped, tiled });
         }
     }
-    part
 }
 
 /// Which of ggml's kernels an input row goes through, which depends on the batch.

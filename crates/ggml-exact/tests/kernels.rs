@@ -3,7 +3,7 @@
 //! agreement with llama.cpp itself is tested on a real model in ehrqa's `gemma3_real` tests.)
 
 use ggml_exact::{
-    dot_f16_gemm, dot_f16_vec, exp_f32x8, quantize_q8_0, quantize_q8_k, softmax, Matrix, WeightType,
+    dot_f16_gemm, dot_f16_vec, exp_f32x8, quantize_q8_0, quantize_q8_k, softmax, Matrix, Products, WeightType,
 };
 
 /// A deterministic spread of values in [-scale, scale).

@@ -2,6 +2,7 @@
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
+use ggml_exact::Products;
 
 use crate::llm::LlmError;
 
@@ -47,15 +48,11 @@ impl Linear {
                 Ok(x.matmul(&q.dequantize(x.device())?.t()?)?)
             }
             Linear::Candle(QMatMul::QTensor(q)) if x.device().is_cpu() => match block_matrix(q)? {
-                Some(m) => Ok(block_matmul(&[m], x)?.remove(0)),
+                Some(m) => Ok(parallel_matmul(&[&m], x)?.remove(0)),
                 None => Ok(QMatMul::QTensor(q.clone()).forward(x)?),
             },
             Linear::Candle(w) => Ok(w.forward(x)?),
-            Linear::Exact(m) => {
-                let n = x.dim(0)?;
-                let out = m.matmul(&x.flatten_all()?.to_vec1::<f32>()?, n);
-                Ok(Tensor::from_vec(out, (n, m.rows()), x.device())?)
-            }
+            Linear::Exact(m) => Ok(parallel_matmul(&[m], x)?.remove(0)),
         }
     }
 
@@ -72,7 +69,7 @@ impl Linear {
             })
             .collect::<Result<_, _>>()?;
         let outs = match blocks.into_iter().collect::<Option<Vec<_>>>() {
-            Some(ms) => block_matmul(&ms, x)?,
+            Some(ms) => parallel_matmul(&ms.iter().collect::<Vec<_>>(), x)?,
             None => ls.iter().map(|l| l.forward(x)).collect::<Result<Vec<_>, _>>()?,
         };
         Ok(outs.try_into().expect("N outputs"))
@@ -92,7 +89,7 @@ impl Linear {
 
 /// `x @ m^T` for each matrix (all reading `x` the same way), their weight rows together split
 /// over candle's CPU threads (a second pool would fight candle's spinning workers for the cores).
-fn block_matmul(ms: &[ggml_exact::BlockMatrix<'_>], x: &Tensor) -> Result<Vec<Tensor>, LlmError> {
+fn parallel_matmul<M: Products + Sync>(ms: &[&M], x: &Tensor) -> Result<Vec<Tensor>, LlmError> {
     struct Out(*mut f32);
     // SAFETY: the pointer is only written through disjoint ranges, below.
     unsafe impl Sync for Out {}
@@ -114,6 +111,14 @@ fn block_matmul(ms: &[ggml_exact::BlockMatrix<'_>], x: &Tensor) -> Result<Vec<Te
             }
         }
     });
+    if let [m] = ms {
+        // One matrix: the buffer is its output (no copy of, say, a whole vocabulary of logits).
+        return Ok(vec![Tensor::from_vec(
+            ggml_exact::transpose(by_output, m.rows(), n),
+            (n, m.rows()),
+            x.device(),
+        )?]);
+    }
     ms.iter()
         .zip(&starts)
         .map(|(m, &start)| {
