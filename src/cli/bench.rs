@@ -90,9 +90,9 @@ async fn generate(
     anyhow::ensure!(!text.trim().is_empty(), "the prompt text is empty");
     let longest = lengths.iter().copied().max().unwrap_or(0);
     let mut all = tokenizer.encode(&text, true)?;
+    let again = tokenizer.encode(&text, false)?;
     while all.len() < longest {
-        let more = tokenizer.encode(&text, false)?;
-        all.extend(more);
+        all.extend_from_slice(&again);
     }
     // Warm-up, untimed (allocations, first touches), as the llama.cpp script does.
     net.forward(&all[..all.len().min(256)], false)?;

@@ -42,22 +42,11 @@ pub fn combine(parts: &[Partial], head_dim: usize) -> Vec<f32> {
     out
 }
 
-/// `softmax(q k^T * scale) v` for one query position. `q` is `[heads, head_dim]`, `k` and `v`
-/// are `[kv_heads, held, head_dim]`, and only keys `keys` (indices into the held ones) are seen.
-/// Returns `[heads * head_dim]`. Query heads sharing a kv head read its keys and values once.
-pub fn attend_one(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    shape: AttentionShape,
-    keys: std::ops::Range<usize>,
-    scale: f32,
-) -> Vec<f32> {
-    combine(&[attend_part(q, k, v, shape, keys, scale)], shape.head_dim)
-}
-
 crate::with_avx2! {
-    /// The `Partial` of keys `keys` (see `attend_one`).
+    /// Attention of one query position over keys `keys` (indices into the held ones), as a
+    /// `Partial`: `q` is `[heads, head_dim]`, `k` and `v` are `[kv_heads, held, head_dim]`.
+    /// Query heads sharing a kv head read its keys and values once. `combine` the partials of
+    /// disjoint key ranges for `softmax(q k^T * scale) v`.
     pub fn attend_part(
         q: &[f32],
         k: &[f32],
@@ -153,7 +142,7 @@ mod tests {
         let shape = AttentionShape { heads: 4, kv_heads: 2, head_dim: 12, held: 9 };
         let (q, k, v) = crate::test_inputs(shape);
         let keys = 2..8;
-        let out = attend_one(&q, &k, &v, shape, keys.clone(), 0.3);
+        let out = combine(&[attend_part(&q, &k, &v, shape, keys.clone(), 0.3)], 12);
         for h in 0..4 {
             let g = h / 2;
             let s: Vec<f64> = keys

@@ -44,7 +44,7 @@ mod attention_f16;
 mod exp;
 mod gelu;
 
-pub use attention::{attend_one, attend_part, combine, AttentionShape, Partial};
+pub use attention::{attend_part, combine, AttentionShape, Partial};
 pub use attention_f16::{attend_part_f16, attend_part_kv, KvSlice};
 pub use gelu::geglu;
 

@@ -8,7 +8,8 @@ use crate::llm::LlmError;
 
 /// A projection's weights.
 pub enum Linear {
-    /// candle's kernels: dense f32, or quantized (GGUF) with f32 activations.
+    /// The fast path: dense f32 (safetensors), or quantized (GGUF) products through candle, or
+    /// through `ggml_exact::BlockMatrix` for a few rows of Q8_0.
     Candle(QMatMul),
     /// llama.cpp's CPU arithmetic to the bit (`Numerics::Ggml`).
     Exact(ggml_exact::Matrix),
@@ -80,8 +81,8 @@ impl Linear {
         Linear::Candle(QMatMul::Tensor(t))
     }
 
-    /// A quantized weight for candle's kernels, re-quantized where candle is slow (see
-    /// `fast_type`).
+    /// A quantized weight for the fast path (candle's kernels, and `ggml_exact::BlockMatrix`
+    /// for Q8_0 when decoding), re-encoded where that is faster (see `fast_type`).
     pub fn quantized(q: QTensor, device: &Device) -> Result<Self, LlmError> {
         Ok(Linear::Candle(QMatMul::from_qtensor(fast_type(q, device)?)?))
     }
