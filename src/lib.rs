@@ -11,6 +11,7 @@ pub mod fhir;
 pub mod ingest;
 pub mod llm;
 pub mod retrieval;
+pub mod retry;
 pub mod server;
 pub mod settings;
 pub mod store;

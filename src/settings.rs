@@ -2,6 +2,7 @@
 //! reads nothing else.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Default refusal threshold for one input file or request body: 64 MiB.
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
@@ -16,6 +17,10 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     /// An explicit tokenizer.json; else the cached Gemma 3 tokenizer is used.
     pub tokenizer: Option<PathBuf>,
+    /// How long a write waits for another process that is writing to the same data directory
+    /// before it is refused (`ingest::IngestError::Busy`). Zero for the CLI: a second writer is
+    /// told at once. The service waits a little, then answers 503 with `Retry-After`.
+    pub write_wait: Duration,
 }
 
 /// `$HOME/.cache/ehrqa`, the cache `scripts/setup` fills.
@@ -31,6 +36,7 @@ impl Settings {
             max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
             cache_dir: default_cache_dir(),
             tokenizer: None,
+            write_wait: Duration::ZERO,
         }
     }
 

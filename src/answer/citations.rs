@@ -3,6 +3,7 @@
 //! sentence that states a value without citing gets the one evidence line holding that value
 //! verbatim, when exactly one does. The answer's tags are renumbered to index its citations.
 
+use super::citation_grammar;
 use super::tags::Tagged;
 
 /// An answer with checked citations.
@@ -27,53 +28,27 @@ pub fn check(answer: &str, tagged: &Tagged) -> Checked {
     out
 }
 
-/// Rewrites the citation groups of one sentence; returns it and how many valid citations it has.
+/// Rewrites the citation groups of one sentence (`citation_grammar`, the grammar record text
+/// was neutralised with); returns it and how many valid citations it has.
 fn rewrite(sentence: &str, tagged: &Tagged, out: &mut Checked) -> (String, usize) {
     let mut text = String::with_capacity(sentence.len());
     let mut valid = 0;
-    let mut rest = sentence;
-    while let Some(open) = rest.find('[') {
-        text.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find(']') else {
-            text.push_str(&rest[open..]);
-            rest = "";
-            break;
-        };
-        let inner = &after[..close];
-        match citation_group(inner) {
-            Some(items) => {
-                for item in items {
-                    match tagged.resolve(item) {
-                        Some(r) => {
-                            text.push_str(&format!("[{}]", index_of(&mut out.cited, r)));
-                            valid += 1;
-                        }
-                        None => out.invalid.push(item.to_owned()),
-                    }
+    let mut from = 0;
+    for g in citation_grammar::groups(sentence) {
+        text.push_str(&sentence[from..g.start]);
+        for item in g.items {
+            match tagged.resolve(item) {
+                Some(r) => {
+                    text.push_str(&format!("[{}]", index_of(&mut out.cited, r)));
+                    valid += 1;
                 }
+                None => out.invalid.push(item.to_owned()),
             }
-            None => text.push_str(&rest[open..open + close + 2]),
         }
-        rest = &after[close + 1..];
+        from = g.end;
     }
-    text.push_str(rest);
+    text.push_str(&sentence[from..]);
     (text, valid)
-}
-
-/// The items of a bracket that holds citations only (`3`, `2, 5`, `Observation/abc`), else None.
-fn citation_group(inner: &str) -> Option<Vec<&str>> {
-    let items: Vec<&str> =
-        inner.split([',', ';']).flat_map(|p| p.split_whitespace()).filter(|s| !s.is_empty()).collect();
-    let is_citation = |s: &&str| s.chars().all(|c| c.is_ascii_digit()) || is_reference(s);
-    (!items.is_empty() && items.iter().all(is_citation)).then_some(items)
-}
-
-/// `Type/id` with a FHIR resource type (so `[Mass/volume]` in a copied lab name is text).
-fn is_reference(s: &str) -> bool {
-    s.split_once('/').is_some_and(|(t, id)| {
-        crate::fhir::resource_type::is_known(t) && crate::fhir::reference::is_valid_id(id)
-    })
 }
 
 fn index_of(cited: &mut Vec<String>, rref: &str) -> usize {
@@ -122,22 +97,10 @@ fn attach(sentence: &str, tagged: &Tagged, out: &mut Checked) -> String {
 /// The tag a value at byte `at` of an evidence line belongs to: the first tag after it in the
 /// line (facts put the tag after the value they state), else the line's leading tag.
 fn tag_for(line: &str, at: usize) -> Option<&str> {
-    let tag_at = |s: &str| -> Option<(usize, usize)> {
-        let mut from = 0;
-        while let Some(open) = s[from..].find('[').map(|i| i + from) {
-            let close = s[open..].find(']')? + open;
-            if close > open + 1 && s[open + 1..close].chars().all(|c| c.is_ascii_digit()) {
-                return Some((open + 1, close));
-            }
-            from = open + 1;
-        }
-        None
-    };
-    if let Some((a, b)) = tag_at(&line[at..]) {
-        return Some(&line[at + a..at + b]);
+    fn first_tag(s: &str) -> Option<&str> {
+        citation_grammar::groups(s).iter().find_map(|g| g.single_number())
     }
-    let (a, b) = tag_at(line)?;
-    Some(&line[a..b])
+    first_tag(&line[at..]).or_else(|| first_tag(line))
 }
 
 /// Values a sentence states: numbers (`6.2`, `140/90`) and dates (`2019-03-02`).

@@ -3,6 +3,7 @@
 //! or a plain statement that the record does not contain the answer.
 
 mod abstain;
+pub mod citation_grammar;
 mod citations;
 mod error;
 mod images;

@@ -3,9 +3,12 @@
 //! instruction-tuned model gets it as a chat turn (the system text is folded into the first
 //! user turn by the chat template); a base model gets a completion-style few-shot prompt in
 //! which the examples show the same format, and stops where the next example would start.
+//!
+//! Record text and the question are data in both: message contents and `Segment::Untrusted`
+//! text never become control tokens (`llm::segment`).
 
 use crate::llm::chat::Message;
-use crate::llm::Prompt;
+use crate::llm::{Prompt, Segment};
 
 use super::tags::Tagged;
 
@@ -52,10 +55,13 @@ pub fn build(style: PromptStyle, tagged: &Tagged, question: &str, today: &str) -
             stop: Vec::new(),
         },
         PromptStyle::Completion => Built {
-            prompt: Prompt::Raw(format!(
-                "{EXAMPLES}Record (today is {today}):\n{}\nQuestion: {question}\nAnswer:",
-                tagged.text.trim_end()
-            )),
+            prompt: Prompt::Completion(vec![
+                Segment::Template(format!("{EXAMPLES}Record (today is {today}):\n")),
+                Segment::untrusted(tagged.text.trim_end()),
+                Segment::template("\nQuestion: "),
+                Segment::Untrusted(question),
+                Segment::template("\nAnswer:"),
+            ]),
             // Answers are one line, as in the examples.
             stop: vec!["\n".into()],
         },

@@ -1,5 +1,6 @@
-//! `ehrqa key new --name NAME [--patients ID,ID]`: a new API key and its keys-file line (the
-//! file keeps only the hash; the key is shown once).
+//! `ehrqa key new --name NAME [--patients ID,ID] [--keys FILE]`: a new API key and its
+//! keys-file line (the file keeps only the hash; the key is shown once). Names must be unique in
+//! a keys file (`ehrqa serve` refuses the file otherwise); `--keys` checks before the line is made.
 
 use super::output::{print_json, OutputFormat};
 
@@ -12,13 +13,21 @@ pub enum Key {
         /// Patients the key may read (default: all).
         #[arg(long, value_delimiter = ',')]
         patients: Vec<String>,
+        /// The keys file the line is for: a name it already gives a key is refused.
+        #[arg(long)]
+        keys: Option<std::path::PathBuf>,
     },
 }
 
 pub fn run(cmd: Key, format: OutputFormat) -> anyhow::Result<bool> {
-    let Key::New { name, patients } = cmd;
+    let Key::New { name, patients, keys } = cmd;
     if name.is_empty() || name.contains(char::is_whitespace) {
         anyhow::bail!("--name must be one word");
+    }
+    if let Some(file) = keys {
+        if crate::server::auth::Auth::load(Some(&file), None)?.has_name(&name) {
+            anyhow::bail!("{} already has a key named {name:?}; key names must be unique", file.display());
+        }
     }
     if let Some(bad) = patients.iter().find(|p| !crate::fhir::reference::is_valid_id(p)) {
         anyhow::bail!("invalid patient id {bad:?}");

@@ -2,6 +2,7 @@
 
 mod ask;
 mod bench;
+mod check;
 mod context;
 mod eval;
 mod generate;
@@ -59,6 +60,8 @@ pub enum Command {
     Search(search::Args),
     /// Rebuild the search index from the database.
     Reindex,
+    /// Check that the database and the index agree and that inputs were stored whole.
+    Check(check::Args),
     /// Transcribe image attachments still waiting (Tesseract OCR, or a vision model).
     Transcribe(transcribe::Args),
     /// Assemble the evidence for a question within a token budget.
@@ -82,6 +85,20 @@ pub enum Command {
     Bench(bench::Bench),
 }
 
+impl Command {
+    /// Whether the command's work is generating with a model (and nothing that allocates in
+    /// proportion to its input), so that the allocator should keep freed memory (`main.rs`).
+    pub fn is_generation(&self) -> bool {
+        matches!(
+            self,
+            Command::Ask(_)
+                | Command::Generate(_)
+                | Command::Bench(bench::Bench::Generate { .. })
+                | Command::Eval(eval::Eval::Answers { .. })
+        )
+    }
+}
+
 impl Cli {
     fn settings(&self) -> Settings {
         Settings {
@@ -89,6 +106,7 @@ impl Cli {
             max_input_bytes: self.max_input_bytes,
             cache_dir: self.cache_dir.clone().unwrap_or_else(crate::settings::default_cache_dir),
             tokenizer: self.tokenizer.clone(),
+            write_wait: std::time::Duration::ZERO,
         }
     }
 
@@ -101,6 +119,7 @@ impl Cli {
             Command::Patients => patients::run(settings, format).await,
             Command::Search(args) => search::run(settings, args, format).await,
             Command::Reindex => reindex::run(settings, format).await,
+            Command::Check(args) => check::run(settings, args, format).await,
             Command::Transcribe(args) => transcribe::run(settings, args, format).await,
             Command::Context(args) => context::run(settings, args, format).await,
             Command::Eval(cmd) => eval::run(settings, cmd, format).await,

@@ -12,6 +12,7 @@ use crate::ingest::Workspace;
 use crate::server::auth::Auth;
 use crate::server::jobs::Jobs;
 use crate::server::metrics::Metrics;
+use crate::server::preparation::PreparationBudget;
 use crate::server::queue::GenerationQueue;
 use crate::server::state::{AppState, Limits, Model};
 use crate::settings::Settings;
@@ -40,9 +41,15 @@ pub struct Args {
     pub queue: usize,
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Seconds a write (a posted bundle, a sync) waits while another process (`ehrqa ingest`)
+    /// writes to the data directory, before it is answered 503 with `Retry-After`.
+    #[arg(long, default_value_t = 5.0)]
+    pub write_wait: f64,
 }
 
-pub async fn run(settings: Settings, args: Args) -> anyhow::Result<bool> {
+pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<bool> {
+    settings.write_wait = std::time::Duration::try_from_secs_f64(args.write_wait)
+        .map_err(|_| anyhow::anyhow!("--write-wait must be a number of seconds, not {}", args.write_wait))?;
     let auth = auth(&args)?;
     let tokenizer = Arc::new(load_tokenizer(&settings)?);
     let model = if args.no_model {
@@ -69,7 +76,8 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<bool> {
             default_max_tokens: args.answer.max_tokens,
             images: args.answer.images,
         },
-        ingest_lock: tokio::sync::Mutex::new(()),
+        // One largest input at a time, or several smaller ones side by side.
+        preparing: PreparationBudget::new(max_body),
         jobs: Jobs::default(),
     };
     eprintln!("ehrqa serving on http://{} (not for clinical use)", args.bind);

@@ -77,7 +77,7 @@ pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow
     req.auth = auth(args.token, args.token_file, args.client_id, args.client_secret, args.token_url)?;
     sync::validate(&req)?;
     let ws = Workspace::open_with(settings.clone(), super::optional_counter(&settings)).await?;
-    let report = sync::run(&ws, None, &req, &Lines).await?;
+    let report = sync::run(&ws, &req, &Lines).await?;
     match format {
         OutputFormat::Json => print_json(&report)?,
         OutputFormat::Text => println!(

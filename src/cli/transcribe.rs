@@ -9,7 +9,7 @@ use super::progress::Bar;
 use crate::ingest::transcribe::{
     transcribe_pending, ModelTranscriber, Tesseract, TranscribeReport, Transcriber,
 };
-use crate::ingest::Workspace;
+use crate::ingest::{IngestError, Workspace};
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -45,7 +45,14 @@ async fn pending_with(
             return Ok(None);
         }
     };
-    Ok(Some(transcribe_pending(ws, t, None, &Bar::new()).await?))
+    match transcribe_pending(ws, t, &Bar::new()).await {
+        Ok(report) => Ok(Some(report)),
+        Err(e @ IngestError::Busy { .. }) => {
+            eprintln!("note: images left waiting for transcription: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow::Result<bool> {

@@ -37,14 +37,37 @@ pub enum EntryProblem {
     NotAnObject,
     #[error("resource has no resourceType")]
     MissingType,
-    #[error("unknown resourceType {0:?}")]
+    #[error("unknown resourceType {}", shown(.0, true))]
     UnknownType(String),
-    #[error("invalid resource id {0:?}")]
+    #[error("invalid resource id {}", shown(.0, true))]
     BadId(String),
-    #[error("{method} entries are not supported (only resources to store)")]
+    #[error("{} entries are not supported (only resources to store)", shown_word(.method))]
     UnsupportedMethod { method: String },
     #[error("{path}: {reason}")]
     BadAttachment { path: String, reason: String },
+}
+
+/// At most this many characters of a value taken from the input are shown in an error. The
+/// message goes to logs, the terminal and HTTP responses, and a hostile input must not make it
+/// megabytes long (the fuzzer found a 1 MB resource id quoted whole).
+const SHOWN_CHARS: usize = 80;
+
+/// A value from the input as an error shows it: Debug-quoted when `quote` (so control characters
+/// cannot break the line), cut after `SHOWN_CHARS` characters with its full length noted.
+fn shown(value: &str, quote: bool) -> String {
+    let cut = value.char_indices().nth(SHOWN_CHARS).map(|(i, _)| i);
+    let head = &value[..cut.unwrap_or(value.len())];
+    let mut out = if quote { format!("{head:?}") } else { head.to_owned() };
+    if cut.is_some() {
+        out.push_str(&format!("... ({} bytes)", value.len()));
+    }
+    out
+}
+
+/// A word such as an HTTP method: bare when it is one, quoted like any other value when not.
+fn shown_word(value: &str) -> String {
+    let plain = !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric());
+    shown(value, !plain)
 }
 
 /// Why an input was refused. Nothing of a refused input is stored.
@@ -66,4 +89,24 @@ pub enum InputError {
     Entry { at: Location, problem: EntryProblem },
     #[error("empty input: no resources")]
     Empty,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_from_the_input_are_shown_short_and_on_one_line() {
+        let short = EntryProblem::UnknownType("Patientt".into());
+        assert_eq!(short.to_string(), "unknown resourceType \"Patientt\"");
+        let huge = EntryProblem::BadId("0".repeat(1_000_000));
+        let msg = huge.to_string();
+        assert!(msg.len() < 200 && msg.ends_with("... (1000000 bytes)"), "{msg}");
+        let method = EntryProblem::UnsupportedMethod { method: "DELETE".into() };
+        assert_eq!(method.to_string(), "DELETE entries are not supported (only resources to store)");
+        let sneaky = EntryProblem::UnsupportedMethod { method: "GET\nok".into() };
+        assert!(!sneaky.to_string().contains('\n'));
+        let wide = EntryProblem::BadId("\u{e9}".repeat(100));
+        assert!(wide.to_string().ends_with("... (200 bytes)"));
+    }
 }

@@ -13,6 +13,7 @@ pub mod input;
 pub mod normalise;
 pub mod prepare;
 pub mod record;
+pub mod redact;
 pub mod reference;
 pub mod resolve;
 pub mod resource_type;

@@ -11,4 +11,16 @@ pub enum IngestError {
     Index(#[from] IndexError),
     #[error("the reader thread stopped unexpectedly")]
     ReaderGone,
+    /// Another process is writing to the data directory (see `writer.rs`).
+    #[error(
+        "another ehrqa process{} is writing to {}; try again when it has finished",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        dir.display()
+    )]
+    Busy { dir: std::path::PathBuf, pid: Option<u32> },
+    /// The store refused the input (it would merge two people); nothing of it was stored.
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot use the lock file {path}: {source}")]
+    Lock { path: std::path::PathBuf, source: std::io::Error },
 }

@@ -1,5 +1,6 @@
 //! Ingest: the pipeline that joins the FHIR layer, the store and the index.
 
+mod check;
 mod error;
 mod pipeline;
 mod progress;
@@ -8,7 +9,9 @@ mod report;
 mod sources;
 pub mod transcribe;
 mod workspace;
+mod writer;
 
+pub use check::{check, CheckReport, IndexCheck, InputCheck};
 pub use error::IngestError;
 pub use pipeline::{ingest_files, ingest_loaded, load_bytes, load_file, Loaded};
 pub use progress::{NoProgress, Progress};
@@ -16,3 +19,4 @@ pub use rebuild::rebuild;
 pub use report::{Failure, IngestReport, Timings};
 pub use sources::{expand, Unlistable};
 pub use workspace::Workspace;
+pub use writer::{WriteGate, Writing, LOCK_FILE};

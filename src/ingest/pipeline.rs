@@ -18,7 +18,7 @@ use super::{IngestError, Progress, Workspace};
 use crate::fhir::input::{self, Format};
 use crate::fhir::{prepare, InputError, PreparedBatch};
 use crate::retrieval::{IndexError, IndexUpdater, IndexedRecord};
-use crate::store::{WriteOutcome, WriteTxn};
+use crate::store::{Staged, WriteOutcome, WriteTxn};
 use crate::tokens::TokenCounter;
 
 /// A group is committed once it holds this many resources (or the input ends).
@@ -83,6 +83,7 @@ pub async fn ingest_files(
     progress: &dyn Progress,
 ) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
+    let writing = ws.writing().await?;
     let total: u64 = files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
     progress.start(total, "ingest");
     let (tx, mut rx) = mpsc::channel::<Loaded>(2);
@@ -115,6 +116,7 @@ pub async fn ingest_files(
     progress.finish();
     result?;
     ws.index.reload()?;
+    drop(writing);
     report.references = ws.store.ref_counts().await?;
     let secs = started.elapsed().as_secs_f64();
     report.elapsed_ms = (secs * 1000.0) as u64;
@@ -122,15 +124,20 @@ pub async fn ingest_files(
     Ok(report)
 }
 
-/// Ingests one already loaded input on its own (the REST API's unit of work).
+/// Ingests one already loaded input on its own (the REST API's unit of work); an input the store
+/// refuses is `IngestError::Refused`.
 pub async fn ingest_loaded(ws: &Workspace, loaded: Loaded) -> Result<IngestReport, IngestError> {
+    let _writing = ws.writing().await?;
     let mut report = IngestReport::default();
     let mut group = Group::new(ws)?;
     group.add(loaded, &mut report).await?;
     group.commit(&mut report).await?;
     group.finish()?;
     ws.index.reload()?;
-    Ok(report)
+    match report.failed.pop() {
+        Some(refused) => Err(IngestError::Refused(refused.error)),
+        None => Ok(report),
+    }
 }
 
 /// Inputs written to one open transaction and one uncommitted index state.
@@ -169,9 +176,16 @@ impl<'a> Group<'a> {
                 return Ok(());
             }
         };
-        if let Err(e) = self.stage(&batch, &loaded.source, loaded.sha256.as_deref()).await {
-            self.abandon().await;
-            return Err(e);
+        match self.stage(&batch, &loaded.source, loaded.sha256.as_deref()).await {
+            Ok(None) => {}
+            Ok(Some(refusal)) => {
+                report.fail(loaded.source, refusal);
+                return Ok(());
+            }
+            Err(e) => {
+                self.abandon().await;
+                return Err(e);
+            }
         }
         for r in &batch.resources {
             self.issues.extend(r.record.issues.iter().cloned());
@@ -180,18 +194,23 @@ impl<'a> Group<'a> {
         Ok(())
     }
 
+    /// Writes one input into the group; `Some(reason)` when the store refused it (nothing of
+    /// it was written).
     async fn stage(
         &mut self,
         batch: &PreparedBatch,
         source: &str,
         sha: Option<&str>,
-    ) -> Result<(), IngestError> {
+    ) -> Result<Option<String>, IngestError> {
         let t = Instant::now();
         if self.txn.is_none() {
             self.txn = Some(self.ws.store.begin_write().await?);
         }
         let txn = self.txn.as_mut().expect("just opened");
-        let outcome = txn.stage(batch, source, sha).await?;
+        let outcome = match txn.stage(batch, source, sha).await? {
+            Staged::Written(outcome) => outcome,
+            Staged::Refused(reason) => return Ok(Some(reason)),
+        };
         self.timings.store_ms += ms(t);
         let t = Instant::now();
         let changed: std::collections::HashSet<_> = outcome.changed.iter().collect();
@@ -204,7 +223,7 @@ impl<'a> Group<'a> {
         }
         self.timings.index_ms += ms(t);
         self.outcomes.push((outcome, batch.duplicates));
-        Ok(())
+        Ok(None)
     }
 
     /// Commits the index (prepared first) and the database together, then counts the group.
@@ -244,11 +263,11 @@ impl<'a> Group<'a> {
     async fn abandon(&mut self) {
         if let Some(txn) = self.txn.take() {
             if let Err(e) = txn.rollback().await {
-                tracing::error!(error = %e, "rollback failed");
+                tracing::error!(error = %crate::fhir::redact::redact(&e.to_string()), "rollback failed");
             }
         }
         if let Err(e) = self.writer.rollback() {
-            tracing::error!(error = %e, "index rollback failed");
+            tracing::error!(error = %crate::fhir::redact::redact(&e.to_string()), "index rollback failed");
         }
         self.outcomes.clear();
         self.issues.clear();

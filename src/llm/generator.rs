@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::chat::Message;
 use super::sampling::Sampling;
+use super::segment::Segment;
 use super::LlmError;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -17,10 +18,15 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What to generate from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prompt {
-    /// A conversation, rendered with the model's chat template.
+    /// A conversation, rendered with the model's chat template. Message contents are data:
+    /// control-token strings in them stay text (`segment`).
     Chat(Vec<Message>),
-    /// Text tokenized as is, with BOS (what comparisons with llama.cpp use).
+    /// The operator's own text, tokenized as is with BOS, control tokens included (what
+    /// comparisons with llama.cpp use). Never for text from a record or a client.
     Raw(String),
+    /// A completion prompt with BOS: the template's text and untrusted text (record text, a
+    /// question) kept apart, so only the template's control tokens are control tokens.
+    Completion(Vec<Segment>),
 }
 
 #[derive(Debug, Clone)]

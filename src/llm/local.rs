@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::chat;
 use super::gemma3::{self, preprocess, Gemma3, ImageSpan};
-use super::generator::{BoxFuture, Finish, Generation, GenerationRequest, Generator, Prompt};
+use super::generator::{BoxFuture, Finish, Generation, GenerationRequest, Generator};
 use super::sampling::Sampler;
 use super::stop::StopMatcher;
 use super::{LlmError, Tokenizer};
@@ -162,12 +162,9 @@ fn prompt_ids(
     req: &GenerationRequest,
 ) -> Result<(Vec<u32>, Vec<ImageSpan>), LlmError> {
     let n = req.images.len();
+    let segments = chat::segments(&req.prompt, n);
     if n == 0 {
-        let ids = match &req.prompt {
-            Prompt::Chat(messages) => tok.encode(&chat::render(messages), false)?,
-            Prompt::Raw(text) => tok.encode(text, true)?,
-        };
-        return Ok((ids, Vec::new()));
+        return Ok((tok.encode_segments(&segments)?, Vec::new()));
     }
     let vision = net.vision().ok_or_else(|| {
         LlmError::Image(
@@ -175,11 +172,7 @@ fn prompt_ids(
         )
     })?;
     let cfg = vision.config();
-    let (text, bos) = match &req.prompt {
-        Prompt::Chat(messages) => (chat::render_with_images(messages, n), false),
-        Prompt::Raw(text) => (format!("{}{text}", chat::START_OF_IMAGE.repeat(n)), true),
-    };
-    let ids = tok.encode(&chat::expand_images(&text, cfg.mm_tokens_per_image), bos)?;
+    let ids = tok.encode_segments(&chat::expand_images(segments, cfg.mm_tokens_per_image))?;
     let starts: Vec<usize> = (0..ids.len())
         .filter(|&i| ids[i] == cfg.image_token_index && (i == 0 || ids[i - 1] != cfg.image_token_index))
         .collect();

@@ -5,8 +5,10 @@ mod error;
 pub mod gemma3;
 pub mod generator;
 pub mod local;
+pub mod pieces;
 pub mod remote;
 pub mod sampling;
+pub mod segment;
 pub mod stop;
 pub mod tokenizer;
 
@@ -14,4 +16,5 @@ pub use error::LlmError;
 pub use generator::{Finish, Generation, GenerationRequest, Generator, ImageInput, Prompt};
 pub use local::LocalGenerator;
 pub use remote::{RemoteConfig, RemoteGenerator};
+pub use segment::Segment;
 pub use tokenizer::{Tokenizer, TokenizerError};

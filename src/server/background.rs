@@ -1,5 +1,6 @@
-//! Work the service does on its own: transcribing image attachments that arrive with bundles
-//! or syncs, a few seconds after they land, without holding up any request.
+//! Work the service does on its own: following what other processes write to its data
+//! directory, and transcribing image attachments that arrive with bundles or syncs, a few seconds
+//! after they land, without holding up any request.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,13 +9,36 @@ use actix_web::web;
 
 use super::state::AppState;
 use crate::ingest::transcribe::{transcribe_pending, ModelTranscriber, Tesseract, Transcriber};
-use crate::ingest::NoProgress;
+use crate::fhir::redact::redact;
+use crate::ingest::{IngestError, NoProgress};
 
 /// How often the queue of images is looked at.
 const EVERY: Duration = Duration::from_secs(3);
 
-/// Starts transcribing with the service's model when it sees images, else with Tesseract.
+/// How often the service looks for what other processes wrote to its data directory.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+
+/// Starts the service's own work: following the store, and transcribing images.
 pub fn start(state: web::Data<AppState>) {
+    follow(state.clone());
+    transcribe(state);
+}
+
+/// Keeps searches in step with the data directory when another process (`ehrqa ingest`, or a
+/// crashed writer) committed to it: see `Workspace::follow`.
+fn follow(state: web::Data<AppState>) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = state.ws.follow().await {
+                tracing::warn!("following the data directory failed: {}", redact(&e.to_string()));
+            }
+            tokio::time::sleep(FOLLOW_EVERY).await;
+        }
+    });
+}
+
+/// Transcribes with the service's model when it sees images, else with Tesseract.
+fn transcribe(state: web::Data<AppState>) {
     let model = state.model.as_ref().and_then(|m| ModelTranscriber::new(m.generator.clone()));
     let t: Arc<dyn Transcriber> = match (model, Tesseract::locate()) {
         (Some(m), _) => Arc::new(m),
@@ -26,12 +50,13 @@ pub fn start(state: web::Data<AppState>) {
     };
     tokio::spawn(async move {
         loop {
-            match transcribe_pending(&state.ws, t.clone(), Some(&state.ingest_lock), &NoProgress).await {
+            match transcribe_pending(&state.ws, t.clone(), &NoProgress).await {
                 Ok(r) if r.transcribed + r.failed > 0 => {
                     tracing::info!(transcribed = r.transcribed, failed = r.failed, "images transcribed");
                 }
                 Ok(_) => {}
-                Err(e) => tracing::error!("transcription stopped: {e}"),
+                Err(IngestError::Busy { .. }) => tracing::debug!("transcription waits for another writer"),
+                Err(e) => tracing::error!("transcription stopped: {}", redact(&e.to_string())),
             }
             tokio::time::sleep(EVERY).await;
         }

@@ -26,10 +26,16 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     NotFhir(String),
+    /// FHIR, but storing it would break a rule (two people merged); nothing was stored.
+    #[error("{0}")]
+    Refused(String),
     #[error("too many questions in flight; retry in {retry_after} s")]
     Busy { retry_after: u64 },
     #[error("{0}")]
     NotReady(String),
+    /// The data directory or database is busy with another writer; the request may be retried.
+    #[error("{reason}; retry in {retry_after} s")]
+    Unavailable { reason: String, retry_after: u64 },
     #[error("the model server failed: {0}")]
     Upstream(String),
     #[error("internal error")]
@@ -71,8 +77,9 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::TooLarge(_) => "too-long",
             ApiError::NotFhir(_) => "structure",
+            ApiError::Refused(_) => "business-rule",
             ApiError::Busy { .. } => "throttled",
-            ApiError::NotReady(_) | ApiError::Upstream(_) => "transient",
+            ApiError::NotReady(_) | ApiError::Upstream(_) | ApiError::Unavailable { .. } => "transient",
             ApiError::Internal(_) => "exception",
         }
     }
@@ -86,9 +93,9 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFhir(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFhir(_) | ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady(_) | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -96,12 +103,12 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let ApiError::Internal(detail) = self {
-            tracing::error!("internal error: {detail}");
+            tracing::error!("internal error: {}", crate::fhir::redact::redact(detail));
         }
         let mut resp = HttpResponse::build(self.status_code());
         resp.content_type("application/fhir+json");
         match self {
-            ApiError::Busy { retry_after } => {
+            ApiError::Busy { retry_after } | ApiError::Unavailable { retry_after, .. } => {
                 resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             ApiError::Unauthorized => {
@@ -113,8 +120,17 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Seconds a client is asked to wait when another writer holds the data directory.
+const WRITER_RETRY_AFTER: u64 = 2;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.is_busy() {
+            return ApiError::Unavailable {
+                reason: "the database is busy".into(),
+                retry_after: WRITER_RETRY_AFTER,
+            };
+        }
         ApiError::Internal(e.to_string())
     }
 }
@@ -127,7 +143,15 @@ impl From<IndexError> for ApiError {
 
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            IngestError::Busy { .. } => ApiError::Unavailable {
+                reason: "another process is writing to this service's data directory".into(),
+                retry_after: WRITER_RETRY_AFTER,
+            },
+            IngestError::Store(e) => e.into(),
+            IngestError::Refused(reason) => ApiError::Refused(reason),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

@@ -1,4 +1,6 @@
-//! Background jobs (syncs started over the API), kept in memory with their progress.
+//! Background jobs (syncs started over the API), kept in memory with their progress. A job
+//! belongs to the key that started it, by the key's identity (its hash), not its name: only
+//! that key can read it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,6 +8,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use super::auth::KeyId;
 use crate::sync::{PatientSync, SyncProgress, SyncReport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -29,7 +32,7 @@ pub struct Job {
     /// Why the job as a whole failed.
     pub error: Option<String>,
     #[serde(skip)]
-    pub owner: String,
+    owner: KeyId,
 }
 
 #[derive(Default)]
@@ -39,7 +42,7 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    pub fn create(&self, kind: &'static str, owner: &str) -> u64 {
+    pub fn create(&self, kind: &'static str, owner: KeyId) -> u64 {
         let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
         let job = Job {
             id,
@@ -49,14 +52,16 @@ impl Jobs {
             patients_done: 0,
             report: None,
             error: None,
-            owner: owner.to_owned(),
+            owner,
         };
         self.jobs.lock().expect("jobs lock").insert(id, job);
         id
     }
 
-    pub fn get(&self, id: u64) -> Option<Job> {
-        self.jobs.lock().expect("jobs lock").get(&id).cloned()
+    /// The job as the key `owner` sees it: another key's job is `None`, as a job that does not
+    /// exist is, so that ids reveal nothing.
+    pub fn get(&self, id: u64, owner: KeyId) -> Option<Job> {
+        self.jobs.lock().expect("jobs lock").get(&id).filter(|j| j.owner == owner).cloned()
     }
 
     pub fn update(&self, id: u64, f: impl FnOnce(&mut Job)) {
@@ -79,5 +84,21 @@ impl SyncProgress for JobProgress<'_> {
 
     fn patient(&self, _done: &PatientSync) {
         self.jobs.update(self.id, |j| j.patients_done += 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_is_read_only_by_the_key_that_started_it() {
+        let jobs = Jobs::default();
+        let (admin, other) = (KeyId::of_key("ehrqa_admin_key"), KeyId::of_key("ehrqa_other_key"));
+        let id = jobs.create("sync", admin);
+        assert_eq!(jobs.get(id, admin).map(|j| j.id), Some(id));
+        // Whatever the other key is named: names are not looked at.
+        assert!(jobs.get(id, other).is_none());
+        assert!(jobs.get(id, KeyId::ANONYMOUS).is_none());
     }
 }

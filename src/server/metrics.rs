@@ -1,7 +1,12 @@
 //! Prometheus metrics, rendered by hand (a few counters and histograms do not need a crate):
 //! requests and latency per route template (never the concrete path, which names patients),
 //! ingest counters, tokens generated, generation queue depth.
+//!
+//! Every label takes values from a bounded set, because each new value is a series kept for
+//! the life of the process and any client could otherwise add them: methods from a closed enum,
+//! routes only as the templates routing matched, statuses as their three-digit numbers.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,9 +22,72 @@ struct Histogram {
     n: u64,
 }
 
+/// The request methods counted by name; every other method (HTTP allows any token) is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MethodLabel {
+    Get,
+    Post,
+    Put,
+    Delete,
+    Patch,
+    Head,
+    Options,
+    Other,
+}
+
+impl MethodLabel {
+    /// The label of a method as sent (methods are case-sensitive: `get` is not `GET`).
+    pub fn of(method: &str) -> Self {
+        match method {
+            "GET" => Self::Get,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "DELETE" => Self::Delete,
+            "PATCH" => Self::Patch,
+            "HEAD" => Self::Head,
+            "OPTIONS" => Self::Options,
+            _ => Self::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+            Self::Patch => "PATCH",
+            Self::Head => "HEAD",
+            Self::Options => "OPTIONS",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// The route label of a request no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+/// A label value as the Prometheus text format needs it: backslash, double quote and line feed
+/// escaped (`\\`, `\"`, `\n`), so no value can end its label or line early.
+pub fn escape_label(value: &str) -> Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    requests: Mutex<BTreeMap<(MethodLabel, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     pub ingested_resources: AtomicU64,
     pub ingest_requests: AtomicU64,
@@ -29,8 +97,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let key = (method.to_owned(), route.to_owned(), status);
+    /// One request: `route` is the template routing matched (`None`: no route did, counted as
+    /// `unmatched`), never a concrete path, which would name patients and grow without end.
+    pub fn observe(&self, method: MethodLabel, route: Option<&str>, status: u16, seconds: f64) {
+        let route = route.unwrap_or(UNMATCHED);
+        let key = (method, route.to_owned(), status);
         *self.requests.lock().expect("metrics lock").entry(key).or_default() += 1;
         let mut lat = self.latency.lock().expect("metrics lock");
         let h = lat.entry(route.to_owned()).or_default();
@@ -51,11 +122,13 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# TYPE ehrqa_http_requests_total counter\n");
         for ((m, r, s), n) in self.requests.lock().expect("metrics lock").iter() {
+            let (m, r) = (m.as_str(), escape_label(r));
             let _ =
                 writeln!(out, "ehrqa_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{s}\"}} {n}");
         }
         out.push_str("# TYPE ehrqa_http_request_duration_seconds histogram\n");
         for (r, h) in self.latency.lock().expect("metrics lock").iter() {
+            let r = escape_label(r);
             for (b, c) in BUCKETS.iter().zip(h.counts) {
                 let _ = writeln!(
                     out,
@@ -95,8 +168,8 @@ mod tests {
     #[test]
     fn renders_prometheus_text() {
         let m = Metrics::default();
-        m.observe("GET", "/v1/patients", 200, 0.003);
-        m.observe("GET", "/v1/patients", 200, 0.2);
+        m.observe(MethodLabel::Get, Some("/v1/patients"), 200, 0.003);
+        m.observe(MethodLabel::Get, Some("/v1/patients"), 200, 0.2);
         Metrics::add(&m.generated_tokens, 12);
         let t = m.render(2);
         assert!(
@@ -108,5 +181,30 @@ mod tests {
         assert!(t.contains("ehrqa_http_request_duration_seconds_count{route=\"/v1/patients\"} 2"));
         assert!(t.contains("ehrqa_generated_tokens_total 12"));
         assert!(t.contains("ehrqa_generation_queue_depth 2"));
+    }
+
+    #[test]
+    fn methods_outside_the_common_seven_share_one_label() {
+        let m = Metrics::default();
+        for method in ["GET", "FOOBAR", "X1", "get", "PROPFIND"] {
+            m.observe(MethodLabel::of(method), None, 405, 0.001);
+        }
+        let t = m.render(0);
+        assert!(t.contains("ehrqa_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"405\"} 1"));
+        assert!(
+            t.contains("ehrqa_http_requests_total{method=\"other\",route=\"unmatched\",status=\"405\"} 4")
+        );
+        assert_eq!(t.matches("ehrqa_http_requests_total{").count(), 2, "{t}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("/v1/patients/{id}"), "/v1/patients/{id}");
+        assert_eq!(escape_label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+        let m = Metrics::default();
+        m.observe(MethodLabel::Post, Some("/x\"}\nfake 1"), 200, 0.001);
+        let t = m.render(0);
+        assert!(t.contains("route=\"/x\\\"}\\nfake 1\""), "{t}");
+        assert!(!t.lines().any(|l| l.starts_with("fake")), "{t}");
     }
 }

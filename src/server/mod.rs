@@ -8,6 +8,7 @@ pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod preparation;
 pub mod queue;
 pub mod routes;
 pub mod state;
@@ -22,6 +23,7 @@ use actix_web::{web, App, HttpServer};
 use tracing::Instrument;
 
 use error::ApiError;
+use metrics::MethodLabel;
 use state::AppState;
 
 /// Starts serving on `bind` and runs until the process is stopped.
@@ -59,7 +61,8 @@ pub async fn serve(state: AppState, bind: SocketAddr, workers: usize) -> std::io
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
 
 /// Around every request: a request id (echoed as `x-request-id`), a tracing span with the route
-/// template (not the path, which names patients), and metrics.
+/// template (not the path, which names patients), and metrics, whose labels are bounded: the
+/// method as one of a closed set and the route as a matched template, whatever the client sent.
 fn observe<S>(
     req: actix_web::dev::ServiceRequest,
     srv: &S,
@@ -72,17 +75,18 @@ where
     >,
 {
     let id = REQUEST_IDS.fetch_add(1, Ordering::Relaxed);
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let pattern = req.match_pattern();
+    let route = pattern.as_deref().unwrap_or(metrics::UNMATCHED).to_owned();
+    let method = MethodLabel::of(req.method().as_str());
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let span = tracing::info_span!("request", id, %method, %route);
+    let span = tracing::info_span!("request", id, method = method.as_str(), %route);
     let started = Instant::now();
     let fut = srv.call(req);
     async move {
         let mut res = fut.await?;
         let status = res.status().as_u16();
         if let Some(s) = state {
-            s.metrics.observe(&method, &route, status, started.elapsed().as_secs_f64());
+            s.metrics.observe(method, pattern.as_deref(), status, started.elapsed().as_secs_f64());
         }
         if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
             res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::auth::Auth;
 use super::jobs::Jobs;
 use super::metrics::Metrics;
+use super::preparation::PreparationBudget;
 use super::queue::GenerationQueue;
 use crate::answer::PromptStyle;
 use crate::ingest::Workspace;
@@ -38,7 +39,7 @@ pub struct AppState {
     pub auth: Auth,
     pub metrics: Metrics,
     pub limits: Limits,
-    /// One ingest at a time: the index has a single writer.
-    pub ingest_lock: tokio::sync::Mutex<()>,
+    /// Bytes of posted input in preparation at once (`preparation`).
+    pub preparing: PreparationBudget,
     pub jobs: Jobs,
 }

@@ -20,6 +20,8 @@ pub struct Existing {
     pub hash: String,
     pub version_id: Option<String>,
     pub last_updated: Option<i64>,
+    /// The patient the stored resource belongs to.
+    pub patient: Option<String>,
 }
 
 /// Same hash: unchanged. Otherwise the incoming version replaces the stored one unless its
@@ -41,6 +43,14 @@ pub fn decide(existing: Option<&Existing>, incoming: &PreparedResource) -> Chang
     } else {
         Change::Updated
     }
+}
+
+/// What staging one input did: wrote it, or refused it before writing anything.
+#[derive(Debug)]
+pub enum Staged {
+    Written(WriteOutcome),
+    /// Storing the input would merge two people (see `identity.rs`); the reason says how.
+    Refused(String),
 }
 
 /// The result of writing one input.

@@ -105,12 +105,6 @@ impl WriteTxn {
             _ => derived,
         });
         let json = serde_json::to_string(&record).expect("records serialise");
-        sqlx::query("UPDATE resources SET record = ? WHERE type = ? AND id = ?")
-            .bind(&json)
-            .bind(&img.resource_type)
-            .bind(&img.resource_id)
-            .execute(&mut *tx)
-            .await?;
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO ingests (source, sha256, finished_at, resources, inserted, updated, \
              unchanged, stale, unresolved, by_type) \
@@ -119,6 +113,14 @@ impl WriteTxn {
         .bind(format!("transcription of {}/{} {}", img.resource_type, img.resource_id, img.path))
         .fetch_one(&mut *tx)
         .await?;
+        // The record now belongs to this ingest, so an index that is behind picks it up.
+        sqlx::query("UPDATE resources SET record = ?, ingest_id = ? WHERE type = ? AND id = ?")
+            .bind(&json)
+            .bind(id)
+            .bind(&img.resource_type)
+            .bind(&img.resource_id)
+            .execute(&mut *tx)
+            .await?;
         Ok((id, StoredRecord { record, json, tokens: tokens.map(|t| t as u32) }))
     }
 }

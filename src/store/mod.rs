@@ -4,8 +4,11 @@
 //! Queries are built at run time (no compile-time checked macros) so the crate builds without a
 //! database and a PostgreSQL implementation can sit beside this one behind the same methods.
 
+mod busy;
 mod change;
+mod check;
 mod error;
+mod identity;
 mod images;
 mod read;
 mod resolve;
@@ -19,7 +22,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use change::{Change, WriteOutcome};
+pub use busy::retry_busy;
+pub use change::{Change, Staged, WriteOutcome};
+pub use check::DatabaseCheck;
 pub use error::StoreError;
 pub use images::PendingImage;
 pub use read::{PatientRow, RefCounts, StoredRecord};

@@ -68,16 +68,27 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let last = rows.last().map_or(after, |r| r.rowid);
-        let records = rows
-            .into_iter()
-            .map(|r| {
-                let record = serde_json::from_str(&r.record)
-                    .map_err(|e| StoreError::CorruptRecord(format!("{}/{}", r.r#type, r.id), e))?;
-                Ok(StoredRecord { record, json: r.record, tokens: r.tokens.map(|t| t as u32) })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok((records, last))
+        page(rows, after)
+    }
+
+    /// Records written by ingests after `ingest_id`, `limit` at a time after `after` (a rowid
+    /// cursor): what an index tagged `ingest_id` lacks.
+    pub async fn records_since(
+        &self,
+        ingest_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<(Vec<StoredRecord>, i64), StoreError> {
+        let rows: Vec<RecordRow> = sqlx::query_as(
+            "SELECT rowid, type, id, record, tokens FROM resources \
+             WHERE ingest_id > ? AND rowid > ? ORDER BY rowid LIMIT ?",
+        )
+        .bind(ingest_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        page(rows, after)
     }
 
     /// Every record of a patient, oldest first.
@@ -122,4 +133,18 @@ impl Store {
         }
         Ok(c)
     }
+}
+
+/// Rows parsed into records, with the cursor after the last one.
+fn page(rows: Vec<RecordRow>, after: i64) -> Result<(Vec<StoredRecord>, i64), StoreError> {
+    let last = rows.last().map_or(after, |r| r.rowid);
+    let records = rows
+        .into_iter()
+        .map(|r| {
+            let record = serde_json::from_str(&r.record)
+                .map_err(|e| StoreError::CorruptRecord(format!("{}/{}", r.r#type, r.id), e))?;
+            Ok(StoredRecord { record, json: r.record, tokens: r.tokens.map(|t| t as u32) })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok((records, last))
 }

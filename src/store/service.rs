@@ -51,15 +51,19 @@ impl Store {
         patient: Option<&str>,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO audit (ts, key_name, action, patient, detail) VALUES (?, ?, ?, ?, ?)")
-            .bind(crate::clock::now())
-            .bind(key_name)
-            .bind(action)
-            .bind(patient)
-            .bind(detail)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let ts = crate::clock::now();
+        super::retry_busy(|| async {
+            sqlx::query("INSERT INTO audit (ts, key_name, action, patient, detail) VALUES (?, ?, ?, ?, ?)")
+                .bind(ts)
+                .bind(key_name)
+                .bind(action)
+                .bind(patient)
+                .bind(detail)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn patient_summary(&self, id: &str) -> Result<Option<PatientSummary>, StoreError> {

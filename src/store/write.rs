@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use sqlx::query_builder::Separated;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, Transaction};
 
-use super::change::{decide, Change, Existing, WriteOutcome};
-use super::{resolve, Store, StoreError};
+use super::change::{decide, Change, Existing, Staged, WriteOutcome};
+use super::{identity, resolve, Store, StoreError};
 use crate::fhir::resolve::RefLink;
 use crate::fhir::{PreparedBatch, PreparedResource, ResourceRef};
 
@@ -25,8 +25,14 @@ pub struct WriteTxn {
 }
 
 impl Store {
+    /// Opens a write transaction that holds SQLite's write lock from its first statement
+    /// (`BEGIN IMMEDIATE`): a deferred one reads first and must then upgrade its read snapshot,
+    /// which fails at once, whatever the busy timeout, when any other connection (an audit row,
+    /// another process) wrote in between.
     pub async fn begin_write(&self) -> Result<WriteTxn, StoreError> {
-        Ok(WriteTxn { tx: self.pool.begin().await? })
+        let pool = &self.pool;
+        let tx = super::retry_busy(|| async { Ok(pool.begin_with("BEGIN IMMEDIATE").await?) }).await?;
+        Ok(WriteTxn { tx })
     }
 }
 
@@ -41,16 +47,20 @@ impl WriteTxn {
         Ok(())
     }
 
-    /// Writes one input (with its own ingest row) into the transaction.
+    /// Writes one input (with its own ingest row) into the transaction, or refuses it, before
+    /// writing anything, when it would merge two people.
     #[tracing::instrument(skip_all, fields(resources = batch.resources.len()))]
     pub async fn stage(
         &mut self,
         batch: &PreparedBatch,
         source: &str,
         sha256: Option<&str>,
-    ) -> Result<WriteOutcome, StoreError> {
+    ) -> Result<Staged, StoreError> {
         let tx = &mut *self.tx;
         let existing = fetch_existing(tx, batch).await?;
+        if let Some(reason) = identity::clash(tx, batch, &existing).await? {
+            return Ok(Staged::Refused(reason));
+        }
         let mut outcome = WriteOutcome::default();
         let mut to_write = Vec::new();
         let mut replaced = Vec::new();
@@ -80,7 +90,7 @@ impl WriteTxn {
         outcome.unresolved = count_unresolved(tx, outcome.ingest_id).await?;
         close_ingest(tx, &outcome, batch.resources.len()).await?;
         outcome.changed = to_write.iter().map(|r| r.rref.clone()).collect();
-        Ok(outcome)
+        Ok(Staged::Written(outcome))
     }
 }
 
@@ -91,6 +101,7 @@ struct ExistingRow {
     hash: String,
     version_id: Option<String>,
     last_updated: Option<i64>,
+    patient_id: Option<String>,
 }
 
 async fn fetch_existing(
@@ -100,7 +111,7 @@ async fn fetch_existing(
     let mut found = HashMap::new();
     for chunk in batch.resources.chunks(MAX_PARAMS) {
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT type, id, hash, version_id, last_updated FROM resources WHERE id IN ",
+            "SELECT type, id, hash, version_id, last_updated, patient_id FROM resources WHERE id IN ",
         );
         qb.push_tuples(chunk, |mut b, r| {
             b.push_bind(r.rref.id());
@@ -108,8 +119,8 @@ async fn fetch_existing(
         let rows: Vec<ExistingRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
         for row in rows {
             if let Some(r) = ResourceRef::new(&row.r#type, &row.id) {
-                let ExistingRow { hash, version_id, last_updated, .. } = row;
-                found.insert(r, Existing { hash, version_id, last_updated });
+                let ExistingRow { hash, version_id, last_updated, patient_id, .. } = row;
+                found.insert(r, Existing { hash, version_id, last_updated, patient: patient_id });
             }
         }
     }

@@ -1,12 +1,15 @@
 //! A FHIR REST client for reading: JSON over reqwest, bearer tokens (static, or fetched with
-//! OAuth client credentials and refreshed once on a 401), retries with backoff on 429, 5xx and
-//! timeouts, and paging through `Bundle.link[next]` whatever shape the server gives its links.
+//! OAuth client credentials and refreshed once on a 401), retries on 429, 5xx and timeouts (the
+//! shared [`RetryPolicy`], as the remote model's), and paging through `Bundle.link[next]` whatever
+//! shape the server gives its links.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::Value as Json;
 use tokio::sync::Mutex;
+
+use crate::retry::{self, Failure, RetryPolicy, Verdict};
 
 /// How to authenticate to the FHIR server.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +45,7 @@ pub struct FhirClient {
     http: reqwest::Client,
     auth: ServerAuth,
     token: Mutex<Option<String>>,
-    attempts: u32,
+    retry: RetryPolicy,
 }
 
 /// Pages followed at most for one search (a server whose next links loop is cut off).
@@ -64,7 +67,7 @@ impl FhirClient {
             http,
             auth,
             token: Mutex::new(token),
-            attempts: 4,
+            retry: RetryPolicy::default(),
         })
     }
 
@@ -81,56 +84,47 @@ impl FhirClient {
         }
     }
 
-    /// GETs a FHIR JSON resource.
+    /// GETs a FHIR JSON resource, retried as the shared policy says.
     pub async fn get(&self, path: &str) -> Result<Json, ClientError> {
         let url = self.url(path);
-        let mut refreshed = false;
-        let mut last = String::new();
-        for attempt in 0..self.attempts {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
-            }
-            let mut rb = self.http.get(&url).header("Accept", "application/fhir+json");
-            if let Some(t) = self.bearer().await? {
-                rb = rb.bearer_auth(t);
-            }
-            let resp = match rb.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    last = e.to_string();
-                    continue;
-                }
-            };
-            let status = resp.status().as_u16();
-            match status {
-                200..=299 => {
-                    let bytes = resp
-                        .bytes()
-                        .await
-                        .map_err(|e| ClientError::Unreachable { url: url.clone(), reason: e.to_string() })?;
-                    return parse(&url, &bytes);
-                }
-                401 if !refreshed && matches!(self.auth, ServerAuth::ClientCredentials { .. }) => {
-                    refreshed = true;
-                    *self.token.lock().await = None;
-                }
-                401 | 403 => return Err(ClientError::Unauthorized(url)),
-                404 | 410 => return Err(ClientError::NotFound(url, status)),
-                429 | 500..=599 => {
-                    let wait =
-                        resp.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-                    if let Some(s) = wait {
-                        tokio::time::sleep(Duration::from_secs(s.min(10))).await;
-                    }
-                    last = format!("HTTP {status}");
-                }
-                _ => {
-                    let text: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
-                    return Err(ClientError::Status { url, status, text });
-                }
-            }
+        self.retry.run(&url, || self.get_once(&url)).await
+    }
+
+    /// One attempt. A 401 with client credentials fetches a fresh token and asks once more
+    /// (tokens expire); any other refusal, and a 404, are final.
+    async fn get_once(&self, url: &str) -> Result<Json, Failure<ClientError>> {
+        let mut resp = self.send_get(url).await?;
+        if resp.status() == 401 && matches!(self.auth, ServerAuth::ClientCredentials { .. }) {
+            *self.token.lock().await = None;
+            resp = self.send_get(url).await?;
         }
-        Err(ClientError::Unreachable { url, reason: last })
+        let status = resp.status();
+        match status.as_u16() {
+            200..=299 => {
+                let bytes = resp.bytes().await.map_err(|e| transport_failure(url, &e))?;
+                parse(url, &bytes).map_err(Failure::fatal)
+            }
+            401 | 403 => Err(Failure::fatal(ClientError::Unauthorized(url.into()))),
+            404 | 410 => Err(Failure::fatal(ClientError::NotFound(url.into(), status.as_u16()))),
+            code => match retry::status_verdict(status, resp.headers()) {
+                Verdict::Final => {
+                    let text: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
+                    Err(Failure::fatal(ClientError::Status { url: url.into(), status: code, text }))
+                }
+                verdict => {
+                    let reason = format!("HTTP {code}");
+                    Err(Failure::new(ClientError::Unreachable { url: url.into(), reason }, verdict))
+                }
+            },
+        }
+    }
+
+    async fn send_get(&self, url: &str) -> Result<reqwest::Response, Failure<ClientError>> {
+        let mut rb = self.http.get(url).header("Accept", "application/fhir+json");
+        if let Some(t) = self.bearer().await.map_err(Failure::fatal)? {
+            rb = rb.bearer_auth(t);
+        }
+        rb.send().await.map_err(|e| transport_failure(url, &e))
     }
 
     /// Every resource of a search or operation, following `next` links page after page (empty
@@ -198,6 +192,12 @@ impl FhirClient {
             .map(str::to_owned)
             .ok_or_else(|| err(format!("HTTP {status}: no access_token")))
     }
+}
+
+/// A transport error, retried when it is transient.
+fn transport_failure(url: &str, e: &reqwest::Error) -> Failure<ClientError> {
+    let error = ClientError::Unreachable { url: url.into(), reason: e.to_string() };
+    Failure::new(error, retry::error_verdict(e))
 }
 
 fn parse(url: &str, bytes: &[u8]) -> Result<Json, ClientError> {

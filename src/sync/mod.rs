@@ -10,7 +10,6 @@ mod fetch;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::Mutex;
 
 pub use client::{ClientError, FhirClient, ServerAuth};
 pub use fetch::Method;
@@ -129,11 +128,10 @@ pub fn validate(req: &SyncRequest) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// Runs a sync. `ingest_lock` serialises ingests with others in the same process (the API).
+/// Runs a sync. Each patient is ingested in its own turn of the data directory's writer.
 #[tracing::instrument(skip_all, fields(patients = req.patients.len(), all = req.all))]
 pub async fn run(
     ws: &Workspace,
-    ingest_lock: Option<&Mutex<()>>,
     req: &SyncRequest,
     progress: &dyn SyncProgress,
 ) -> Result<SyncReport, SyncError> {
@@ -144,7 +142,7 @@ pub async fn run(
     progress.started(ids.len());
     let mut report = SyncReport { server: req.server.clone(), ..SyncReport::default() };
     for id in ids {
-        let done = one(ws, ingest_lock, &client, req, &id).await?;
+        let done = one(ws, &client, req, &id).await?;
         match done.status {
             Status::Synced => report.synced += 1,
             Status::Failed => report.failed += 1,
@@ -172,7 +170,6 @@ async fn list_patients(client: &FhirClient, page: usize) -> Result<Vec<String>, 
 /// One patient: fetched, ingested, remembered. Only a failing database stops the whole sync.
 async fn one(
     ws: &Workspace,
-    lock: Option<&Mutex<()>>,
     client: &FhirClient,
     req: &SyncRequest,
     id: &str,
@@ -202,7 +199,7 @@ async fn one(
     let (resources, method, binaries) = match fetched {
         Ok(f) => f,
         Err(e) => {
-            tracing::warn!(error = %e, "patient sync failed");
+            tracing::warn!(error = %crate::fhir::redact::redact(&e.to_string()), "patient sync failed");
             out.error = Some(e.to_string());
             return Ok(out);
         }
@@ -222,12 +219,13 @@ async fn one(
             return Ok(out);
         }
     };
-    {
-        let _one_at_a_time = match lock {
-            Some(l) => Some(l.lock().await),
-            None => None,
-        };
-        ingest_loaded(ws, loaded).await?;
+    match ingest_loaded(ws, loaded).await {
+        Ok(_) => {}
+        Err(IngestError::Refused(reason)) => {
+            out.error = Some(format!("the server's data was refused: {reason}"));
+            return Ok(out);
+        }
+        Err(e) => return Err(e.into()),
     }
     ws.store.set_last_sync(&req.server, id, &began).await.map_err(IngestError::from)?;
     out.status = Status::Synced;

@@ -32,10 +32,10 @@ async fn image_only_lab_values_are_transcribed_searchable_and_retrieved() {
     let pending = statuses(&t).await.into_iter().filter(|s| s.0.starts_with("img-dr-")).collect::<Vec<_>>();
     assert_eq!(pending.len(), 8);
     assert!(pending.iter().all(|s| s.1 == "pending"), "{pending:?}");
-    let report = transcribe_pending(&t.ws, tesseract(), None, &NoProgress).await.unwrap();
+    let report = transcribe_pending(&t.ws, tesseract(), &NoProgress).await.unwrap();
     assert!(report.transcribed >= 8, "{report:?}");
     // Nothing left; a second run has nothing to do.
-    assert_eq!(transcribe_pending(&t.ws, tesseract(), None, &NoProgress).await.unwrap().transcribed, 0);
+    assert_eq!(transcribe_pending(&t.ws, tesseract(), &NoProgress).await.unwrap().transcribed, 0);
 
     // The transcript joins the report's record, with its provenance, and is searchable.
     let hits = t.search(DONG, "platelet distribution width", 20);

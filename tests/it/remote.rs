@@ -1,10 +1,17 @@
 //! The remote backend against a real OpenAI-compatible server on loopback: llama.cpp's server
-//! (llama-cpp-python, installed by `scripts/setup`) serving the Gemma 3 270M GGUF.
+//! (llama-cpp-python, installed by `scripts/setup`) serving the Gemma 3 270M GGUF. What no real
+//! server does on demand (a character split across network writes, a 429 with `Retry-After`) is
+//! served by a scripted server.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use ehrqa::llm::chat::Message;
+use ehrqa::llm::{Generation, GenerationRequest, Generator, Prompt, RemoteConfig, RemoteGenerator};
+use tokio::sync::mpsc;
+
 use crate::helpers::{free_port, stderr, wait_for_port, Process};
+use crate::scripted::{self, chunked, fixed};
 
 struct Server {
     _process: Process,
@@ -87,4 +94,64 @@ fn an_unreachable_server_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.starts_with("error: remote model server: http://127.0.0.1:"), "{err}");
+}
+
+/// Generates against a server through the library, returning the generation and the pieces the
+/// sink was sent.
+async fn generate_from(url: &str) -> (Generation, Vec<String>) {
+    let generator = RemoteGenerator::new(RemoteConfig::new(url, "m")).unwrap();
+    let req = GenerationRequest {
+        prompt: Prompt::Chat(vec![Message::user("Units?")]),
+        max_tokens: 16,
+        sampling: Default::default(),
+        stop: Vec::new(),
+        images: Vec::new(),
+    };
+    let (sink, mut pieces) = mpsc::channel(64);
+    let g = generator.generate(req, sink).await.expect("generation");
+    let mut shown = Vec::new();
+    while let Ok(p) = pieces.try_recv() {
+        shown.push(p);
+    }
+    (g, shown)
+}
+
+/// An OpenAI-style chat stream of "Café ≥ 5 µg 🩺" in which "é", "≥" and the emoji each arrive
+/// in two network writes, and one event has two spaces after `data:`.
+fn split_stream() -> scripted::Response {
+    let delta = |content: &str| {
+        format!(r#"{{"choices":[{{"index":0,"delta":{{"content":"{content}"}},"finish_reason":null}}]}}"#)
+    };
+    let end = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":2}}"#;
+    let body = format!(
+        "data: {}\n\ndata:  {}\n\ndata: {end}\n\ndata: [DONE]\n\n",
+        delta("Café ≥ 5"),
+        delta(" µg 🩺")
+    );
+    // Cut inside "é" (two bytes), "≥" (three) and the emoji (four).
+    let cuts: Vec<usize> =
+        [("é", 1), ("≥", 2), ("🩺", 2)].iter().map(|(c, k)| body.find(c).unwrap() + k).collect();
+    let b = body.as_bytes();
+    chunked("text/event-stream", &[&b[..cuts[0]], &b[cuts[0]..cuts[1]], &b[cuts[1]..cuts[2]], &b[cuts[2]..]])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keeps_characters_split_across_network_writes() {
+    let server = scripted::serve(vec![split_stream()]).await;
+    let (g, shown) = generate_from(&server.url).await;
+    assert_eq!(g.text, "Café ≥ 5 µg 🩺");
+    assert_eq!(shown.concat(), g.text);
+    assert_eq!((g.prompt_tokens, g.completion_tokens, g.finish), (9, 2, ehrqa::llm::Finish::Stop));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn waits_exactly_what_retry_after_asks() {
+    let busy = fixed("429 Too Many Requests", &[("Retry-After", "1")], "slow down");
+    let server = scripted::serve(vec![busy, split_stream()]).await;
+    let (g, _) = generate_from(&server.url).await;
+    assert_eq!(g.text, "Café ≥ 5 µg 🩺");
+    let at = server.arrivals();
+    assert_eq!(at.len(), 2);
+    let waited = at[1] - at[0];
+    assert!(waited >= Duration::from_secs(1) && waited < Duration::from_millis(1300), "{waited:?}");
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{ehrqa, fixture, free_port, stdout, wait_for_port, Process, DONG, MERVIN};
+use crate::helpers::{ehrqa, fixture, free_port, stderr, stdout, wait_for_port, Process, DONG, MERVIN};
 
 struct Service {
     _process: Process,
@@ -377,4 +377,85 @@ fn refuses_to_serve_openly_beyond_loopback_or_without_keys() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no API keys"));
+}
+
+/// Metrics labels come from bounded sets whatever clients send: 50 made-up methods, on a route
+/// and on 50 different unmatched paths, add no series (each would be kept for the life of the
+/// process).
+#[tokio::test(flavor = "multi_thread")]
+async fn odd_methods_and_paths_do_not_grow_the_metrics() {
+    let s = start(&["--no-model"]);
+    let send = |i: usize| {
+        let method = reqwest::Method::from_bytes(format!("X{i}").as_bytes()).unwrap();
+        let client = reqwest::Client::new();
+        let (matched, unmatched) = (format!("{}/v1/patients", s.base), format!("{}/nowhere-{i}", s.base));
+        let admin = s.admin.clone();
+        async move {
+            for url in [matched, unmatched] {
+                client.request(method.clone(), url).bearer_auth(&admin).send().await.unwrap();
+            }
+        }
+    };
+    let series = |t: &str| t.lines().filter(|l| l.starts_with("ehrqa_http_")).count();
+    send(0).await;
+    s.metrics().await; // so that `GET /metrics` is among the series already
+    let before = s.metrics().await;
+    for i in 1..50 {
+        send(i).await;
+    }
+    let after = s.metrics().await;
+    assert_eq!(series(&after), series(&before), "{after}");
+    assert!(!after.contains("X1") && !after.contains("nowhere"), "{after}");
+    let other = after.lines().filter(|l| l.starts_with("ehrqa_http_requests_total{method=\"other\""));
+    assert_eq!(other.map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap()).sum::<u64>(), 100);
+    assert!(after.contains("method=\"other\",route=\"unmatched\""), "{after}");
+}
+
+/// Key names are identities for people and must be unique: `ehrqa serve` refuses a keys file
+/// naming two keys alike, with one line saying which, and `ehrqa key new --keys` will not make
+/// the second.
+#[test]
+fn refuses_two_keys_with_one_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, admin) = key(dir.path(), "admin", None);
+    let (_, lookalike) = key(dir.path(), "admin", Some(DONG));
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, format!("{admin}\n{lookalike}\n")).unwrap();
+    let log = dir.path().join("stderr");
+    let child = Command::new(env!("CARGO_BIN_EXE_ehrqa"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0", "--no-model", "--api-keys"])
+        .arg(&keys)
+        .env_remove("EHRQA_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut p = Process { child };
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "serve started with two keys named admin");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        err.trim_end(),
+        "error: API keys: the name \"admin\" is given to two keys (line 1 and line 2); key names must be unique"
+    );
+    std::fs::write(&keys, format!("{admin}\n")).unwrap();
+    let new = |name: &str| {
+        ehrqa(
+            dir.path(),
+            &["key", "new", "--name", name, "--keys", keys.to_str().unwrap(), "--format", "json"],
+        )
+    };
+    let taken = new("admin");
+    assert!(!taken.status.success());
+    assert!(stderr(&taken).contains("already has a key named \"admin\""), "{}", stderr(&taken));
+    assert!(new("ops").status.success());
 }

@@ -2,7 +2,7 @@
 //! `scripts/setup`): fixture patients are loaded through the server's REST API and synced back,
 //! and what ehrqa holds must equal what was loaded. Also: the per-type search fallback with pages
 //! smaller than a record, incremental syncs, bearer and client-credential auth, an unreachable
-//! server, a server that returns garbage, and the API's sync job.
+//! server, a server that returns garbage, a `Retry-After` honoured exactly, and the API's sync job.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -10,22 +10,24 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ehrqa::sync::{FhirClient, ServerAuth};
 use serde_json::{json, Value};
 
 use crate::helpers::{ehrqa, fixture, free_port, stderr, stdout, wait_for_port, Process, DONG};
+use crate::scripted::{self, fixed};
 
 const BOB: &str = "3f6fd0bb-6cd3-eb3f-4401-cd38ace25f2b";
 const STATIC_TOKEN: &str = "test-static-token";
 
-struct FhirServer {
+pub(crate) struct FhirServer {
     _process: Process,
     _dir: tempfile::TempDir,
-    base: String,
+    pub(crate) base: String,
     root: String,
 }
 
 impl FhirServer {
-    fn start(auth: bool) -> Self {
+    pub(crate) fn start(auth: bool) -> Self {
         let sekmet = ehrqa::settings::default_cache_dir().join("venv-sekmet/bin/sekmet");
         assert!(sekmet.is_file(), "run scripts/setup (installs sekmet-fhir)");
         let dir = tempfile::tempdir().unwrap();
@@ -58,7 +60,7 @@ impl FhirServer {
 
     /// Loads a bundle as a transaction of PUTs (so ids are kept), with `urn:uuid:` references
     /// rewritten to `Type/id` as a server resolving them would.
-    async fn load(&self, bundle: &Value, token: Option<&str>) {
+    pub(crate) async fn load(&self, bundle: &Value, token: Option<&str>) {
         let entries = bundle["entry"].as_array().unwrap();
         let mut urls = BTreeMap::new();
         for e in entries {
@@ -357,6 +359,21 @@ async fn sync_retries_a_server_that_fails_now_and_then() {
     let got: BTreeSet<_> = compartment(dir.path(), BOB).await.into_keys().collect();
     let want: BTreeSet<_> = compartment(reference.path(), BOB).await.into_keys().collect();
     assert_eq!(got, want);
+}
+
+/// The server's `Retry-After` is the wait, not an addition to the client's own backoff.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_waits_exactly_what_retry_after_asks() {
+    let busy = fixed("429 Too Many Requests", &[("Retry-After", "1")], "");
+    let patient = r#"{"resourceType":"Patient","id":"p1"}"#;
+    let ok = fixed("200 OK", &[("Content-Type", "application/fhir+json")], patient);
+    let server = scripted::serve(vec![busy, ok]).await;
+    let client = FhirClient::new(&server.url, ServerAuth::None, Duration::from_secs(10)).unwrap();
+    assert_eq!(client.get("Patient/p1").await.unwrap()["id"], "p1");
+    let at = server.arrivals();
+    assert_eq!(at.len(), 2);
+    let waited = at[1] - at[0];
+    assert!(waited >= Duration::from_secs(1) && waited < Duration::from_millis(1300), "{waited:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -56,6 +56,11 @@ mod x86 {
 
     use crate::attention::{exponentiate, AttentionShape, Partial};
 
+    /// `attend_part_f16` with AVX2: keys and values widened from f16 eight at a time.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, FMA and F16C. Lengths need no promise: the asserts at the top
+    /// check that every pointer offset below stays inside `q`, `k`, `v` and the output.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn attend(
         q: &[f32],
@@ -65,8 +70,10 @@ mod x86 {
         keys: std::ops::Range<usize>,
         scale: f32,
     ) -> Partial {
-        assert!(hd % 8 == 0 && k.len() >= kv_heads * held * hd && v.len() >= kv_heads * held * hd);
-        assert!(keys.end <= held && q.len() >= heads * hd);
+        let kv_len = kv_heads.checked_mul(held).and_then(|n| n.checked_mul(hd));
+        let q_len = heads.checked_mul(hd);
+        assert!(hd % 8 == 0 && kv_len.is_some_and(|n| k.len() >= n && v.len() >= n));
+        assert!(keys.end <= held && q_len.is_some_and(|n| q.len() >= n));
         let rep = heads / kv_heads;
         let n = keys.len();
         let mut out = vec![0f32; heads * hd];
@@ -107,6 +114,10 @@ mod x86 {
         Partial { max: maxes, sum: sums, out }
     }
 
+    /// The eight lanes' sum.
+    ///
+    /// # Safety
+    /// The CPU must have AVX (registers only; no memory is read).
     #[inline(always)]
     unsafe fn hsum(x: __m256) -> f32 {
         let s = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));

@@ -25,6 +25,11 @@ macro_rules! with_avx2 {
         $vis fn $name($($a: $t),*) -> $r {
             #[cfg(target_arch = "x86_64")]
             {
+                /// `$inner` compiled for AVX2 and FMA.
+                ///
+                /// # Safety
+                /// The CPU must have AVX2 and FMA (checked just before the one call). `$inner`
+                /// is safe code, so nothing else is promised.
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn fast($($a: $t),*) -> $r {
                     $inner($($a),*)

@@ -4,7 +4,7 @@
 //! lane, so results are the same as `Matrix`'s.
 
 use crate::matrix::WeightType;
-use crate::quant::{quantize_q8_0, QuantRow};
+use crate::quant::{assert_inputs, quantize_q8_0, QuantKind, QuantRow};
 use crate::Products;
 
 /// A borrowed `[rows, cols]` Q8_0 or Q5_0 matrix in GGUF's block layout.
@@ -40,11 +40,12 @@ impl Products for BlockMatrix<'_> {
     }
 
     fn dot_rows(&self, rows: std::ops::Range<usize>, inputs: &[QuantRow], out: &mut [f32]) {
+        assert_inputs(inputs, QuantKind::Q8_0, self.cols);
         let row_bytes = self.cols / 32 * if self.ty == WeightType::Q8_0 { 34 } else { 22 };
         for (o, out) in rows.zip(out.chunks_mut(inputs.len())) {
             let w = &self.data[o * row_bytes..(o + 1) * row_bytes];
             for (v, x) in out.iter_mut().zip(inputs) {
-                // SAFETY: `new` checked the CPU features and the row's length.
+                // SAFETY: `new` checked the CPU features (`dot` checks the lengths itself).
                 *v = unsafe { avx2::dot(self.ty, w, x) };
             }
         }
@@ -72,11 +73,23 @@ mod avx2 {
     use crate::quant::QuantRow;
 
     /// ggml's `ggml_vec_dot_q8_0_q8_0` / `q5_0_q8_0` (AVX2) on one weight row.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, FMA and F16C. Lengths need no promise: the input's codes are
+    /// checked here to cover the row's blocks before the unchecked 32-byte loads read them.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot(ty: WeightType, w: &[u8], x: &QuantRow) -> f32 {
         let mut acc = _mm256_setzero_ps();
         let bytes = if ty == WeightType::Q8_0 { 34 } else { 22 };
-        for (b, (blk, &dx)) in w.chunks_exact(bytes).zip(&x.d).enumerate() {
+        let (xq, xd) = (x.q(), x.d());
+        let blocks = w.len() / bytes;
+        assert!(
+            xd.len() >= blocks && xq.len() >= 32 * blocks,
+            "a row of {blocks} blocks times an input of {} codes and {} scales",
+            xq.len(),
+            xd.len()
+        );
+        for (b, (blk, &dx)) in w.chunks_exact(bytes).zip(xd).enumerate() {
             let dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(u16::from_le_bytes([
                 blk[0], blk[1],
             ])))));
@@ -85,13 +98,17 @@ mod avx2 {
                 WeightType::Q8_0 => _mm256_loadu_si256(blk.as_ptr().add(2) as *const __m256i),
                 _ => q5_0_codes(blk),
             };
-            let qy = _mm256_loadu_si256(x.q.as_ptr().add(32 * b) as *const __m256i);
+            let qy = _mm256_loadu_si256(xq.as_ptr().add(32 * b) as *const __m256i);
             acc = _mm256_fmadd_ps(d, mul_sum_i8_pairs_float(qx, qy), acc);
         }
         hsum_float_8(acc)
     }
 
     /// A Q5_0 block's 32 signed codes (`bytes_from_nibbles_32` and `bytes_from_bits_32`).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, and `blk` must be a whole block (22 bytes): its last 16 are
+    /// loaded without a bounds check.
     #[inline(always)]
     unsafe fn q5_0_codes(blk: &[u8]) -> __m256i {
         let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
@@ -108,6 +125,9 @@ mod avx2 {
     }
 
     /// Eight lanes, each the sum of four consecutive code products, as floats.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 (registers only; no memory is read).
     #[inline(always)]
     unsafe fn mul_sum_i8_pairs_float(x: __m256i, y: __m256i) -> __m256 {
         let ax = _mm256_sign_epi8(x, x);
@@ -116,6 +136,10 @@ mod avx2 {
         _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot))
     }
 
+    /// ggml's `hsum_float_8`: the eight lanes summed in its order.
+    ///
+    /// # Safety
+    /// The CPU must have AVX (registers only; no memory is read).
     #[inline(always)]
     unsafe fn hsum_float_8(x: __m256) -> f32 {
         let mut res = _mm256_extractf128_ps(x, 1);
@@ -131,6 +155,11 @@ mod avx2 {
     use crate::matrix::WeightType;
     use crate::quant::QuantRow;
 
+    /// A stand-in for the AVX2 kernel where there is none.
+    ///
+    /// # Safety
+    /// Never called: `BlockMatrix::new` refuses CPUs without AVX2, so no `BlockMatrix` exists
+    /// to call it (it would panic, not misbehave).
     pub unsafe fn dot(_: WeightType, _: &[u8], _: &QuantRow) -> f32 {
         unreachable!("BlockMatrix::new refuses CPUs without AVX2")
     }

@@ -15,12 +15,13 @@ fn quad<A: Copy + Into<i32>>(w: &[A], x: &[i8]) -> i32 {
 /// lane accumulators, lane `m` holding codes `4m..4m+3`; then `hsum8`.
 #[inline(always)]
 pub fn q0(wq: &[i8], wd: &[f32], x: &QuantRow) -> f32 {
+    let (xq, xd) = (x.q(), x.d());
     let mut acc = [0f32; 8];
-    for (b, (&dw, &dx)) in wd.iter().zip(&x.d).enumerate() {
+    for (b, (&dw, &dx)) in wd.iter().zip(xd).enumerate() {
         let d = dw * dx;
         for (m, a) in acc.iter_mut().enumerate() {
             let at = 32 * b + 4 * m;
-            *a = (quad(&wq[at..at + 4], &x.q[at..at + 4]) as f32).mul_add(d, *a);
+            *a = (quad(&wq[at..at + 4], &xq[at..at + 4]) as f32).mul_add(d, *a);
         }
     }
     hsum8(&acc)
@@ -42,15 +43,16 @@ pub enum Q4kGrouping {
 /// codes; the result is their difference.
 #[inline(always)]
 pub fn q4k(w: Q4kRow<'_>, x: &QuantRow, grouping: Q4kGrouping) -> f32 {
+    let (xq, xd, xbsums) = (x.q(), x.d(), x.bsums());
     let (mut acc, mut acc_min) = (0f32, 0f32);
     for b in 0..w.d.len() {
-        let (scale, min_scale) = (w.d[b] * x.d[b], w.dmin[b] * x.d[b]);
+        let (scale, min_scale) = (w.d[b] * xd[b], w.dmin[b] * xd[b]);
         let (mut sum, mut min) = (0i32, 0i32);
         for s in 0..8 {
             let at = 256 * b + 32 * s;
-            let dot: i32 = (0..32).map(|e| i32::from(w.q[at + e]) * i32::from(x.q[at + e])).sum();
+            let dot: i32 = (0..32).map(|e| i32::from(w.q[at + e]) * i32::from(xq[at + e])).sum();
             sum += i32::from(w.scales[8 * b + s]) * dot;
-            min += i32::from(w.mins[8 * b + s]) * (x.bsums[16 * b + 2 * s] + x.bsums[16 * b + 2 * s + 1]);
+            min += i32::from(w.mins[8 * b + s]) * (xbsums[16 * b + 2 * s] + xbsums[16 * b + 2 * s + 1]);
             if grouping == Q4kGrouping::Pairs && s % 2 == 1 {
                 acc = (sum as f32).mul_add(scale, acc);
                 acc_min = (min as f32).mul_add(min_scale, acc_min);
@@ -80,18 +82,19 @@ pub struct Q4kRow<'a> {
 /// eight accumulators with `dx * dw`; then `hsum8`.
 #[inline(always)]
 pub fn q6k(q: &[u8], d: &[f32], scales: &[i8], x: &QuantRow) -> f32 {
+    let (xq, xd, xbsums) = (x.q(), x.d(), x.bsums());
     let mut acc = [0f32; 8];
     for b in 0..d.len() {
         let sc = &scales[16 * b..16 * b + 16];
-        let bs = &x.bsums[16 * b..16 * b + 16];
+        let bs = &xbsums[16 * b..16 * b + 16];
         let mut lanes = [0i32; 8];
         for c in 0..8 {
             for (m, lane) in lanes.iter_mut().enumerate() {
                 let at = 256 * b + 32 * c + 4 * m;
-                *lane += i32::from(sc[2 * c + m / 4]) * quad(&q[at..at + 4], &x.q[at..at + 4]);
+                *lane += i32::from(sc[2 * c + m / 4]) * quad(&q[at..at + 4], &xq[at..at + 4]);
             }
         }
-        let scale = x.d[b] * d[b];
+        let scale = xd[b] * d[b];
         for (m, a) in acc.iter_mut().enumerate() {
             let offset = 32 * (bs[2 * m] * i32::from(sc[2 * m]) + bs[2 * m + 1] * i32::from(sc[2 * m + 1]));
             *a = ((lanes[m] - offset) as f32).mul_add(scale, *a);
@@ -105,15 +108,16 @@ pub fn q6k(q: &[u8], d: &[f32], scales: &[i8], x: &QuantRow) -> f32 {
 /// exact integer sum, times the weight scale, fused into the accumulator with the input scale.
 #[inline(always)]
 pub fn q6k_tiled(q: &[u8], d: &[f32], scales: &[i8], x: &QuantRow) -> f32 {
+    let (xq, xd) = (x.q(), x.d());
     let mut acc = 0f32;
     for b in 0..d.len() {
         let mut sum = 0i32;
         for s in 0..16 {
             let at = 256 * b + 16 * s;
-            let dot: i32 = (0..16).map(|e| (i32::from(q[at + e]) - 32) * i32::from(x.q[at + e])).sum();
+            let dot: i32 = (0..16).map(|e| (i32::from(q[at + e]) - 32) * i32::from(xq[at + e])).sum();
             sum += i32::from(scales[16 * b + s]) * dot;
         }
-        acc = (d[b] * sum as f32).mul_add(x.d[b], acc);
+        acc = (d[b] * sum as f32).mul_add(xd[b], acc);
     }
     acc
 }

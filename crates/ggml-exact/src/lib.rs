@@ -27,7 +27,7 @@ mod softmax;
 pub use blocks::{q5_0_as_q8_0, BlockMatrix};
 pub use f16dot::{dot_f16_gemm, dot_f16_vec};
 pub use matrix::{Matrix, WeightType};
-pub use quant::{quantize_q8_0, quantize_q8_k, QuantRow};
+pub use quant::{quantize_q8_0, quantize_q8_k, QuantKind, QuantRow, QuantRowError};
 pub use softmax::{exp_f32x8, softmax};
 
 /// ggml's `hsum_float_8` (and tinyBLAS's `hsum`): the high half added to the low half, then
@@ -48,6 +48,9 @@ pub trait Products {
 
     /// The outputs of weight rows `rows` for every input, output-major: `out[(o - rows.start) *
     /// inputs.len() + i]`. Which kernel ggml runs may depend on how many inputs there are.
+    ///
+    /// Panics unless every input is a row as `quantize_inputs` makes them (its kind, one value
+    /// per column): a row of another length is refused, never read past.
     fn dot_rows(&self, rows: std::ops::Range<usize>, inputs: &[QuantRow], out: &mut [f32]);
 
     /// `x @ self^T` for `n` input rows, `n x rows`, on this thread.

@@ -4,7 +4,7 @@
 use half::f16;
 
 use crate::dot;
-use crate::quant::{quantize_q8_0, quantize_q8_k, QuantRow};
+use crate::quant::{assert_inputs, quantize_q8_0, quantize_q8_k, QuantKind, QuantRow};
 use crate::Products;
 
 /// The GGUF block types whose products are reproduced.
@@ -189,6 +189,11 @@ impl Products for Matrix {
     }
 
     fn dot_rows(&self, rows: std::ops::Range<usize>, inputs: &[QuantRow], out: &mut [f32]) {
+        let kind = match self.body {
+            Body::Q0 { .. } => QuantKind::Q8_0,
+            _ => QuantKind::Q8K,
+        };
+        assert_inputs(inputs, kind, self.cols);
         dot_rows(self, rows, inputs, out)
     }
 }

@@ -2,8 +2,11 @@
 //! rules the ggml kernels follow where they differ from the obvious formula. (Bit-for-bit
 //! agreement with llama.cpp itself is tested on a real model in ehrqa's `gemma3_real` tests.)
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use ggml_exact::{
-    dot_f16_gemm, dot_f16_vec, exp_f32x8, quantize_q8_0, quantize_q8_k, softmax, Matrix, Products, WeightType,
+    dot_f16_gemm, dot_f16_vec, exp_f32x8, quantize_q8_0, quantize_q8_k, softmax, BlockMatrix, Matrix,
+    Products, QuantKind, QuantRow, WeightType,
 };
 
 /// A deterministic spread of values in [-scale, scale).
@@ -29,22 +32,22 @@ fn q8_0_rounds_half_to_even_with_the_inverse_multiplier() {
     x[2] = 3.5;
     x[3] = -2.5;
     let q = quantize_q8_0(&x);
-    assert_eq!(&q.q[..4], &[127, 2, 4, -2]);
-    assert_eq!(q.d, vec![1.0]);
+    assert_eq!(&q.q()[..4], &[127, 2, 4, -2]);
+    assert_eq!(q.d(), &[1.0]);
 }
 
 #[test]
 fn q8_k_uses_the_signed_extreme_and_sums_every_16() {
     let x = values(512, 7, 3.0);
     let q = quantize_q8_k(&x);
-    assert_eq!(q.d.len(), 2);
+    assert_eq!(q.d().len(), 2);
     for (b, block) in x.chunks(256).enumerate() {
         let extreme = block.iter().copied().fold(0f32, |m, v| if v.abs() > m.abs() { v } else { m });
-        let code = q.q[256 * b + block.iter().position(|&v| v == extreme).unwrap()];
+        let code = q.q()[256 * b + block.iter().position(|&v| v == extreme).unwrap()];
         assert_eq!(code, -127, "the extreme maps to -127 whatever its sign");
     }
-    for (k, sum) in q.bsums.iter().enumerate() {
-        assert_eq!(*sum, q.q[16 * k..16 * k + 16].iter().map(|&v| i32::from(v)).sum::<i32>());
+    for (k, sum) in q.bsums().iter().enumerate() {
+        assert_eq!(*sum, q.q()[16 * k..16 * k + 16].iter().map(|&v| i32::from(v)).sum::<i32>());
     }
     let back = q.dequantize();
     for (a, b) in x.iter().zip(&back) {
@@ -153,7 +156,7 @@ fn block_products_equal_the_decoded_matrix_bit_for_bit() {
     for ty in [WeightType::Q8_0, WeightType::Q5_0] {
         let data = random_blocks(ty, rows, cols, 9);
         let decoded = Matrix::decode(ty, &data, rows, cols).unwrap();
-        let Some(fast) = ggml_exact::BlockMatrix::new(ty, &data, rows, cols) else {
+        let Some(fast) = BlockMatrix::new(ty, &data, rows, cols) else {
             eprintln!("no AVX2 here: the block kernels are not used");
             return;
         };
@@ -180,5 +183,43 @@ fn q5_0_re_encoded_as_q8_0_keeps_every_value_and_product() {
     let x = values(3 * cols, 5, 2.0);
     for (p, q) in a.matmul(&x, 3).iter().zip(&b.matmul(&x, 3)) {
         assert_eq!(p.to_bits(), q.to_bits());
+    }
+}
+
+#[test]
+fn a_row_whose_parts_do_not_agree_cannot_be_made() {
+    // Fewer codes than its scale stands for: the AVX2 products would read past them.
+    assert!(QuantRow::new(QuantKind::Q8_0, vec![0; 16], vec![1.0], Vec::new()).is_err());
+    // Q8_K without its 16-code sums, and Q8_0 with sums it does not have.
+    assert!(QuantRow::new(QuantKind::Q8K, vec![0; 256], vec![1.0], Vec::new()).is_err());
+    assert!(QuantRow::new(QuantKind::Q8_0, vec![0; 32], vec![1.0], vec![0, 0]).is_err());
+    let row = QuantRow::new(QuantKind::Q8_0, vec![1; 64], vec![0.5, 2.0], Vec::new()).unwrap();
+    assert_eq!((row.len(), row.dequantize()[0], row.dequantize()[63]), (64, 0.5, 2.0));
+    // The quantizers make whole blocks or nothing.
+    assert!(catch_unwind(|| quantize_q8_0(&[1.0; 33])).is_err());
+    assert!(catch_unwind(|| quantize_q8_k(&[1.0; 300])).is_err());
+}
+
+#[test]
+fn products_refuse_inputs_that_do_not_fit_the_matrix() {
+    let (rows, cols) = (2, 256);
+    let data = random_blocks(WeightType::Q8_0, rows, cols, 3);
+    let decoded = Matrix::decode(WeightType::Q8_0, &data, rows, cols).unwrap();
+    let mut products: Vec<&dyn Products> = vec![&decoded];
+    let fast = BlockMatrix::new(WeightType::Q8_0, &data, rows, cols);
+    products.extend(fast.as_ref().map(|f| f as &dyn Products));
+    // One block where the rows have eight (the block kernel used to read the other seven from
+    // past the input's codes), and a row quantized for K-quant weights.
+    let short = quantize_q8_0(&values(32, 1, 1.0));
+    let other_kind = quantize_q8_k(&values(cols, 2, 1.0));
+    for m in products {
+        let good = m.quantize_inputs(&values(cols, 4, 1.0), 1);
+        let mut out = vec![0f32; rows];
+        m.dot_rows(0..rows, &good, &mut out);
+        for bad in [&short, &other_kind] {
+            let refused =
+                catch_unwind(AssertUnwindSafe(|| m.dot_rows(0..rows, std::slice::from_ref(bad), &mut out)));
+            assert!(refused.is_err(), "a {:?} input of {} values was multiplied", bad.kind(), bad.len());
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! family of resource types fills in the concept, the value and the detail of the line. Types
 //! without a family get the generic treatment and are still indexed by their text.
 
+pub mod cap;
 mod care;
 mod condition;
 mod dates;
@@ -111,6 +112,7 @@ pub fn normalise(
     };
     rec.text = render(&rec, parts);
     rec.issues = src.issues;
+    cap::apply(&mut rec);
     rec
 }
 
@@ -171,8 +173,16 @@ fn render(rec: &Record, parts: Parts) -> String {
     collapse_whitespace(&line)
 }
 
+/// Without an intermediate list of words, which for a huge value costs several times its size.
 fn collapse_whitespace(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// `a, b, c` for a list of labels, at most `max` of them, with `+N more`.

@@ -33,12 +33,12 @@ pub struct TranscribeReport {
 /// Images taken from the queue at a time.
 const BATCH: i64 = 16;
 
-/// Transcribes every pending image. `lock` serialises index writes with ingests in the same
-/// process (the service).
+/// Transcribes every pending image. Each transcript is written in its own turn of the data
+/// directory's writer (`Workspace::writing`), so ingests are never held up for long; if another
+/// process is writing, `IngestError::Busy` stops the run and the rest stays queued.
 pub async fn transcribe_pending(
     ws: &Workspace,
     transcriber: std::sync::Arc<dyn Transcriber>,
-    lock: Option<&tokio::sync::Mutex<()>>,
     progress: &dyn Progress,
 ) -> Result<TranscribeReport, IngestError> {
     let mut report = TranscribeReport { transcriber: transcriber.name().to_owned(), ..Default::default() };
@@ -56,10 +56,6 @@ pub async fn transcribe_pending(
             let text = transcriber.transcribe(img.normalised.clone()).await;
             match text {
                 Ok(text) if !text.trim().is_empty() => {
-                    let _one_at_a_time = match lock {
-                        Some(l) => Some(l.lock().await),
-                        None => None,
-                    };
                     apply(ws, &img, &text, transcriber.name()).await?;
                     report.transcribed += 1;
                 }
@@ -68,7 +64,7 @@ pub async fn transcribe_pending(
                     report.failed += 1;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "transcription failed");
+                    tracing::warn!(error = %crate::fhir::redact::redact(&e), "transcription failed");
                     ws.store.image_failed(&img, &e).await?;
                     report.failed += 1;
                 }
@@ -83,6 +79,7 @@ pub async fn transcribe_pending(
 /// Database and index together: the index commit is prepared before the database commits,
 /// and tagged with the new ingest id, so a crash in between is caught and repaired on open.
 async fn apply(ws: &Workspace, img: &PendingImage, text: &str, by: &str) -> Result<(), IngestError> {
+    let _writing = ws.writing().await?;
     let mut txn = ws.store.begin_write().await?;
     let (ingest_id, stored) = txn.apply_transcript(img, text, by).await?;
     let mut writer = ws.index.writer()?;

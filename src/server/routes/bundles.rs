@@ -17,7 +17,8 @@ use crate::server::state::AppState;
     responses(
         (status = 200, body = IngestReport, description = "Ingested; counts per resource type in by_type"),
         (status = 413, body = crate::server::error::OperationOutcome, description = "Body over the limit"),
-        (status = 422, body = crate::server::error::OperationOutcome, description = "Not FHIR; nothing stored")))]
+        (status = 422, body = crate::server::error::OperationOutcome, description = "Not FHIR; nothing stored"),
+        (status = 503, body = crate::server::error::OperationOutcome, description = "Busy; retry after Retry-After seconds")))]
 pub async fn post(
     state: web::Data<AppState>,
     caller: Caller,
@@ -26,16 +27,16 @@ pub async fn post(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
     let body = read_limited(&req, payload, state.limits.max_body).await?;
+    // Held until the input is stored: preparing it, and the prepared batch, cost memory in
+    // proportion to its size, so large inputs take turns instead of adding up.
+    let _preparing = state.preparing.enter(body.len()).await?;
     let format = format_of(&req);
     let st = state.clone();
     let loaded =
         web::block(move || load_bytes("request body".into(), &body, format, st.ws.counter.as_deref()))
             .await?;
     let loaded = loaded.accepted()?;
-    let report = {
-        let _one_at_a_time = state.ingest_lock.lock().await;
-        ingest_loaded(&state.ws, loaded).await?
-    };
+    let report = ingest_loaded(&state.ws, loaded).await?;
     Metrics::add(&state.metrics.ingest_requests, 1);
     Metrics::add(&state.metrics.ingested_resources, report.resources as u64);
     let detail = format!("{} resources", report.resources);

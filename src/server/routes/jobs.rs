@@ -49,12 +49,12 @@ pub async fn start(
     req.auth = b.token.map_or(ServerAuth::None, ServerAuth::Bearer);
     req.timeout = Duration::from_secs(120);
     sync::validate(&req).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let id = state.jobs.create("sync", &caller.name);
+    let id = state.jobs.create("sync", caller.id);
     state.ws.store.audit(&caller.name, "sync", None, Some(&req.server)).await?;
     let st = state.clone();
     tokio::spawn(async move {
         let progress = JobProgress { jobs: &st.jobs, id };
-        let result = sync::run(&st.ws, Some(&st.ingest_lock), &req, &progress).await;
+        let result = sync::run(&st.ws, &req, &progress).await;
         st.jobs.update(id, |j| match result {
             Ok(r) => {
                 j.state = JobState::Done;
@@ -66,7 +66,7 @@ pub async fn start(
             }
         });
     });
-    let job = state.jobs.get(id).ok_or_else(|| ApiError::Internal("job vanished".into()))?;
+    let job = state.jobs.get(id, caller.id).ok_or_else(|| ApiError::Internal("job vanished".into()))?;
     Ok(HttpResponse::Accepted().json(job))
 }
 
@@ -79,6 +79,6 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound(format!("no job {id}"));
     let n: u64 = id.parse().map_err(|_| not_found())?;
-    let job = state.jobs.get(n).filter(|j| j.owner == caller.name).ok_or_else(not_found)?;
+    let job = state.jobs.get(n, caller.id).ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(job))
 }
