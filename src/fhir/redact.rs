@@ -96,13 +96,19 @@ mod tests {
             redact("http://h:8080/fhir/Patient/srch-1/$everything: HTTP 500"),
             "http://h:8080/fhir/Patient/<id>/$everything: HTTP 500"
         );
-        assert_eq!(redact("stored record Observation/abc.1 is corrupt"), "stored record Observation/<id> is corrupt");
+        assert_eq!(
+            redact("stored record Observation/abc.1 is corrupt"),
+            "stored record Observation/<id> is corrupt"
+        );
         assert_eq!(redact("Observation?patient=p-7&_count=50"), "Observation?patient=<id>&_count=50");
         assert_eq!(
             redact("urn:uuid:7e58e78c-ba17-4bc7-a711-b44a20ca76d7 unresolved"),
             "urn:uuid:<id> unresolved"
         );
-        assert_eq!(redact("cannot reach the server: connection refused"), "cannot reach the server: connection refused");
+        assert_eq!(
+            redact("cannot reach the server: connection refused"),
+            "cannot reach the server: connection refused"
+        );
         assert_eq!(redact("and/or Folder/x"), "and/or Folder/x");
     }
 }

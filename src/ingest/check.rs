@@ -115,7 +115,8 @@ async fn check_inputs(
     let recorded = ws.store.ingested_inputs().await?;
     let max = ws.settings.max_input_bytes;
     let mut read = Vec::new();
-    for path in inputs.to_vec() {
+    for path in inputs {
+        let path = path.clone();
         let loaded = tokio::task::spawn_blocking(move || load_file(&path, max, None))
             .await
             .map_err(|_| IngestError::ReaderGone)?;

@@ -78,8 +78,13 @@ impl WriteGate {
     /// refused writer can say who holds it.
     fn try_file(&self) -> Result<Option<File>, IngestError> {
         let io = |source| IngestError::Lock { path: self.path.clone(), source };
-        let mut file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&self.path).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Ok(None),
@@ -92,7 +97,10 @@ impl WriteGate {
     }
 
     fn busy(&self) -> IngestError {
-        IngestError::Busy { dir: self.path.parent().map(Path::to_owned).unwrap_or_default(), pid: self.holder() }
+        IngestError::Busy {
+            dir: self.path.parent().map(Path::to_owned).unwrap_or_default(),
+            pid: self.holder(),
+        }
     }
 
     /// The process id the holder wrote, if it is readable.

@@ -112,18 +112,24 @@ impl Tokenizer {
         })
     }
 
+    /// The tokenizer with special tokens read as plain text (made on first use).
+    fn split(&self) -> &tokenizers::Tokenizer {
+        self.split.get_or_init(|| {
+            let mut t = self.inner.clone();
+            t.set_encode_special_tokens(true);
+            t
+        })
+    }
+
     /// Encodes `run` with special tokens split, appends its ids and empties it.
     fn encode_split(&self, run: &mut String, ids: &mut Vec<u32>) -> Result<(), TokenizerError> {
         if run.is_empty() {
             return Ok(());
         }
-        let split = self.split.get_or_init(|| {
-            let mut t = self.inner.clone();
-            t.set_encode_special_tokens(true);
-            t
-        });
-        let enc =
-            split.encode_fast(run.as_str(), false).map_err(|e| TokenizerError::Encode(e.to_string()))?;
+        let enc = self
+            .split()
+            .encode_fast(run.as_str(), false)
+            .map_err(|e| TokenizerError::Encode(e.to_string()))?;
         ids.extend_from_slice(enc.get_ids());
         run.clear();
         Ok(())
@@ -133,10 +139,14 @@ impl Tokenizer {
 impl TokenCounter for Tokenizer {
     /// Long texts are counted in pieces cut where no token can span (`pieces`): the same count,
     /// with the tokenizer's memory bounded by the piece size instead of the text's length.
+    /// Record text reaches prompts neutralised and encoded with special tokens split
+    /// (`encode_segments`), so it is counted that way: a note writing `<end_of_turn>` costs the
+    /// several tokens it is sent as, and a context never exceeds its budget.
     fn count(&self, text: &str) -> usize {
-        pieces(text, PIECE_BYTES)
+        let text = neutralise(text);
+        pieces(&text, PIECE_BYTES)
             .map(|p| match p {
-                Piece::Text(t) => count_whole(&self.inner, t),
+                Piece::Text(t) => count_whole(self.split(), t),
                 Piece::Unbroken(t) => t.len(),
             })
             .sum()

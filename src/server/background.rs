@@ -8,8 +8,8 @@ use std::time::Duration;
 use actix_web::web;
 
 use super::state::AppState;
-use crate::ingest::transcribe::{transcribe_pending, ModelTranscriber, Tesseract, Transcriber};
 use crate::fhir::redact::redact;
+use crate::ingest::transcribe::{transcribe_pending, ModelTranscriber, Tesseract, Transcriber};
 use crate::ingest::{IngestError, NoProgress};
 
 /// How often the queue of images is looked at.

@@ -38,7 +38,8 @@ impl Store {
     pub async fn check(&self) -> Result<DatabaseCheck, StoreError> {
         let pool = &self.pool;
         let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check").fetch_all(pool).await?;
-        let count = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await };
+        let count =
+            |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await };
         Ok(DatabaseCheck {
             integrity: rows.join("; "),
             resources: count("SELECT COUNT(*) FROM resources").await?,

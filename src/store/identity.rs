@@ -93,9 +93,10 @@ fn differences(a: &Person, b: &Person) -> Vec<&'static str> {
     if !a.names.is_empty() && !b.names.is_empty() && a.names.is_disjoint(&b.names) {
         out.push("name");
     }
-    let other_value = a.identifiers.iter().any(|(system, values)| {
-        b.identifiers.get(system).is_some_and(|theirs| values.is_disjoint(theirs))
-    });
+    let other_value = a
+        .identifiers
+        .iter()
+        .any(|(system, values)| b.identifiers.get(system).is_some_and(|theirs| values.is_disjoint(theirs)));
     if other_value {
         out.push("identifiers");
     }

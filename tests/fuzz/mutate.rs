@@ -252,7 +252,11 @@ fn bad_date(resource: &mut Json, node: &Index, date: &str) {
 fn bad_reference(resource: &mut Json, node: &Index, reference: &str) {
     match choose(resource, node, reference_string) {
         Some(n) => *n = json!(reference),
-        None => set_key(resource, *node.get(plan::REFERENCE_KEYS), json!({ "reference": reference })),
+        None => set_key(
+            resource,
+            plan::REFERENCE_KEYS[node.index(plan::REFERENCE_KEYS.len())],
+            json!({ "reference": reference }),
+        ),
     }
 }
 
@@ -378,10 +382,18 @@ fn remove_child(n: &mut Json, child: &Index) {
 
 // ---- the input ----
 
+/// Pretty-printing multiplies a deeply nested input's size by its depth; only inputs smaller
+/// than this are pretty-printed, so that cases stay far below the input limit.
+const MAX_PRETTY: usize = 64 * 1024;
+
 fn wrap(resources: &[Seed], shape: &Shape, pretty: bool) -> Vec<u8> {
     let to_bytes = |v: &Json| {
-        if pretty { serde_json::to_vec_pretty(v) } else { serde_json::to_vec(v) }
-            .expect("a JSON value serialises")
+        let compact = serde_json::to_vec(v).expect("a JSON value serialises");
+        if pretty && compact.len() < MAX_PRETTY {
+            serde_json::to_vec_pretty(v).expect("a JSON value serialises")
+        } else {
+            compact
+        }
     };
     match shape {
         Shape::Bundle { kind, method } => to_bytes(&bundle(resources, kind, *method)),

@@ -37,7 +37,8 @@ async fn ingest_json(t: &TestData, name: &str, v: &Value) -> ehrqa::ingest::Inge
 async fn another_person_with_a_stored_patients_id_is_refused_and_nothing_is_stored() {
     let t = TestData::new().await;
     let pid = "0b0c5a2e-1111-4a4a-9c9c-000000000001";
-    let first = ingest_json(&t, "a.json", &person(pid, "Lopez", "Maria", "1961-02-03", "MRN-1", "obs-a")).await;
+    let first =
+        ingest_json(&t, "a.json", &person(pid, "Lopez", "Maria", "1961-02-03", "MRN-1", "obs-a")).await;
     assert!(first.failed.is_empty(), "{:?}", first.failed);
     let resources = t.count("SELECT COUNT(*) FROM resources").await;
     let clash = person(pid, "Nguyen", "Thi", "1990-11-12", "MRN-2", "obs-b");
@@ -73,11 +74,12 @@ async fn the_same_person_updated_is_accepted() {
 async fn a_resource_stored_for_one_patient_cannot_move_to_another() {
     let t = TestData::new().await;
     t.ingest(&["fhir/synthea"]).await;
-    let stored: String = sqlx::query_scalar("SELECT id FROM resources WHERE type = 'Observation' AND patient_id = ? LIMIT 1")
-        .bind(DONG)
-        .fetch_one(t.ws.store.pool())
-        .await
-        .unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT id FROM resources WHERE type = 'Observation' AND patient_id = ? LIMIT 1")
+            .bind(DONG)
+            .fetch_one(t.ws.store.pool())
+            .await
+            .unwrap();
     let raw: String = sqlx::query_scalar("SELECT raw FROM resources WHERE type = 'Observation' AND id = ?")
         .bind(&stored)
         .fetch_one(t.ws.store.pool())
@@ -88,10 +90,11 @@ async fn a_resource_stored_for_one_patient_cannot_move_to_another() {
     let report = ingest_json(&t, "moved.json", &moved).await;
     assert_eq!(report.failed.len(), 1, "refused: {report:?}");
     assert!(report.failed[0].error.contains("another patient"), "{}", report.failed[0].error);
-    let owner: String = sqlx::query_scalar("SELECT patient_id FROM resources WHERE type = 'Observation' AND id = ?")
-        .bind(&stored)
-        .fetch_one(t.ws.store.pool())
-        .await
-        .unwrap();
+    let owner: String =
+        sqlx::query_scalar("SELECT patient_id FROM resources WHERE type = 'Observation' AND id = ?")
+            .bind(&stored)
+            .fetch_one(t.ws.store.pool())
+            .await
+            .unwrap();
     assert_eq!(owner, DONG, "the record stays with its patient");
 }

@@ -40,7 +40,8 @@ struct Tally {
 async fn writes_succeed_under_read_load_with_a_sync_running() {
     let fhir = FhirServer::start(false);
     let dong: Value =
-        serde_json::from_slice(&std::fs::read(fixture("fhir/synthea/Dong_Effertz_a8f87e52.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(fixture("fhir/synthea/Dong_Effertz_a8f87e52.json")).unwrap())
+            .unwrap();
     fhir.load(&dong, None).await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -69,7 +70,7 @@ async fn writes_succeed_under_read_load_with_a_sync_running() {
             let mut i = 0usize;
             while Instant::now() < stop {
                 let t = Instant::now();
-                let resp = if (i + r) % 2 == 0 {
+                let resp = if (i + r).is_multiple_of(2) {
                     http.get(format!("{base}/v1/patients/{patient}/records?q=glucose")).send().await
                 } else {
                     http.post(format!("{base}/v1/patients/{patient}/context"))

@@ -113,7 +113,11 @@ async fn a_full_request_cycle_logs_no_patient_data_at_info() {
         secrets.extend(name.split_whitespace().filter(|w| w.len() > 3).map(str::to_owned));
     }
     let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM resources")
-        .fetch_all(&sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("ehrqa.sqlite").display())).await.unwrap())
+        .fetch_all(
+            &sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("ehrqa.sqlite").display()))
+                .await
+                .unwrap(),
+        )
         .await
         .unwrap();
     secrets.extend(ids.into_iter().filter(|id| id.len() >= 8));
@@ -125,5 +129,8 @@ async fn a_full_request_cycle_logs_no_patient_data_at_info() {
     for s in &secrets {
         assert!(!logged.contains(s.as_str()), "the log holds patient data {s:?}:\n{logged}");
     }
-    assert!(said.iter().any(|r| r.contains("no-such-patient")), "errors tell the client what they were about");
+    assert!(
+        said.iter().any(|r| r.contains("no-such-patient")),
+        "errors tell the client what they were about"
+    );
 }

@@ -72,7 +72,10 @@ async fn a_second_writer_is_refused_at_once_while_readers_keep_working() {
     assert!(started.elapsed() < Duration::from_secs(20), "refused at once, not after a wait");
     let err = stderr(&second);
     let pid = std::process::id().to_string();
-    assert!(err.contains("another ehrqa process") && err.contains(&pid), "clear error naming the holder: {err}");
+    assert!(
+        err.contains("another ehrqa process") && err.contains(&pid),
+        "clear error naming the holder: {err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     let patients = ehrqa(dir.path(), &["--format", "json", "patients"]);
     assert!(patients.status.success(), "readers keep working: {}", stderr(&patients));

@@ -64,12 +64,14 @@ impl VisionConfig {
             boi_token_index: id("boi_token_index", 255_999),
             eoi_token_index: id("eoi_token_index", 256_000),
         };
-        if cfg.image_size % cfg.patch_size != 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
+        if !cfg.image_size.is_multiple_of(cfg.patch_size)
+            || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
+        {
             return Err(LlmError::Config("vision config: image size or heads do not divide".into()));
         }
         let side = cfg.patches_per_side();
         let tokens_side = (cfg.mm_tokens_per_image as f64).sqrt() as usize;
-        if tokens_side * tokens_side != cfg.mm_tokens_per_image || side % tokens_side != 0 {
+        if tokens_side * tokens_side != cfg.mm_tokens_per_image || !side.is_multiple_of(tokens_side) {
             return Err(LlmError::Config(
                 "vision config: mm_tokens_per_image does not tile the patch grid".into(),
             ));
