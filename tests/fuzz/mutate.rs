@@ -13,7 +13,7 @@ use crate::plan::{
 use crate::seeds::{Seed, Seeds};
 
 /// The most bytes a `Repeat` edit makes.
-const MAX_REPEATED: usize = 2 << 20;
+const MAX_REPEATED: usize = 512 << 10;
 
 /// A case made concrete.
 pub struct Material {
