@@ -9,9 +9,10 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use ehrqa::fhir::attachment;
+use ehrqa::fhir::attachment::{self, Attachment};
 use ehrqa::fhir::concept::Concept;
 use ehrqa::fhir::date::FhirDate;
+use ehrqa::fhir::image::ImageCheck;
 use ehrqa::fhir::input::{self, Format};
 use ehrqa::fhir::normalise::patient::Demographics;
 use ehrqa::fhir::normalise::{self, Ctx};
@@ -40,6 +41,11 @@ pub struct Tally {
     pub with_issues: u64,
     pub duplicates: u64,
     pub direct: u64,
+    /// Attachments of accepted resources: decoded notes, images decoded, images refused, PDFs.
+    pub notes: u64,
+    pub images: u64,
+    pub images_refused: u64,
+    pub pdfs: u64,
     pub slowest: Duration,
     /// The slowest case's plan, shortened, to tell which mutation costs the most.
     pub slowest_case: String,
@@ -59,6 +65,10 @@ impl Tally {
         self.with_issues += other.with_issues;
         self.duplicates += other.duplicates;
         self.direct += other.direct;
+        self.notes += other.notes;
+        self.images += other.images;
+        self.images_refused += other.images_refused;
+        self.pdfs += other.pdfs;
         if other.slowest > self.slowest {
             (self.slowest, self.slowest_case) = (other.slowest, other.slowest_case);
         }
@@ -138,12 +148,25 @@ fn accepted(p: &PreparedBatch, entries: usize, tally: &mut Tally) -> Result<(), 
         prop_assert_eq!(&back.text, &r.record.text);
         let line = ehrqa::tokens::context_line(&format!("[{}] {}", r.rref, r.record.text));
         prop_assert_eq!(r.tokens, Some(Words.count(&line) as u32));
+        count_attachments(&r.attachments, tally);
     }
     tally.accepted += 1;
     tally.resources += p.resources.len() as u64;
     tally.with_issues += p.with_issues() as u64;
     tally.duplicates += p.duplicates as u64;
     Ok(())
+}
+
+fn count_attachments(attachments: &[Attachment], tally: &mut Tally) {
+    for a in attachments {
+        tally.notes += u64::from(a.text.is_some());
+        match a.image.as_ref().map(|i| &i.check) {
+            Some(ImageCheck::Image { .. }) => tally.images += 1,
+            Some(ImageCheck::Refused(_)) => tally.images_refused += 1,
+            Some(ImageCheck::Pdf) => tally.pdfs += 1,
+            None => {}
+        }
+    }
 }
 
 /// A rendering: non-empty, naming the resource type, and on one line (a context line must not

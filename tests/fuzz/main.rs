@@ -35,6 +35,9 @@ use check::Tally;
 use plan::Case;
 use seeds::SEEDS;
 
+/// A long run says how far it is, per thread, this often.
+const PROGRESS_EVERY: u64 = 100_000;
+
 struct Settings {
     cases: u32,
     seed: u64,
@@ -71,11 +74,13 @@ fn fresh_seed() -> u64 {
 /// failure, and this tells the summary which failures were panics.
 static PANICS: AtomicU64 = AtomicU64::new(0);
 
+/// Counts panics; prints only the first (shrinking re-runs the failing case hundreds of times).
 fn count_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        PANICS.fetch_add(1, Ordering::Relaxed);
-        previous(info);
+        if PANICS.fetch_add(1, Ordering::Relaxed) == 0 {
+            previous(info);
+        }
     }));
 }
 
@@ -140,11 +145,15 @@ fn run(cases: u32, seed: u64, case_limit: Duration) -> (Tally, Result<(), String
 
 fn one(case: &Case, limit: Duration, tally: &mut Tally) -> Result<(), TestCaseError> {
     let started = Instant::now();
-    let m = mutate::materialise(case, &SEEDS);
-    check::pipeline(&m.bytes, m.format, tally)?;
-    check::direct(&m.resources, case.as_type, tally)?;
+    let resources = mutate::resources(case, &SEEDS);
+    check::direct(&resources, case.as_type, tally)?;
+    let (bytes, format) = mutate::input(case, resources, &SEEDS);
+    check::pipeline(&bytes, format, tally)?;
     let took = started.elapsed();
     tally.cases += 1;
+    if tally.cases.is_multiple_of(PROGRESS_EVERY) {
+        eprintln!("fuzz: {} cases done on this thread", tally.cases);
+    }
     if took > tally.slowest {
         tally.slowest = took;
         tally.slowest_case = format!("{case:?}").chars().take(300).collect();
@@ -160,7 +169,7 @@ fn describe(seed: u64, reason: &str, case: &Case) -> String {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-failures");
     let path = dir.join(format!("seed-{seed}.input"));
     let saved = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&path, mutate::materialise(case, &SEEDS).bytes))
+        .and_then(|()| std::fs::write(&path, mutate::input(case, mutate::resources(case, &SEEDS), &SEEDS).0))
         .map_or_else(|e| format!("(not saved: {e})"), |()| path.display().to_string());
     format!("fuzz seed {seed} failed: {reason}\ninput: {saved}\nminimal case: {case:#?}")
 }
@@ -170,7 +179,8 @@ fn summary(t: &Tally, failures: usize, took: Duration) -> String {
     let refused: Vec<String> = t.refused.iter().map(|(k, n)| format!("{k} {n}")).collect();
     format!(
         "fuzz summary: {} cases in {:.0} s ({:.0} µs/case); accepted {} ({} resources, {} with issues, \
-         {} duplicates); refused {} ({}); {} direct normalisations; slowest case {} ms; longest error \
+         {} duplicates; attachments: {} notes, {} images decoded, {} refused, {} PDFs); refused {} ({}); \
+         {} direct normalisations; slowest case {} ms; longest error \
          {} bytes; panics {}; failures {failures}",
         t.cases,
         took.as_secs_f64(),
@@ -179,6 +189,10 @@ fn summary(t: &Tally, failures: usize, took: Duration) -> String {
         t.resources,
         t.with_issues,
         t.duplicates,
+        t.notes,
+        t.images,
+        t.images_refused,
+        t.pdfs,
         t.refused_total(),
         refused.join(", "),
         t.direct,

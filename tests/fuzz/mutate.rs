@@ -4,6 +4,7 @@
 //! mutation costs one or two walks of a resource however many nodes it has.
 
 use base64::Engine;
+use ehrqa::fhir::input::Format;
 use proptest::sample::Index;
 use serde_json::{json, Map, Number, Value as Json};
 
@@ -15,35 +16,31 @@ use crate::seeds::{Seed, Seeds};
 /// The most bytes a `Repeat` edit makes.
 const MAX_REPEATED: usize = 512 << 10;
 
-/// A case made concrete.
-pub struct Material {
-    /// The mutated resources (empty when the case damages a whole fixture input).
-    pub resources: Vec<Seed>,
-    pub bytes: Vec<u8>,
-    pub format: ehrqa::fhir::input::Format,
+/// The case's resources, picked and mutated (none when it damages a whole fixture input).
+pub fn resources(case: &Case, seeds: &Seeds) -> Vec<Seed> {
+    let mut resources = pick(&case.source, seeds);
+    for edit in &case.edits {
+        apply(edit, &mut resources);
+    }
+    resources
 }
 
-pub fn materialise(case: &Case, seeds: &Seeds) -> Material {
+/// The case's input: its resources wrapped into one container (they are moved, not copied),
+/// then its byte damage; and the format to parse it as.
+pub fn input(case: &Case, resources: Vec<Seed>, seeds: &Seeds) -> (Vec<u8>, Format) {
     let format = match case.format {
-        FormatChoice::Auto => ehrqa::fhir::input::Format::Auto,
-        FormatChoice::Json => ehrqa::fhir::input::Format::Json,
-        FormatChoice::Ndjson => ehrqa::fhir::input::Format::Ndjson,
+        FormatChoice::Auto => Format::Auto,
+        FormatChoice::Json => Format::Json,
+        FormatChoice::Ndjson => Format::Ndjson,
     };
-    let (resources, mut bytes) = match &case.source {
-        Source::Input(i) => (Vec::new(), i.get(&seeds.inputs).clone()),
-        source => {
-            let mut resources = pick(source, seeds);
-            for edit in &case.edits {
-                apply(edit, &mut resources);
-            }
-            let bytes = wrap(&resources, &case.shape, case.pretty);
-            (resources, bytes)
-        }
+    let mut bytes = match &case.source {
+        Source::Input(i) => i.get(&seeds.inputs).clone(),
+        _ => wrap(resources, &case.shape, case.pretty),
     };
     if let Some(edit) = &case.bytes {
         damage_input(edit, &mut bytes);
     }
-    Material { resources, bytes, format }
+    (bytes, format)
 }
 
 fn pick(source: &Source, seeds: &Seeds) -> Vec<Seed> {
@@ -55,9 +52,9 @@ fn pick(source: &Source, seeds: &Seeds) -> Vec<Seed> {
                 seeds.all[*m.get(group)].clone()
             })
             .collect(),
-        Source::Run { start, len } => {
+        Source::Run { start, len } | Source::Many { start, len } => {
             let first = start.index(seeds.all.len());
-            seeds.all[first..(first + len).min(seeds.all.len())].to_vec()
+            seeds.all.iter().cycle().skip(first).take(*len).cloned().collect()
         }
         Source::Input(_) => Vec::new(),
     }
@@ -386,7 +383,7 @@ fn remove_child(n: &mut Json, child: &Index) {
 /// than this are pretty-printed, so that cases stay far below the input limit.
 const MAX_PRETTY: usize = 64 * 1024;
 
-fn wrap(resources: &[Seed], shape: &Shape, pretty: bool) -> Vec<u8> {
+fn wrap(resources: Vec<Seed>, shape: &Shape, pretty: bool) -> Vec<u8> {
     let to_bytes = |v: &Json| {
         let compact = serde_json::to_vec(v).expect("a JSON value serialises");
         if pretty && compact.len() < MAX_PRETTY {
@@ -398,7 +395,7 @@ fn wrap(resources: &[Seed], shape: &Shape, pretty: bool) -> Vec<u8> {
     match shape {
         Shape::Bundle { kind, method } => to_bytes(&bundle(resources, kind, *method)),
         Shape::BrokenBundle(how) => to_bytes(&broken_bundle(resources, how)),
-        Shape::Array => to_bytes(&Json::Array(resources.iter().map(|s| s.resource.clone()).collect())),
+        Shape::Array => to_bytes(&Json::Array(resources.into_iter().map(|s| s.resource).collect())),
         Shape::Single => to_bytes(&resources[0].resource),
         Shape::Ndjson => {
             let lines: Vec<String> = resources.iter().map(|s| s.resource.to_string()).collect();
@@ -407,35 +404,40 @@ fn wrap(resources: &[Seed], shape: &Shape, pretty: bool) -> Vec<u8> {
     }
 }
 
-fn entry(s: &Seed, method: Option<&str>) -> Json {
-    let mut e = json!({ "resource": s.resource });
-    if let Some(url) = &s.full_url {
-        e["fullUrl"] = json!(url);
+/// A bundle entry, built by moving the resource in (`json!` would copy it through a serialiser).
+fn entry(s: Seed, method: Option<&str>) -> Json {
+    let mut e = Map::new();
+    if let Some(url) = s.full_url {
+        e.insert("fullUrl".to_owned(), Json::String(url));
     }
     if let Some(m) = method {
-        e["request"] = json!({"method": m, "url": s.resource.get("resourceType")});
+        e.insert("request".to_owned(), json!({"method": m, "url": s.resource.get("resourceType")}));
     }
-    e
+    e.insert("resource".to_owned(), s.resource);
+    Json::Object(e)
 }
 
-fn bundle(resources: &[Seed], kind: &str, method: Option<&str>) -> Json {
-    let entries: Vec<Json> = resources.iter().map(|s| entry(s, method)).collect();
-    json!({"resourceType": "Bundle", "type": kind, "entry": entries})
+fn bundle(resources: Vec<Seed>, kind: &str, method: Option<&str>) -> Json {
+    let entries: Vec<Json> = resources.into_iter().map(|s| entry(s, method)).collect();
+    let mut b = json!({"resourceType": "Bundle", "type": kind});
+    b["entry"] = Json::Array(entries);
+    b
 }
 
-fn broken_bundle(resources: &[Seed], how: &Index) -> Json {
+fn broken_bundle(resources: Vec<Seed>, how: &Index) -> Json {
+    let first = resources[0].clone();
     let mut b = bundle(resources, "collection", None);
     let mut entries = b["entry"].take();
-    let first = entries[0].clone();
+    let first_entry = entries[0].clone();
     let list = entries.as_array_mut().expect("built as an array");
     match how.index(11) {
-        0 => entries = first,
+        0 => entries = first_entry,
         1 => entries = Json::Null,
         2 => list.push(json!("not an entry")),
         3 => list.push(json!({"fullUrl": "urn:uuid:1"})),
-        4 => list[0]["resource"] = json!([resources[0].resource]),
+        4 => list[0]["resource"] = Json::Array(vec![first.resource]),
         5 => list[0]["fullUrl"] = json!(12),
-        6 => list.insert(0, json!({ "resource": bundle(resources, "batch", None) })),
+        6 => list.insert(0, json!({ "resource": bundle(vec![first], "batch", None) })),
         7 => list[0]["request"] = json!({"method": "GET\nDELETE", "url": "x"}),
         8 => list[0]["request"] = json!({"method": "\u{e9}".repeat(100_000)}),
         9 => list[0]["request"] = json!({"method": ["POST"]}),

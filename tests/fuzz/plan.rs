@@ -32,6 +32,8 @@ pub enum Source {
     Run { start: Index, len: usize },
     /// A whole input from the fixtures (bad ones included), for byte-level damage.
     Input(Index),
+    /// Many consecutive seeds: enough for `prepare` to split the work over two threads.
+    Many { start: Index, len: usize },
 }
 
 /// How the resources are wrapped into one input.
@@ -432,10 +434,12 @@ pub fn case() -> impl Strategy<Value = Case> {
 }
 
 fn source() -> impl Strategy<Value = Source> {
+    // `Many` is one case in 10,000: it costs as much as several hundred small ones.
     prop_oneof![
-        6 => vec((any::<Index>(), any::<Index>()), 1..=5).prop_map(Source::Mixed),
-        3 => (any::<Index>(), 1..=5usize).prop_map(|(start, len)| Source::Run { start, len }),
-        1 => any::<Index>().prop_map(Source::Input),
+        6000 => vec((any::<Index>(), any::<Index>()), 1..=5).prop_map(Source::Mixed),
+        3000 => (any::<Index>(), 1..=5usize).prop_map(|(start, len)| Source::Run { start, len }),
+        1000 => any::<Index>().prop_map(Source::Input),
+        1 => (any::<Index>(), 2_000..2_200usize).prop_map(|(start, len)| Source::Many { start, len }),
     ]
 }
 
