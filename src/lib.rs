@@ -6,6 +6,7 @@
 pub mod answer;
 pub mod cli;
 pub mod clock;
+pub mod conversation;
 pub mod eval;
 pub mod fhir;
 pub mod ingest;

@@ -303,11 +303,14 @@ def main():
         count = sum(rec["types"].values())
         target = owner.get(code)
         # A curated term belongs to its curated concept(s): do not attach it to another concept
-        # about the same resource types (e.g. "bmi" stays off "bmi percentile"); the same word
-        # for another resource type is fine ("cefaclor" the drug vs. the allergy).
+        # about the same resource types (e.g. "bmi" stays off "bmi percentile"), nor to any other
+        # concept when it names a whole resource type ("address" is the patient's, not the SDOH
+        # observation's); the same word for another resource type is fine otherwise ("cefaclor"
+        # the drug vs. the allergy).
         own_types = set(target["types"] if target is not None else []) | set(types)
         terms = [t for t in terms if not any(
-            o is not target and set(o["types"]) & own_types for o in curated_term_owners.get(t, ()))]
+            o is not target and (set(o["types"]) & own_types or not o["codes"])
+            for o in curated_term_owners.get(t, ()))]
         if target is not None:
             n_merged += 1
             for t in terms:

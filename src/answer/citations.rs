@@ -1,9 +1,12 @@
-//! Citation checking. The model's tags are parsed, mapped to references, and kept only if the
-//! context held them: a tag outside the context is dropped from the text and reported. A
-//! sentence that states a value without citing gets the one evidence line holding that value
-//! verbatim, when exactly one does. The answer's tags are renumbered to index its citations.
+//! Citation checking and grounding. The model's tags are parsed and mapped to references; a tag
+//! outside the context is dropped from the text and reported. Then each sentence is grounded
+//! (`grounding`): a cited record that holds nothing the sentence states is dropped, a value no
+//! cited record holds gets the record of the context that holds it, and a sentence stating a
+//! value that no record holds is taken out and reported as ungrounded. The answer's tags are
+//! renumbered to index its citations.
 
 use super::citation_grammar;
+use super::grounding::{Evidence, Ungrounded, Verdict};
 use super::tags::Tagged;
 
 /// An answer with checked citations.
@@ -13,42 +16,145 @@ pub struct Checked {
     pub text: String,
     /// Cited references, in order of first citation, each once.
     pub cited: Vec<String>,
-    /// Citations as the model wrote them that the context did not hold.
+    /// Citations as the model wrote them that the context did not hold, and cited records that
+    /// hold nothing their sentence states.
     pub invalid: Vec<String>,
+    /// Sentences taken out because a value they state is in no record they could cite.
+    pub ungrounded: Vec<Ungrounded>,
 }
 
-pub fn check(answer: &str, tagged: &Tagged) -> Checked {
-    let mut out = Checked { text: String::new(), cited: Vec::new(), invalid: Vec::new() };
+/// One piece of a sentence: text, or a citation group (its references).
+#[derive(Debug, Clone)]
+enum Piece {
+    Text(String),
+    Cite(Vec<String>),
+}
+
+/// Checks a model's answer: citations mapped and every sentence grounded.
+pub fn check(answer: &str, tagged: &Tagged, evidence: &Evidence) -> Checked {
+    check_with(answer, tagged, Some(evidence))
+}
+
+/// Checks an answer stated from the computed facts: citations mapped and renumbered. Its
+/// values were taken from the records it cites (`answer::computed`), and the period it names
+/// comes from the question, so it is not read for grounding.
+pub fn check_computed(answer: &str, tagged: &Tagged) -> Checked {
+    check_with(answer, tagged, None)
+}
+
+fn check_with(answer: &str, tagged: &Tagged, evidence: Option<&Evidence>) -> Checked {
+    let mut out =
+        Checked { text: String::new(), cited: Vec::new(), invalid: Vec::new(), ungrounded: Vec::new() };
+    let mut kept: Vec<Vec<Piece>> = Vec::new();
     for sentence in sentences(answer.trim()) {
-        let (text, n) = rewrite(sentence, tagged, &mut out);
-        let text = if n == 0 { attach(&text, tagged, &mut out) } else { text };
-        out.text.push_str(&text);
+        let mut pieces = parse(sentence, tagged, &mut out.invalid);
+        let plain = plain_text(&pieces);
+        let cited = cited_refs(&pieces);
+        let verdict = match evidence {
+            Some(e) => e.judge(&plain, &cited),
+            None => Verdict::Keep { drop: Vec::new(), add: Vec::new() },
+        };
+        match verdict {
+            Verdict::Keep { drop, add } => {
+                remove_refs(&mut pieces, &drop);
+                out.invalid.extend(drop);
+                if !add.is_empty() {
+                    append_cite(&mut pieces, add);
+                }
+                kept.push(pieces);
+            }
+            Verdict::Remove { values } => {
+                out.ungrounded.push(Ungrounded { sentence: tidy(&plain), values });
+            }
+        }
+    }
+    for pieces in kept {
+        out.text.push_str(&render(&pieces, &mut out.cited));
     }
     out.text = tidy(&out.text);
     out
 }
 
-/// Rewrites the citation groups of one sentence (`citation_grammar`, the grammar record text
-/// was neutralised with); returns it and how many valid citations it has.
-fn rewrite(sentence: &str, tagged: &Tagged, out: &mut Checked) -> (String, usize) {
-    let mut text = String::with_capacity(sentence.len());
-    let mut valid = 0;
+/// The sentence's text and citation groups (resolved; unknown ones reported in `invalid`).
+fn parse(sentence: &str, tagged: &Tagged, invalid: &mut Vec<String>) -> Vec<Piece> {
+    let mut pieces = Vec::new();
     let mut from = 0;
     for g in citation_grammar::groups(sentence) {
-        text.push_str(&sentence[from..g.start]);
+        pieces.push(Piece::Text(sentence[from..g.start].to_owned()));
+        let mut refs = Vec::new();
         for item in g.items {
             match tagged.resolve(item) {
-                Some(r) => {
-                    text.push_str(&format!("[{}]", index_of(&mut out.cited, r)));
-                    valid += 1;
-                }
-                None => out.invalid.push(item.to_owned()),
+                Some(r) => refs.push(r.to_owned()),
+                None => invalid.push(item.to_owned()),
             }
         }
+        pieces.push(Piece::Cite(refs));
         from = g.end;
     }
-    text.push_str(&sentence[from..]);
-    (text, valid)
+    pieces.push(Piece::Text(sentence[from..].to_owned()));
+    pieces
+}
+
+fn plain_text(pieces: &[Piece]) -> String {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Text(t) => t.as_str(),
+            Piece::Cite(_) => " ",
+        })
+        .collect()
+}
+
+fn cited_refs(pieces: &[Piece]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in pieces {
+        if let Piece::Cite(rs) = p {
+            for r in rs {
+                if !out.contains(r) {
+                    out.push(r.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn remove_refs(pieces: &mut [Piece], drop: &[String]) {
+    for p in pieces {
+        if let Piece::Cite(rs) = p {
+            rs.retain(|r| !drop.contains(r));
+        }
+    }
+}
+
+/// Adds a citation group at the end of the sentence, before its closing punctuation.
+fn append_cite(pieces: &mut Vec<Piece>, refs: Vec<String>) {
+    let Some(Piece::Text(last)) = pieces.pop() else { return };
+    let body = last.trim_end();
+    let trailing = last[body.len()..].to_owned();
+    let (stem, stop) = match body.strip_suffix(['.', '!', '?']) {
+        Some(stem) => (stem.trim_end().to_owned(), body[stem.len()..].to_owned()),
+        None => (body.to_owned(), String::new()),
+    };
+    pieces.push(Piece::Text(format!("{stem} ")));
+    pieces.push(Piece::Cite(refs));
+    pieces.push(Piece::Text(format!("{stop}{trailing}")));
+}
+
+/// The sentence with its citations as `[n]` tags indexing `cited` (extended as needed).
+fn render(pieces: &[Piece], cited: &mut Vec<String>) -> String {
+    let mut s = String::new();
+    for p in pieces {
+        match p {
+            Piece::Text(t) => s.push_str(t),
+            Piece::Cite(rs) => {
+                for r in rs {
+                    s.push_str(&format!("[{}]", index_of(cited, r)));
+                }
+            }
+        }
+    }
+    s
 }
 
 fn index_of(cited: &mut Vec<String>, rref: &str) -> usize {
@@ -61,102 +167,9 @@ fn index_of(cited: &mut Vec<String>, rref: &str) -> usize {
     }
 }
 
-/// Cites, for each value of an uncited sentence, the single evidence line stating it.
-fn attach(sentence: &str, tagged: &Tagged, out: &mut Checked) -> String {
-    let mut tags = Vec::new();
-    for value in values(sentence) {
-        let mut sources: Vec<&str> = Vec::new();
-        for line in tagged.text.lines() {
-            for at in occurrences(line, value) {
-                if let Some(r) = tag_for(line, at).and_then(|t| tagged.resolve(t)) {
-                    if !sources.contains(&r) {
-                        sources.push(r);
-                    }
-                }
-            }
-        }
-        if let [only] = sources.as_slice() {
-            let n = index_of(&mut out.cited, only);
-            if !tags.contains(&n) {
-                tags.push(n);
-            }
-        }
-    }
-    if tags.is_empty() {
-        return sentence.to_owned();
-    }
-    let cite: String = tags.iter().map(|n| format!("[{n}]")).collect();
-    let body = sentence.trim_end();
-    let trailing = &sentence[body.len()..];
-    match body.strip_suffix(['.', '!', '?']) {
-        Some(stem) => format!("{stem} {cite}{}{trailing}", &body[stem.len()..]),
-        None => format!("{body} {cite}{trailing}"),
-    }
-}
-
-/// The tag a value at byte `at` of an evidence line belongs to: the first tag after it in the
-/// line (facts put the tag after the value they state), else the line's leading tag.
-fn tag_for(line: &str, at: usize) -> Option<&str> {
-    fn first_tag(s: &str) -> Option<&str> {
-        citation_grammar::groups(s).iter().find_map(|g| g.single_number())
-    }
-    first_tag(&line[at..]).or_else(|| first_tag(line))
-}
-
-/// Values a sentence states: numbers (`6.2`, `140/90`) and dates (`2019-03-02`).
-fn values(sentence: &str) -> Vec<&str> {
-    let bytes = sentence.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let starts = bytes[i].is_ascii_digit() && (i == 0 || !is_word_byte(bytes[i - 1]));
-        if !starts {
-            i += 1;
-            continue;
-        }
-        let mut j = i;
-        while j < bytes.len()
-            && (bytes[j].is_ascii_digit()
-                || (matches!(bytes[j], b'.' | b'/' | b'-')
-                    && bytes.get(j + 1).is_some_and(u8::is_ascii_digit)))
-        {
-            j += 1;
-        }
-        let word_follows = bytes.get(j).is_some_and(|b| b.is_ascii_alphabetic());
-        if !word_follows {
-            out.push(&sentence[i..j]);
-        }
-        i = j.max(i + 1);
-    }
-    out
-}
-
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'.' || b == b'[' || b == b'/' || b == b'-'
-}
-
-/// Where `value` occurs in `line` as a whole value (not inside a longer number or a tag).
-fn occurrences(line: &str, value: &str) -> Vec<usize> {
-    let bytes = line.as_bytes();
-    line.match_indices(value)
-        .map(|(at, _)| at)
-        .filter(|&at| {
-            let before_ok = at == 0 || !is_word_byte(bytes[at - 1]);
-            let end = at + value.len();
-            let after_ok = match bytes.get(end) {
-                None => true,
-                Some(b) if b.is_ascii_digit() || *b == b']' => false,
-                Some(b'.' | b'/' | b'-') => !bytes.get(end + 1).is_some_and(u8::is_ascii_digit),
-                Some(_) => true,
-            };
-            before_ok && after_ok
-        })
-        .collect()
-}
-
 /// Sentences with their trailing whitespace: split after `.`, `!` or `?` followed by whitespace,
 /// and at newlines.
-fn sentences(text: &str) -> Vec<&str> {
+pub(super) fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     let chars: Vec<(usize, char)> = text.char_indices().collect();

@@ -7,11 +7,13 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::citations::{self, Checked};
+use super::computed;
+use super::grounding::Evidence;
 use super::images::{caption, IMAGE_TOKENS};
 use super::prompt::{self, Built, PromptStyle, NOT_IN_RECORD};
-use super::response::{Answer, Citation, Timings, Usage, NOTICE};
+use super::response::{Answer, Citation, Method, Timings, Usage, NOTICE};
 use super::tags::Tagged;
-use super::{abstain, AnswerError};
+use super::{abstain, phrasing, AnswerError};
 use crate::fhir::date::FhirDate;
 use crate::llm::sampling::Sampling;
 use crate::llm::{GenerationRequest, Generator, ImageInput, Prompt};
@@ -29,6 +31,9 @@ pub struct AskOptions {
     /// Images of cited reports to show the model (0 unless it sees images); each takes
     /// `IMAGE_TOKENS` of the budget.
     pub image_slots: usize,
+    /// Answer computed questions from the computed facts (`false`: every question goes to the
+    /// model, for evaluating the model alone).
+    pub computed: bool,
 }
 
 /// Everything up to generation.
@@ -38,8 +43,15 @@ pub struct Prepared {
     pub built: Built,
     /// Set when retrieval already shows the record cannot answer.
     pub abstain: Option<String>,
+    /// The answer stated from the computed facts, when the question asks for what they compute
+    /// (full references, before checking).
+    pub computed: Option<String>,
+    /// What each record of the context holds (grounding).
+    pub evidence: Evidence,
+    /// The question, on one line.
+    pub question: String,
     pub retrieval_ms: f64,
-    max_tokens: usize,
+    pub(super) max_tokens: usize,
     /// How many images may go with the prompt, and those attached (`attach_images`), each with
     /// the reference it shows.
     pub image_slots: usize,
@@ -78,8 +90,12 @@ pub fn prepare(
     }
     let today = FhirDate::from_timestamp(opts.today).day_string();
     let built = prompt::build(opts.style, &tagged, question, &today);
+    let computed = if opts.computed { computed::compose(&ctx, question, opts.today) } else { None };
     Ok(Prepared {
         abstain: abstain::before(&ctx),
+        computed,
+        evidence: Evidence::of(&ctx),
+        question: question.split_whitespace().collect::<Vec<_>>().join(" "),
         ctx,
         tagged,
         built,
@@ -91,7 +107,7 @@ pub fn prepare(
 }
 
 /// Generation and checking. Text pieces go to `sink` as the model produces them (raw, with the
-/// prompt's tags); the returned answer is the checked one.
+/// prompt's tags); the returned answer is the checked one. A computed answer is sent whole.
 pub async fn answer(
     prep: Prepared,
     generator: &dyn Generator,
@@ -100,52 +116,104 @@ pub async fn answer(
     let mut out = Answer {
         answer: String::new(),
         answerable: false,
+        method: Method::Computed,
         citations: Vec::new(),
         invalid_citations: Vec::new(),
+        ungrounded: Vec::new(),
         model: generator.model_name().to_owned(),
         usage: Usage::default(),
         timings: Timings { retrieval_ms: prep.retrieval_ms, ..Timings::default() },
         patient: prep.ctx.patient.clone(),
         notice: NOTICE.to_owned(),
     };
-    if let Some(text) = prep.abstain {
-        out.answer = text;
+    if let Some(text) = &prep.abstain {
+        out.answer.clone_from(text);
         return Ok(out);
     }
-    let mut prompt = prep.built.prompt.clone();
-    if let (Some(line), Prompt::Chat(messages)) = (caption(&prep), &mut prompt) {
-        if let Some(last) = messages.last_mut() {
-            last.content = format!("{line}\n{}", last.content);
-        }
+    if let Some(stated) = computed_answer(&prep, generator, &mut out).await? {
+        let _ = sink.send(stated.text.clone()).await;
+        out.answerable = true;
+        fill(&mut out, stated, &prep.ctx);
+        log(&out);
+        return Ok(out);
     }
-    let req = GenerationRequest {
-        prompt,
-        max_tokens: prep.max_tokens,
-        sampling: Sampling::default(),
-        stop: prep.built.stop.clone(),
-        images: prep.images.iter().map(|(_, i)| i.clone()).collect(),
-    };
-    let g = generator.generate(req, sink).await?;
+    out.method = Method::Model;
+    let g = generator.generate(request(&prep), sink).await?;
     out.usage = Usage { prompt_tokens: g.prompt_tokens, completion_tokens: g.completion_tokens };
     out.timings.prefill_ms = g.prefill_ms;
     out.timings.decode_ms = g.decode_ms;
-    let checked = citations::check(&g.text, &prep.tagged);
+    let checked = citations::check(&g.text, &prep.tagged, &prep.evidence);
     out.invalid_citations.clone_from(&checked.invalid);
-    if checked.text.is_empty() {
+    out.ungrounded.clone_from(&checked.ungrounded);
+    // Nothing grounded left: what the model said is not in the record it was given.
+    let nothing_grounded = !checked.ungrounded.is_empty() && checked.cited.is_empty();
+    if checked.text.is_empty() && checked.ungrounded.is_empty() {
         out.answer = "No answer was produced.".to_owned();
-    } else if abstain::after(&checked.text, prep.ctx.intent) {
+    } else if nothing_grounded || abstain::after(&checked.text, prep.ctx.intent) {
         out.answer = NOT_IN_RECORD.to_owned();
     } else {
         out.answerable = true;
         fill(&mut out, checked, &prep.ctx);
     }
+    log(&out);
+    Ok(out)
+}
+
+fn log(out: &Answer) {
     tracing::info!(
         answerable = out.answerable,
+        method = ?out.method,
         citations = out.citations.len(),
         invalid = out.invalid_citations.len(),
+        ungrounded = out.ungrounded.len(),
         "answered"
     );
-    Ok(out)
+}
+
+/// The computed answer, checked like any other; for a chat model, phrased by the model when
+/// its phrasing keeps every value and citation of the facts' own sentence.
+async fn computed_answer(
+    prep: &Prepared,
+    generator: &dyn Generator,
+    out: &mut Answer,
+) -> Result<Option<Checked>, AnswerError> {
+    let Some(text) = &prep.computed else { return Ok(None) };
+    let checked = citations::check_computed(text, &prep.tagged);
+    // Every record a computed sentence names is in the context (a statement of absence names
+    // none); one that is not means the facts and the context disagree.
+    if !checked.invalid.is_empty() || checked.text.is_empty() {
+        tracing::warn!("a computed answer did not check; the model answers instead");
+        return Ok(None);
+    }
+    let Some(req) = phrasing::request(prep, &checked.text) else { return Ok(Some(checked)) };
+    let (tx, rx) = mpsc::channel(256);
+    let drain = crate::llm::generator::drain(rx);
+    let g = generator.generate(req, tx).await?;
+    let _ = drain.await;
+    out.usage = Usage { prompt_tokens: g.prompt_tokens, completion_tokens: g.completion_tokens };
+    out.timings.prefill_ms = g.prefill_ms;
+    out.timings.decode_ms = g.decode_ms;
+    Ok(Some(match phrasing::keeps(&checked.text, &g.text) {
+        true => Checked { text: g.text.trim().to_owned(), ..checked },
+        false => checked,
+    }))
+}
+
+/// The model's request: the prompt (with the images' caption for a chat model) and images.
+fn request(prep: &Prepared) -> GenerationRequest {
+    let mut prompt = prep.built.prompt.clone();
+    if let (Some(line), Prompt::Chat(messages)) = (caption(prep), &mut prompt) {
+        if let Some(last) = messages.last_mut() {
+            last.content = format!("{line}\n{}", last.content);
+        }
+    }
+    GenerationRequest {
+        prompt,
+        max_tokens: prep.max_tokens,
+        sampling: Sampling::default(),
+        stop: prep.built.stop.clone(),
+        images: prep.images.iter().map(|(_, i)| i.clone()).collect(),
+    }
 }
 
 /// Citations from the context's sources. A reference without a source cannot have come from

@@ -105,7 +105,7 @@ impl Tagged {
 /// A summary's label is record text too (a code's display), and could write the reference of a
 /// record of the same series: that is taken for a tag, but it can only name a record the line
 /// is about.
-fn own_reference<'a>(item: &ContextItem, g: &Group<'a>) -> Option<&'a str> {
+pub(super) fn own_reference<'a>(item: &ContextItem, g: &Group<'a>) -> Option<&'a str> {
     let r = g.inner;
     let own = g.is_plain()
         && match item.kind {
@@ -120,7 +120,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::answer::check;
+    use crate::answer::{check, Evidence};
     use crate::retrieval::context::Section;
     use crate::retrieval::question::Intent;
 
@@ -149,6 +149,7 @@ mod tests {
             sources: BTreeMap::new(),
             intent: Intent::Latest,
             absent: Vec::new(),
+            facts: Vec::new(),
         }
     }
 
@@ -205,7 +206,7 @@ mod tests {
         assert_eq!((found[0].start, found[0].single_number()), (0, Some("4")));
         // Checked as an answer, the record part cites nothing but, by its values, the note itself.
         let record_part = note.split_once("note: ").unwrap().1;
-        let c = check(record_part, &t);
+        let c = check(record_part, &t, &Evidence::of(&forged_context()));
         assert!(c.invalid.is_empty() && c.cited.iter().all(|r| r == "DocumentReference/n"), "{c:?}");
         assert!(citation_grammar::groups(&t.text)
             .iter()
@@ -215,10 +216,15 @@ mod tests {
     #[test]
     fn the_checker_reads_the_forms_record_text_loses() {
         let t = Tagged::new(&forged_context());
-        for answer in ["It was 80 kg [2;3].", "It was 80 kg [2\t3].", "It was 80 kg 【2】［3］."] {
-            let c = check(answer, &t);
+        let e = Evidence::of(&forged_context());
+        for answer in [
+            "It was 80 kg, first 82 kg [2;3].",
+            "It was 80 kg, first 82 kg [2\t3].",
+            "It was 80 kg, first 82 kg 【2】［3］.",
+        ] {
+            let c = check(answer, &t, &e);
             assert_eq!(c.cited, ["Observation/b2", "Observation/b1"], "{answer}");
-            assert_eq!(c.text, "It was 80 kg [1][2].", "{answer}");
+            assert_eq!(c.text, "It was 80 kg, first 82 kg [1][2].", "{answer}");
         }
     }
 }

@@ -35,6 +35,10 @@ pub struct AnswerArgs {
     /// Report images shown to a model that sees images (each takes 256 tokens of the budget).
     #[arg(long, default_value_t = 1)]
     pub images: usize,
+    /// Send every question to the model, even those the computed facts answer (to evaluate the
+    /// model alone).
+    #[arg(long)]
+    pub model_only: bool,
 }
 
 impl AnswerArgs {
@@ -45,7 +49,14 @@ impl AnswerArgs {
             PromptStyle::Completion
         });
         let image_slots = if generator.sees_images() { self.images } else { 0 };
-        AskOptions { budget: self.budget, today: today(), style, max_tokens: self.max_tokens, image_slots }
+        AskOptions {
+            budget: self.budget,
+            today: today(),
+            style,
+            max_tokens: self.max_tokens,
+            image_slots,
+            computed: !self.model_only,
+        }
     }
 }
 
@@ -110,7 +121,7 @@ async fn ask(
 }
 
 /// The checked answer, its citations, and the notice.
-fn print_text(a: &Answer) {
+pub(super) fn print_text(a: &Answer) {
     println!("{}", a.answer);
     for (i, c) in a.citations.iter().enumerate() {
         println!("  [{}] {}: {}", i + 1, c.rref, c.text);

@@ -1,5 +1,7 @@
 //! `ehrqa bench ingest PATH...`: end-to-end ingest throughput into a fresh data directory.
 //! `ehrqa bench context --patient ID --budget N`: context assembly latency.
+//! `ehrqa bench chat --patient ID`: a conversation's follow-up prefill against its first turn's
+//! (`bench_chat.rs`).
 
 use std::path::PathBuf;
 
@@ -34,6 +36,9 @@ pub enum Bench {
         #[arg(long)]
         prompt_file: Option<std::path::PathBuf>,
     },
+    /// A conversation's prefill with the local model: the first turn's against follow-ups',
+    /// which reuse the cached prompt prefix.
+    Chat(super::bench_chat::Args),
     /// HTTP load on a running `ehrqa serve`: requests/s and latency percentiles.
     Http(super::load::Args),
     /// Context assembly latency for one patient: every question of a fixed set, RUNS times.
@@ -237,6 +242,7 @@ pub async fn run(settings: Settings, bench: Bench, format: OutputFormat) -> anyh
             return context(settings, patient, budget, runs, format).await
         }
         Bench::Http(args) => return super::load::run(args, format).await,
+        Bench::Chat(args) => return super::bench_chat::run(settings, args, format).await,
         Bench::Generate { model, prompt_tokens, decode, prompt_file } => {
             return generate(settings, model, prompt_tokens, decode, prompt_file, format).await
         }

@@ -92,17 +92,20 @@ pub async fn run(settings: Settings, cmd: Eval, format: OutputFormat) -> anyhow:
 fn print_answers(r: &AnswersReport) {
     let pct = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0));
     println!("answers by {} at a {}-token budget ({} questions)", r.model, r.budget, r.overall.questions);
-    println!("| kind | n | accuracy | citation precision | citation recall | abstained | invalid citations | facts alone | latency ms |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| kind | n | accuracy | computed | citation precision | citation recall | abstained | invalid citations | removed sentences | unheld values | facts alone | latency ms |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let row = |name: &str, s: &eval::answers::AnswerScore| {
         println!(
-            "| {name} | {} | {:.1}% | {} | {} | {} | {} | {} | {:.0} |",
+            "| {name} | {} | {:.1}% | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
             s.questions,
             s.accuracy * 100.0,
+            s.computed,
             pct(s.citation_precision),
             pct(s.citation_recall),
             s.abstained,
             pct(s.invalid_citation_rate),
+            s.removed_sentences,
+            s.unheld_values,
             s.facts_accuracy
                 .map_or_else(|| "-".to_owned(), |a| format!("{:.1}% of {}", a * 100.0, s.facts_covered)),
             s.latency_ms_mean
@@ -111,6 +114,7 @@ fn print_answers(r: &AnswersReport) {
     for k in &r.kinds {
         row(&k.kind.name(), &k.score);
     }
+    row("**computed kinds**", &r.computed_kinds);
     row("**overall**", &r.overall);
     println!(
         "correct abstention {}; false abstention {}; latency p50 {:.0} ms, p90 {:.0} ms",

@@ -2,6 +2,8 @@
 
 mod ask;
 mod bench;
+mod bench_chat;
+mod chat;
 mod check;
 mod context;
 mod eval;
@@ -68,6 +70,9 @@ pub enum Command {
     Context(context::Args),
     /// Answer a question about one patient, citing the resources the answer rests on.
     Ask(ask::Args),
+    /// A conversation about one patient: questions from stdin, one a line, follow-ups read
+    /// against the ones before.
+    Chat(chat::Args),
     /// Generate text with the local model or a remote server (streams to stdout).
     Generate(generate::Args),
     /// Serve the REST API.
@@ -92,8 +97,10 @@ impl Command {
         matches!(
             self,
             Command::Ask(_)
+                | Command::Chat(_)
                 | Command::Generate(_)
                 | Command::Bench(bench::Bench::Generate { .. })
+                | Command::Bench(bench::Bench::Chat(_))
                 | Command::Eval(eval::Eval::Answers { .. })
         )
     }
@@ -124,6 +131,7 @@ impl Cli {
             Command::Context(args) => context::run(settings, args, format).await,
             Command::Eval(cmd) => eval::run(settings, cmd, format).await,
             Command::Ask(args) => ask::run(settings, args, format).await,
+            Command::Chat(args) => chat::run(settings, args, format).await,
             Command::Serve(args) => serve::run(settings, args).await,
             Command::Sync(args) => sync::run(settings, args, format).await,
             Command::Key(cmd) => key::run(cmd, format),

@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _};
 
 use super::ask::AnswerArgs;
 use super::load_tokenizer;
+use crate::conversation::{Conversations, StoreLimits};
 use crate::ingest::Workspace;
 use crate::server::auth::Auth;
 use crate::server::jobs::Jobs;
@@ -33,6 +34,12 @@ pub struct Args {
     pub no_model: bool,
     #[command(flatten)]
     pub answer: AnswerArgs,
+    /// Conversations kept in memory (the least recently used is dropped to make room).
+    #[arg(long, default_value_t = 1_000)]
+    pub max_conversations: usize,
+    /// Seconds a conversation is kept without a question.
+    #[arg(long, default_value_t = 1_800)]
+    pub conversation_idle: u64,
     /// Generations running at once.
     #[arg(long, default_value_t = 1)]
     pub concurrent_generations: usize,
@@ -79,6 +86,10 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<bool> {
         // One largest input at a time, or several smaller ones side by side.
         preparing: PreparationBudget::new(max_body),
         jobs: Jobs::default(),
+        conversations: Conversations::new(StoreLimits {
+            max: args.max_conversations,
+            idle: std::time::Duration::from_secs(args.conversation_idle),
+        }),
     };
     eprintln!("ehrqa serving on http://{} (not for clinical use)", args.bind);
     crate::server::serve(state, args.bind, args.workers).await?;

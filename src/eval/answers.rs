@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::grounded;
 use super::questions::{Gold, Kind, Question};
 use super::score::{score, supports};
-use crate::answer::{self, Answer, AnswerError, AskOptions};
+use crate::answer::{self, Answer, AnswerError, AskOptions, Method};
 use crate::ingest::Progress;
 use crate::llm::Generator;
 use crate::retrieval::context::ItemKind;
@@ -34,6 +35,12 @@ pub struct AnswerScore {
     /// Accuracy of the computed facts alone, where a fact covers the question.
     pub facts_accuracy: Option<f64>,
     pub facts_covered: usize,
+    /// Answers stated from the computed facts (`method: computed`).
+    pub computed: usize,
+    /// Sentences the grounding check took out of the model's answers.
+    pub removed_sentences: usize,
+    /// Values in returned answers that no cited record states (`eval::grounded`): 0 is the goal.
+    pub unheld_values: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -56,6 +63,11 @@ pub struct Outcome {
     pub latency_ms: f64,
     /// The facts' score where a fact covers the question.
     pub facts_score: Option<f64>,
+    pub method: Method,
+    /// Sentences taken out as ungrounded.
+    pub removed: usize,
+    /// Values of the returned answer that no cited record states.
+    pub unheld: Vec<String>,
     #[serde(skip)]
     cited_good: usize,
     #[serde(skip)]
@@ -71,6 +83,9 @@ pub struct AnswersReport {
     pub correct_abstention: Option<f64>,
     /// Answerable questions answered "not in the record".
     pub false_abstention: Option<f64>,
+    /// The kinds whose questions have a computed intent (latest, first, highest, lowest,
+    /// count, change, ever, date of), together.
+    pub computed_kinds: AnswerScore,
     pub latency_ms_p50: f64,
     pub latency_ms_p90: f64,
     pub kinds: Vec<KindAnswers>,
@@ -136,6 +151,9 @@ fn outcome(
         invalid: a.invalid_citations.len(),
         latency_ms,
         facts_score,
+        method: a.method,
+        removed: a.ungrounded.len(),
+        unheld: grounded::unheld(a, &q.question),
         cited_good,
         gold_recall,
     }
@@ -190,6 +208,9 @@ fn report(model: &str, budget: usize, outcomes: Vec<Outcome>) -> AnswersReport {
         overall: aggregate(&all),
         correct_abstention: share(&unanswerable, &|o| !o.answerable),
         false_abstention: share(&answerable, &|o| !o.answerable),
+        computed_kinds: aggregate(
+            &all.iter().copied().filter(|o| o.kind.computed_intent()).collect::<Vec<_>>(),
+        ),
         latency_ms_p50: pct(0.5),
         latency_ms_p90: pct(0.9),
         kinds: by_kind.into_iter().map(|(kind, os)| KindAnswers { kind, score: aggregate(&os) }).collect(),
@@ -214,5 +235,8 @@ fn aggregate(os: &[&Outcome]) -> AnswerScore {
         latency_ms_mean: mean(os.iter().map(|o| o.latency_ms).collect()).unwrap_or(0.0),
         facts_covered: facts.len(),
         facts_accuracy: mean(facts),
+        computed: os.iter().filter(|o| o.method == Method::Computed).count(),
+        removed_sentences: os.iter().map(|o| o.removed).sum(),
+        unheld_values: os.iter().map(|o| o.unheld.len()).sum(),
     }
 }

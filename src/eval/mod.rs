@@ -3,6 +3,7 @@
 
 pub mod answers;
 pub mod generate;
+pub mod grounded;
 pub mod questions;
 pub mod retrieval;
 mod rng;

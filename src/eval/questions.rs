@@ -52,6 +52,19 @@ impl Kind {
         serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
     }
 
+    /// Kinds whose questions ask for something the record computes (latest, first, highest,
+    /// lowest, count, change, ever, date of).
+    pub fn computed_intent(self) -> bool {
+        !matches!(
+            self,
+            Kind::ActiveMedications
+                | Kind::Allergies
+                | Kind::NoteContent
+                | Kind::Unanswerable
+                | Kind::ImageLabValue
+        )
+    }
+
     /// Kinds whose record holds no evidence: the context should say so instead.
     pub fn expects_absence(self) -> bool {
         matches!(self, Kind::EverHadNo | Kind::Unanswerable)

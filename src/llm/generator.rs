@@ -65,6 +65,9 @@ pub struct Generation {
     pub text: String,
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
+    /// Prompt tokens whose keys and values were already cached (a conversation's shared
+    /// prefix) and were not prefilled again; 0 when the backend does not say.
+    pub cached_tokens: usize,
     pub prefill_ms: f64,
     pub decode_ms: f64,
     pub finish: Finish,

@@ -1,5 +1,8 @@
 //! The local engine: Gemma 3 in candle on its own thread, fed jobs through a channel, so a
 //! generation never blocks an async executor and one model serves requests one at a time.
+//! The thread keeps the cache between jobs: a prompt that starts with what the cache holds (a
+//! conversation's follow-up: the previous prompt and answer, then a new turn) prefills only the
+//! rest (`Gemma3::reuse`), and `Generation::cached_tokens` says how much was kept.
 
 use std::path::Path;
 use std::sync::mpsc as std_mpsc;
@@ -91,6 +94,9 @@ fn serve(mut net: Gemma3, tok: Tokenizer, jobs: std_mpsc::Receiver<Job>) {
     while let Ok(job) = jobs.recv() {
         let _enter = job.span.enter();
         let result = run(&mut net, &tok, &job.req, &job.sink);
+        if result.is_err() {
+            net.reset();
+        }
         let _ = job.done.send(result);
     }
 }
@@ -106,10 +112,17 @@ fn run(
     req: &GenerationRequest,
     sink: &mpsc::Sender<String>,
 ) -> Result<Generation, LlmError> {
-    net.reset();
     let (ids, images) = prompt_ids(net, tok, req)?;
+    // What the cache already holds of this prompt (the previous turns of a conversation) is
+    // kept; a prompt with images starts afresh.
+    let cached = if images.is_empty() {
+        net.reuse(&ids)
+    } else {
+        net.reset();
+        0
+    };
     let started = Instant::now();
-    let mut logits = net.forward_with_images(&ids, &images, false)?.squeeze(0)?.to_vec1::<f32>()?;
+    let mut logits = net.forward_with_images(&ids[cached..], &images, false)?.squeeze(0)?.to_vec1::<f32>()?;
     let prefill_ms = started.elapsed().as_secs_f64() * 1000.0;
     let started = Instant::now();
     let stops = stop_ids(tok);
@@ -148,6 +161,7 @@ fn run(
         text: text.text().to_owned(),
         prompt_tokens: ids.len(),
         completion_tokens: out.len(),
+        cached_tokens: cached,
         prefill_ms,
         decode_ms: started.elapsed().as_secs_f64() * 1000.0,
         finish,

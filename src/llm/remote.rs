@@ -164,6 +164,7 @@ impl Generator for RemoteGenerator {
                 text: String::new(),
                 prompt_tokens: 0,
                 completion_tokens: 0,
+                cached_tokens: 0,
                 prefill_ms: 0.0,
                 decode_ms: 0.0,
                 finish: Finish::Length,

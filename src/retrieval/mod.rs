@@ -2,6 +2,7 @@
 //! computed facts and context assembly within a token budget.
 
 pub mod context;
+mod display_match;
 mod error;
 pub mod facts;
 mod index;

@@ -2,8 +2,9 @@
 //! matches on the codes and resource types the question names, its time window, and recency or
 //! extremes where the intent asks for them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use super::display_match;
 use super::lookup::{Field, Found};
 use super::question::{Analysis, Intent, TimeWindow};
 use super::{IndexError, RecordIndex};
@@ -46,7 +47,7 @@ pub fn rank(index: &RecordIndex, patient: &str, a: &Analysis) -> Result<Ranked, 
     } else {
         index.lookup(patient, index.clauses().text(&a.keywords.join(" ")), TEXT_HITS)?
     };
-    let mut concept_records = concept_records(index, patient, a)?;
+    let (mut concept_records, by_display) = concept_records(index, patient, a)?;
     concept_records.sort_by_key(|f| f.record.date.map(|d| d.timestamp()));
     let window = resolve_window(a, &concept_records);
     let max_bm25 = text.iter().map(|f| f.score).fold(0.0_f32, f32::max).max(1e-6);
@@ -66,7 +67,7 @@ pub fn rank(index: &RecordIndex, patient: &str, a: &Analysis) -> Result<Ranked, 
         by_key.insert(f.key(), Candidate { found: f, score, code_hit: false, type_hit: false });
     }
     for f in &concept_records {
-        let code_hit = f.record.all_codes().any(|c| codes.contains(&c));
+        let code_hit = f.record.all_codes().any(|c| codes.contains(&c)) || by_display.contains(&f.key());
         let type_hit = !code_hit;
         let c = by_key.entry(f.key()).or_insert_with(|| Candidate {
             found: f.clone(),
@@ -88,17 +89,28 @@ pub fn rank(index: &RecordIndex, patient: &str, a: &Analysis) -> Result<Ranked, 
     Ok(Ranked { candidates, concept_records, window })
 }
 
-/// Records of the concepts named: by code, or by resource type for a concept that has no codes
-/// ("shots", "visits"), or that is about a whole type ("allergies": every allergy record answers
-/// it). A specific concept with codes never falls back to its type: "diabetes" must not find
-/// every condition, and finding nothing is the answer.
-fn concept_records(index: &RecordIndex, patient: &str, a: &Analysis) -> Result<Vec<Found>, IndexError> {
+/// Records of the concepts named: by code (or, when none has its codes, by the display of records
+/// coded in a system the vocabulary does not know: `display_match`), or by resource type for a concept that has no
+/// codes ("shots", "visits"), or that is about a whole type ("allergies": every allergy record
+/// answers it). A specific concept with codes never falls back to its type: "diabetes" must not
+/// find every condition, and finding nothing is the answer. Also returns the keys of the records
+/// matched by display, which rank as code matches.
+fn concept_records(
+    index: &RecordIndex,
+    patient: &str,
+    a: &Analysis,
+) -> Result<(Vec<Found>, HashSet<String>), IndexError> {
     let mut out: Vec<Found> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
+    let mut by_display = HashSet::new();
     for c in &a.concepts {
         let mut found = Vec::new();
         if !c.codes.is_empty() {
             found = index.lookup(patient, index.clauses().any_of(Field::Codes, &c.codes), CONCEPT_HITS)?;
+            if found.is_empty() {
+                found = display_match::records(index, patient, c)?;
+                by_display.extend(found.iter().map(Found::key));
+            }
         }
         let whole_type =
             !c.types.is_empty() && (c.codes.is_empty() || c.types.iter().any(|t| t == "AllergyIntolerance"));
@@ -109,7 +121,7 @@ fn concept_records(index: &RecordIndex, patient: &str, a: &Analysis) -> Result<V
             out.extend(by_type.into_iter().filter(|f| seen.insert(f.key())));
         }
     }
-    Ok(out)
+    Ok((out, by_display))
 }
 
 /// "since her diagnosis": from the first onset of the conditions asked about.

@@ -13,6 +13,73 @@ pub struct Summary {
     pub primary: String,
     /// Every record it was built from.
     pub refs: Vec<String>,
+    /// The same statement as data, for answers computed without the model.
+    pub computed: Computed,
+}
+
+/// What a computed fact states, as data: a series' count and its notable records, or that the
+/// record holds nothing of what was asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Computed {
+    /// No records of these concepts (in `scope`).
+    Absent {
+        names: Vec<String>,
+        scope: Option<String>,
+    },
+    /// How many records of the concepts asked about, over all their series.
+    Total {
+        names: String,
+        count: usize,
+        first: Point,
+        latest: Point,
+        scope: Option<String>,
+    },
+    Series(Box<SeriesStats>),
+}
+
+/// One series' statistics, each point with the record that states it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesStats {
+    pub label: String,
+    pub rtype: String,
+    pub count: usize,
+    /// Whether its records carry a code the question's concepts name (not only their type).
+    pub coded: bool,
+    /// How many series the question's records form (this one among them): a count over all
+    /// of them needs every one.
+    pub series: usize,
+    /// `in 2019`, `since 2015-06-01`: the period the question set.
+    pub scope: Option<String>,
+    pub first: Point,
+    pub latest: Point,
+    /// Present when at least two records have numeric values.
+    pub numeric: Option<NumericStats>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NumericStats {
+    pub first: Point,
+    pub latest: Point,
+    pub highest: Point,
+    pub lowest: Point,
+    /// `+0.3 %`, `-4 kg`: latest minus first.
+    pub change: String,
+}
+
+/// One record's day and value as a summary shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub rref: String,
+    /// `YYYY-MM-DD`, or `undated`.
+    pub day: String,
+    /// `6.2 %`, `128/82 mm[Hg]`; none for records without a value.
+    pub value: Option<String>,
+}
+
+impl Point {
+    pub fn of(r: &Record) -> Self {
+        Self { rref: r.rref.to_string(), day: day(r), value: value_text(r) }
+    }
 }
 
 /// The numeric value of a record for the codes asked about: its own value, or the value of the
@@ -85,6 +152,17 @@ pub fn summarise(series: &[&Record], codes: &[&str], focus: Focus, scope: Option
     let numeric: Vec<(&Record, f64)> =
         series.iter().filter_map(|r| value_of(r, codes).map(|v| (*r, v))).collect();
     let mut primary = last;
+    let mut stats = SeriesStats {
+        label: name.clone(),
+        rtype: first.rref.rtype().to_owned(),
+        count: n,
+        coded: series.iter().any(|r| r.all_codes().any(|c| codes.contains(&c))),
+        series: 1,
+        scope: (!scope.is_empty()).then(|| scope.trim().to_owned()),
+        first: Point::of(first),
+        latest: Point::of(last),
+        numeric: None,
+    };
     if numeric.is_empty() {
         text.push_str(&format!("; latest {} {}", day(last), tag(last)));
         if n > 1 {
@@ -105,11 +183,16 @@ pub fn summarise(series: &[&Record], codes: &[&str], focus: Focus, scope: Option
             text.push_str(&format!("; highest {}; lowest {}", show(hi), show(lo)));
             let delta = v1 - v0;
             let sign = if delta < 0.0 { "-" } else { "+" };
-            text.push_str(&format!(
-                "; first {}; change {sign}{}",
-                show(earliest),
-                format_number(delta.abs())
-            ));
+            let change = format!("{sign}{}", format_number(delta.abs()));
+            text.push_str(&format!("; first {}; change {change}", show(earliest)));
+            let unit = value_unit(latest);
+            stats.numeric = Some(NumericStats {
+                first: Point::of(earliest),
+                latest: Point::of(latest),
+                highest: Point::of(hi),
+                lowest: Point::of(lo),
+                change: format!("{change}{}", unit.map(|u| format!(" {u}")).unwrap_or_default()),
+            });
             primary = match focus {
                 Focus::Latest => latest,
                 Focus::First => earliest,
@@ -122,5 +205,18 @@ pub fn summarise(series: &[&Record], codes: &[&str], focus: Focus, scope: Option
         text,
         primary: primary.rref.to_string(),
         refs: series.iter().map(|r| r.rref.to_string()).collect(),
+        computed: Computed::Series(Box::new(stats)),
     })
+}
+
+/// The unit of a record's value (or of its first component's).
+fn value_unit(r: &Record) -> Option<&str> {
+    let q = match &r.value {
+        Some(Value::Quantity(q)) => Some(q),
+        _ => r.components.iter().find_map(|c| match &c.value {
+            Some(Value::Quantity(q)) => Some(q),
+            _ => None,
+        }),
+    };
+    q.and_then(|q| q.unit.as_deref())
 }

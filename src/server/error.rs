@@ -31,6 +31,10 @@ pub enum ApiError {
     Refused(String),
     #[error("too many questions in flight; retry in {retry_after} s")]
     Busy { retry_after: u64 },
+    /// The resource is busy with another request that must finish first (a conversation's
+    /// previous question).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     NotReady(String),
     /// The data directory or database is busy with another writer; the request may be retried.
@@ -79,6 +83,7 @@ impl ApiError {
             ApiError::NotFhir(_) => "structure",
             ApiError::Refused(_) => "business-rule",
             ApiError::Busy { .. } => "throttled",
+            ApiError::Conflict(_) => "conflict",
             ApiError::NotReady(_) | ApiError::Upstream(_) | ApiError::Unavailable { .. } => "transient",
             ApiError::Internal(_) => "exception",
         }
@@ -95,6 +100,7 @@ impl ResponseError for ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFhir(_) | ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotReady(_) | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

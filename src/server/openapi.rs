@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{answers, bundles, health, jobs, patients};
+use super::routes::{answers, bundles, conversations, health, jobs, patients};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,7 @@ use super::routes::{answers, bundles, health, jobs, patients};
         bundles::post,
         patients::list, patients::get, patients::records, patients::resource,
         answers::context, answers::ask,
+        conversations::create, conversations::ask,
         jobs::start, jobs::get,
     ),
     modifiers(&Bearer),

@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use super::auth::Auth;
+use super::auth::{Auth, KeyId};
 use super::jobs::Jobs;
 use super::metrics::Metrics;
 use super::preparation::PreparationBudget;
 use super::queue::GenerationQueue;
 use crate::answer::PromptStyle;
+use crate::conversation::Conversations;
 use crate::ingest::Workspace;
 use crate::llm::{Generator, Tokenizer};
 use crate::tokens::TokenBudget;
@@ -42,4 +43,6 @@ pub struct AppState {
     /// Bytes of posted input in preparation at once (`preparation`).
     pub preparing: PreparationBudget,
     pub jobs: Jobs,
+    /// Conversations in memory, each owned by the key that opened it.
+    pub conversations: Conversations<KeyId>,
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use ehrqa::answer::{self, citation_grammar, AskOptions, Prepared, PromptStyle};
+use ehrqa::answer::{self, citation_grammar, values, AskOptions, Prepared, PromptStyle};
 use ehrqa::fhir::date::FhirDate;
 use ehrqa::llm::chat::{self, Message};
 use ehrqa::llm::{GenerationRequest, Prompt, RemoteConfig, RemoteGenerator, Segment};
@@ -28,6 +28,7 @@ fn prepare(t: &TestData, patient: &str, q: &str, style: PromptStyle) -> Prepared
         style,
         max_tokens: 64,
         image_slots: 0,
+        computed: true,
     };
     answer::prepare(&t.ws.index, tokenizer().as_ref(), patient, q, opts).expect("prepare")
 }
@@ -73,14 +74,16 @@ async fn citations_outside_the_context_are_dropped_and_reported() {
     let first = p.tagged.resolve("1").unwrap().to_owned();
     let dongs = refs_of(&t, DONG).await.into_iter().find(|r| r.starts_with("Observation/")).unwrap();
     let beyond = p.tagged.len() + 7;
+    assert_eq!(first, format!("Patient/{MERVIN}"), "the header comes first");
     let answer = format!(
-        "It was 6.2 % [1] [{beyond}]. See also [Observation/not-here] and [{dongs}]. The unit is [Mass/volume]."
+        "He was born on 1938-05-17 [1] [{beyond}]. See also [Observation/not-here] and [{dongs}]. The unit is \
+         [Mass/volume]."
     );
-    let c = answer::check(&answer, &p.tagged);
+    let c = answer::check(&answer, &p.tagged, &p.evidence);
     assert_eq!(c.cited, vec![first]);
     assert_eq!(c.invalid, vec![beyond.to_string(), "Observation/not-here".to_owned(), dongs.clone()]);
-    assert!(!c.text.contains(&beyond.to_string()) && !c.text.contains(&dongs), "{}", c.text);
-    assert!(c.text.starts_with("It was 6.2 % [1]."), "{}", c.text);
+    assert!(!c.text.contains(&format!("[{beyond}]")) && !c.text.contains(&dongs), "{}", c.text);
+    assert!(c.text.starts_with("He was born on 1938-05-17 [1]."), "{}", c.text);
     // Text in brackets that is not a citation stays.
     assert!(c.text.contains("[Mass/volume]"));
 }
@@ -90,7 +93,11 @@ async fn citations_are_renumbered_in_order_of_use() {
     let t = fixtures().await;
     let p = prepare(&t, MERVIN, "What was his latest A1c?", PromptStyle::Completion);
     assert!(p.tagged.len() >= 3);
-    let c = answer::check("A [3]. B [2, 3]. C [Patient/fcadcaee-3101-4fd7-89b8-b73630df93c0].", &p.tagged);
+    let c = answer::check(
+        "A [3]. B [2, 3]. C [Patient/fcadcaee-3101-4fd7-89b8-b73630df93c0].",
+        &p.tagged,
+        &p.evidence,
+    );
     let expect: Vec<String> = ["3", "2"].iter().map(|n| p.tagged.resolve(n).unwrap().to_owned()).collect();
     assert_eq!(c.cited[..2], expect[..]);
     assert!(c.text.starts_with("A [1]. B [2][1]."), "{}", c.text);
@@ -101,24 +108,27 @@ async fn citations_are_renumbered_in_order_of_use() {
 async fn an_uncited_value_gets_the_one_line_that_states_it() {
     let t = fixtures().await;
     let p = prepare(&t, MERVIN, "What was his latest hemoglobin?", PromptStyle::Completion);
-    // A value that occurs in exactly one line of the prompt's record.
+    // A value that exactly one line of the prompt's record states (to the precision written:
+    // `4.7` would also be `4.72` of another line).
     let lines: Vec<&str> = p.tagged.text.lines().collect();
     let (value, tag) = lines
         .iter()
         .filter_map(|l| {
             let tag = l.strip_prefix('[')?.split(']').next()?;
             let value = l.split(" = ").nth(1)?.split(' ').next()?;
-            let hits = lines.iter().filter(|o| o.contains(value)).count();
+            let said = values::read(value).pop()?;
+            let hits = lines.iter().filter(|o| values::read(o).iter().any(|h| said.held_by(h))).count();
             (hits == 1 && value.len() >= 3).then(|| (value.to_owned(), tag.to_owned()))
         })
         .next()
         .expect("a line with a unique value");
-    let c = answer::check(&format!("The result was {value} in that year."), &p.tagged);
-    assert_eq!(c.cited, vec![p.tagged.resolve(&tag).unwrap().to_owned()]);
+    let c = answer::check(&format!("The result was {value} in that year."), &p.tagged, &p.evidence);
+    assert_eq!(c.cited, vec![p.tagged.resolve(&tag).unwrap().to_owned()], "{value}: {c:?}");
     assert_eq!(c.text, format!("The result was {value} in that year [1]."));
-    // A value stated nowhere gets nothing.
-    let c = answer::check("The result was 98765.4321.", &p.tagged);
-    assert!(c.cited.is_empty());
+    // A value stated nowhere is taken out and reported.
+    let c = answer::check("The result was 98765.4321.", &p.tagged, &p.evidence);
+    assert!(c.cited.is_empty() && c.text.is_empty(), "{c:?}");
+    assert_eq!(c.ungrounded[0].values, ["98765.4321"]);
 }
 
 #[tokio::test]
@@ -337,9 +347,18 @@ async fn ask_end_to_end_with_the_real_model() {
     ] {
         let a = ask(dir, patient, q);
         let keys: BTreeSet<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
-        for k in
-            ["answer", "answerable", "citations", "invalid_citations", "model", "usage", "timings", "notice"]
-        {
+        for k in [
+            "answer",
+            "answerable",
+            "method",
+            "citations",
+            "invalid_citations",
+            "ungrounded",
+            "model",
+            "usage",
+            "timings",
+            "notice",
+        ] {
             assert!(keys.contains(k), "{k} missing: {a}");
         }
         assert!(a["notice"].as_str().unwrap().starts_with("Not for clinical use"));
@@ -374,10 +393,36 @@ async fn ask_end_to_end_with_the_real_model() {
         }
         if a["answerable"] == false {
             assert!(a["citations"].as_array().unwrap().is_empty());
-        } else {
+        } else if a["method"] == "model" {
             assert!(a["usage"]["prompt_tokens"].as_u64().unwrap() > 100);
         }
     }
+    // The demo question is computed: the latest A1c, citing the record that states it.
+    let a = ask(dir, MERVIN, "What was his latest hemoglobin A1c?");
+    assert_eq!(a["method"], "computed");
+    assert!(a["answer"].as_str().unwrap().starts_with("6.2 % on 1984-07-17 [1]"), "{a}");
+    let cited = a["citations"][0]["text"].as_str().unwrap();
+    assert!(cited.contains("Hemoglobin A1c") && cited.contains("6.2 %") && cited.starts_with("1984-07-17"));
+    // `--model-only` sends it to the model, whose answer is checked and grounded like any.
+    let out = ehrqa(
+        dir,
+        &[
+            "ask",
+            "--patient",
+            MERVIN,
+            "--budget",
+            "1024",
+            "--max-tokens",
+            "48",
+            "--format",
+            "json",
+            "--model-only",
+            "What was his latest hemoglobin A1c?",
+        ],
+    );
+    let m: Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
+    assert_eq!(m["method"], "model", "{m}");
+    assert!(m["usage"]["prompt_tokens"].as_u64().unwrap() > 100);
     // The biopsy question is answered "not in the record" without the model.
     let a = ask(dir, MERVIN, "What was his most recent lymph node biopsy result?");
     assert_eq!(a["answerable"], false);

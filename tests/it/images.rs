@@ -72,6 +72,7 @@ async fn image_only_lab_values_are_transcribed_searchable_and_retrieved() {
         style: ehrqa::answer::PromptStyle::Chat,
         max_tokens: 16,
         image_slots: 1,
+        computed: true,
     };
     let mut prep =
         ehrqa::answer::prepare(&t.ws.index, tokenizer().as_ref(), &q.patient, &q.question, opts).unwrap();

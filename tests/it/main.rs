@@ -2,11 +2,14 @@
 
 mod answer;
 mod bad_input;
+mod carebundle;
 mod cli;
 mod consistency;
+mod conversation;
 mod gemma3;
 mod gemma3_real;
 mod gemma3_vision;
+mod grounding;
 mod helpers;
 mod identity;
 mod images;

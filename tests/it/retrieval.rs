@@ -225,3 +225,56 @@ fn context_json_contract() {
     assert!(summed < tokens, "items plus section titles make the total");
     assert!(items.iter().any(|i| i["kind"] == "fact"));
 }
+
+#[tokio::test]
+async fn consumer_brand_british_and_misspelt_words_find_the_evidence() {
+    let t = fixtures().await;
+    // Each question in words a patient or a clinician might use, and the record that answers it.
+    let cases = [
+        ("What's his most recent haemoglobin?", "code = '718-7'"),
+        ("Latest platlets?", "code = '777-3'"),
+        ("Where is his white count now?", "code = '6690-2'"),
+        ("Is his sugar control getting better?", "code = '4548-4'"),
+        ("When was his last flu jab?", "type = 'Immunization' AND code = '140'"),
+        ("When did he last get the chicken pox shot?", "type = 'Immunization' AND code = '21'"),
+        ("When was his last med rec?", "type = 'Procedure' AND code = '430193006'"),
+        ("Has he ever had a water infection?", "type = 'Condition' AND code = '307426000'"),
+        ("When was he first told he had anaemia?", "type = 'Condition' AND code = '271737000'"),
+        ("Has he ever had a blood film?", "type = 'Procedure' AND code = '14768001'"),
+        ("What was his pulse on the 17th of July 1984?", "code = '8867-4'"),
+        ("What was his pulse on 7/17/1984?", "code = '8867-4'"),
+    ];
+    for (q, where_) in cases {
+        let gold = latest(&t, MERVIN, where_).await;
+        let ctx = context(&t, MERVIN, q, 2048);
+        assert!(ctx.refs().contains(gold.as_str()), "{q}: {gold} is not in the context");
+    }
+    // Something he never had, named in words the records never use, is said to be absent.
+    for q in ["Has he ever had lupus?", "Any hx of Crohn's disease?", "Is he known to have hep C?"] {
+        let ctx = context(&t, MERVIN, q, 2048);
+        assert!(ctx.items.iter().any(|i| i.text.starts_with("Computed: No records of")), "{q}");
+    }
+}
+
+#[tokio::test]
+async fn evidence_recall_on_the_paraphrase_set_for_the_fixture_patients() {
+    // eval/questions-paraphrase.jsonl is written over the shared Synthea data; its questions about
+    // the four Synthea fixture patients (the same resources) can be checked against the fixtures.
+    let t = fixtures().await;
+    let fixture_patients = [MERVIN, DONG, BOB_JAVA, "f1731e33-dc55-4ee8-72d7-cece2e49bedd"];
+    let questions: Vec<_> = eval::questions::read(&fixture("../eval/questions-paraphrase.jsonl"))
+        .unwrap()
+        .into_iter()
+        .filter(|q| fixture_patients.contains(&q.patient.as_str()))
+        .collect();
+    assert!(questions.len() >= 40, "{} questions about the fixture patients", questions.len());
+    let report = eval::evaluate(
+        &t.ws.index,
+        tokenizer().as_ref(),
+        &questions,
+        TokenBudget::new(2048).unwrap(),
+        today(),
+    )
+    .unwrap();
+    assert!(report.recall >= 0.95, "recall {:.3}, missed {:?}", report.recall, report.missed);
+}

@@ -17,6 +17,7 @@ mod medication;
 mod observation;
 pub mod patient;
 mod procedure;
+mod quality;
 mod source;
 
 use serde_json::Value as Json;
@@ -46,7 +47,12 @@ impl Ctx<'_> {
         if let Some(d) = src.str(&format!("{path}.display")) {
             return Some(d.to_owned());
         }
-        let target = self.index.get(self.target(path)?)?;
+        self.label_of(self.target(path)?)
+    }
+
+    /// The code (or name) of a resource of the same input.
+    pub fn label_of(&self, rref: &ResourceRef) -> Option<String> {
+        let target = self.index.get(rref)?;
         ["code", "vaccineCode", "type"]
             .iter()
             .find_map(|k| target.get(*k).and_then(Concept::from_json).map(|c| c.label()))
@@ -97,7 +103,7 @@ pub fn normalise(
         }
         "Medication" => medication::medication(&mut src, &mut rec),
         "Encounter" => encounter::normalise(&mut src, ctx, &mut rec),
-        "DiagnosticReport" => document::report(&mut src, &mut rec),
+        "DiagnosticReport" => document::report(&mut src, ctx, &mut rec),
         "DocumentReference" | "Media" => document::document(&mut src, &mut rec),
         "CarePlan" => care::care_plan(&mut src, &mut rec),
         "CareTeam" => care::care_team(&mut src, &mut rec),
@@ -111,6 +117,7 @@ pub fn normalise(
         _ => generic::normalise(&mut src, &mut rec),
     };
     rec.text = render(&rec, parts);
+    quality::check(&mut src, rtype);
     rec.issues = src.issues;
     cap::apply(&mut rec);
     rec

@@ -44,6 +44,19 @@ impl LayerCache {
         Ok((bk.narrow(1, 0, self.len)?, bv.narrow(1, 0, self.len)?, self.start))
     }
 
+    /// Positions of the entries held: `first..end`.
+    pub fn span(&self) -> std::ops::Range<usize> {
+        self.start..self.start + self.len
+    }
+
+    /// Forgets the entries at positions `end` and after, so that the next append continues at
+    /// `end` (the buffers stay allocated). An `end` outside `span()` is brought into it.
+    pub fn truncate(&mut self, end: usize) {
+        if self.kv.is_some() {
+            self.len = end.clamp(self.start, self.start + self.len) - self.start;
+        }
+    }
+
     /// Keeps the last `keep` entries once at least twice that many are held.
     pub fn trim(&mut self, keep: usize) -> Result<(), LlmError> {
         if keep == 0 || self.len < 2 * keep {

@@ -29,6 +29,10 @@ pub struct Gemma3 {
     cache: Vec<LayerCache>,
     /// Tokens seen so far (the position of the next one).
     pos: usize,
+    /// Ids of the tokens cached from position 0 on, as long as they are text: it stops at the
+    /// first image (soft tokens share one id) and is cleared by a failed step. `reuse` matches
+    /// a new prompt against it.
+    fed: Vec<u32>,
     prefill_chunk: usize,
     /// Attention scores a prefill step holds at once.
     max_scores: usize,
@@ -61,6 +65,7 @@ impl Gemma3 {
             device,
             cache,
             pos: 0,
+            fed: Vec::new(),
             prefill_chunk: PREFILL_CHUNK,
             max_scores: MAX_SCORES,
             numerics,
@@ -107,6 +112,33 @@ impl Gemma3 {
         let dtype = self.w.kv_dtype;
         self.cache.iter_mut().for_each(|c| *c = LayerCache::new(dtype));
         self.pos = 0;
+        self.fed.clear();
+    }
+
+    /// Keeps what the cache holds of the longest prefix `ids` shares with the tokens fed since
+    /// the last reset, so that only the rest of `ids` needs feeding (a conversation's follow-up
+    /// prefills only its new turn). At most `ids.len() - 1` tokens are kept: the last one is
+    /// fed for its logits. Every layer must be able to continue from the cut: a sliding layer
+    /// that has already dropped keys the next token would see (a window before the cut) cannot,
+    /// and then, as when nothing is shared, the cache is reset. Returns the tokens kept.
+    pub fn reuse(&mut self, ids: &[u32]) -> usize {
+        let shared =
+            self.fed.iter().zip(ids).take_while(|(a, b)| a == b).count().min(ids.len().saturating_sub(1));
+        let window = self.cfg.sliding_window;
+        let fits = self.cfg.layers.iter().zip(&self.cache).all(|(&kind, c)| {
+            let span = c.span();
+            let oldest_seen =
+                if kind == LayerKind::Sliding { (shared + 1).saturating_sub(window) } else { 0 };
+            span.start <= oldest_seen && shared <= span.end
+        });
+        if shared == 0 || !fits {
+            self.reset();
+            return 0;
+        }
+        self.cache.iter_mut().for_each(|c| c.truncate(shared));
+        self.fed.truncate(shared);
+        self.pos = shared;
+        shared
     }
 
     /// Feeds `ids` after what is cached, in chunks. Returns the logits of every position
@@ -128,11 +160,22 @@ impl Gemma3 {
         // from outside it; a prefill runs inside candle's pool instead (10% faster prefill,
         // measured), while a single decoding step is faster outside it (its products run on
         // candle's barrier pool, and rayon's idle workers then only compete for the cores).
-        if ids.len() > 1 {
+        let tracked = self.fed.len() == self.pos;
+        let out = if ids.len() > 1 {
             candle_core::utils::with_threadpool(|| self.forward_chunks(ids, images, all_logits))
         } else {
             self.forward_chunks(ids, images, all_logits)
+        };
+        match &out {
+            Ok(_) if tracked => {
+                let text = images.iter().map(|s| s.start).min().unwrap_or(ids.len()).min(ids.len());
+                self.fed.extend_from_slice(&ids[..text]);
+            }
+            Ok(_) => {}
+            // Some layers may hold the failed step's keys: nothing cached is known any more.
+            Err(_) => self.fed.clear(),
         }
+        out
     }
 
     fn forward_chunks(

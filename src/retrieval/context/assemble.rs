@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{header, notes, render, Context, ContextItem, ItemKind, Section, Source};
 use crate::fhir::Record;
-use crate::retrieval::question::{analyse, Analysis, Intent, Vocabulary};
+use crate::retrieval::question::{analyse, words, Analysis, Intent, Vocabulary};
 use crate::retrieval::rank::{rank, Candidate};
 use crate::retrieval::summary::{self, label, Focus};
 use crate::retrieval::{facts, IndexError, RecordIndex};
@@ -58,8 +58,12 @@ pub fn assemble(
         [only] if only.refs.is_empty() => a.concepts.iter().map(|c| c.name.clone()).collect(),
         _ => Vec::new(),
     };
+    let mut computed = Vec::new();
     for fact in facts {
-        packer.offer(summary_item(fact, ItemKind::Fact, None, counter));
+        let c = fact.computed.clone();
+        if packer.offer(summary_item(fact, ItemKind::Fact, None, counter)) {
+            computed.push(c);
+        }
     }
     // Series the facts already summarise are not summarised again among the evidence.
     let covered: Vec<(String, String)> =
@@ -83,6 +87,7 @@ pub fn assemble(
         sources,
         intent: a.intent,
         absent,
+        facts: computed,
     })
 }
 
@@ -246,7 +251,7 @@ fn note_item(r: &Record, note: &str, a: &Analysis, counter: &dyn TokenCounter, w
         r.rref,
         r.rref.rtype(),
         label(r),
-        notes::excerpt(note, &a.keywords, words)
+        notes::excerpt(note, &a.keywords, &specific_words(a), words)
     );
     ContextItem {
         rref: r.rref.to_string(),
@@ -277,4 +282,9 @@ fn total(items: &[ContextItem], counter: &dyn TokenCounter) -> usize {
         })
         .sum();
     titles + items.iter().map(|i| i.tokens).sum::<usize>()
+}
+
+/// The words of the question that named its coded concepts (`mchc`, not `report`).
+fn specific_words(a: &Analysis) -> Vec<String> {
+    a.concepts.iter().filter(|c| !c.codes.is_empty()).flat_map(|c| words(&c.phrase)).collect()
 }

@@ -100,6 +100,9 @@ pub struct Context {
     /// period): nothing to answer from, whatever the rest of the context holds.
     #[serde(skip)]
     pub absent: Vec<String>,
+    /// The computed facts the context shows, as data (`answer::computed` states them).
+    #[serde(skip)]
+    pub facts: Vec<crate::retrieval::summary::Computed>,
 }
 
 /// What a citation of a resource shows without another lookup.

@@ -134,15 +134,21 @@ fn is_intent_word(w: &str) -> bool {
     )
 }
 
+/// Words that name an intent other than counting.
+const INTENT_WORDS: [&str; 14] = [
+    "highest", "maximum", "max", "peak", "lowest", "minimum", "min", "trend", "first", "earliest", "latest",
+    "last", "recent", "current",
+];
+
 fn intent(ws: &[String], time_words: &[usize]) -> Intent {
     let free: Vec<String> =
         ws.iter().enumerate().filter(|(i, _)| !time_words.contains(i)).map(|(_, w)| w.clone()).collect();
     let ws = &free;
-    if has(ws, &["how", "many"])
-        || has(ws, &["how", "often"])
-        || has(ws, &["number", "of"])
-        || any(ws, &["count"])
-    {
+    // "count" alone is often the thing measured ("white count", "what was her blood count on
+    // ..."): it asks how many only when nothing else says what to do.
+    let counted = has(ws, &["how", "many"]) || has(ws, &["how", "often"]) || has(ws, &["number", "of"]);
+    let valued = any(ws, &["what", "was", "is", "value", "level", "result"]);
+    if counted || (any(ws, &["count"]) && !valued && !any(ws, &INTENT_WORDS)) {
         Intent::Count
     } else if any(ws, &["highest", "maximum", "max", "peak", "largest", "worst"]) {
         Intent::Highest
@@ -197,6 +203,9 @@ mod tests {
         assert_eq!(a("What was her latest A1c?").intent, Intent::Latest);
         assert_eq!(a("When was she first diagnosed with diabetes?").intent, Intent::First);
         assert_eq!(a("How many encounters did he have in 2019?").intent, Intent::Count);
+        assert_eq!(a("What is the maximum white blood cell count in her record?").intent, Intent::Highest);
+        assert_eq!(a("What was the white count on 2019-03-02?").intent, Intent::Lookup);
+        assert_eq!(a("Encounter count?").intent, Intent::Count);
         assert_eq!(a("highest glucose ever").intent, Intent::Highest);
         assert_eq!(a("How has her weight changed over time?").intent, Intent::Trend);
         assert_eq!(a("Has he ever had a colonoscopy?").intent, Intent::Exists);

@@ -1,6 +1,9 @@
-//! Word handling shared by question analysis: lower-cased words, plurals, stop words.
+//! Word handling shared by question analysis: lower-cased words, plurals, stop words, and British
+//! spellings read as the American ones the records use.
 
-/// Lower-cased words: letters, digits and inner `-`/`.` (`hba1c`, `covid-19`, `2019-03-02`).
+/// Lower-cased words: letters, digits and inner `-`/`.` (`hba1c`, `covid-19`, `2019-03-02`), with
+/// British spellings made American (`haemoglobin` -> `hemoglobin`), so questions, vocabulary terms
+/// and record text meet on one spelling.
 pub fn words(text: &str) -> Vec<String> {
     let lower = text.to_lowercase();
     let mut out = Vec::new();
@@ -8,7 +11,45 @@ pub fn words(text: &str) -> Vec<String> {
         let w = raw.trim_matches(|c: char| c == '-' || c == '.' || c == '\'');
         let w = w.strip_suffix("'s").unwrap_or(w);
         if !w.is_empty() {
-            out.push(w.to_owned());
+            out.push(american(w));
+        }
+    }
+    out
+}
+
+/// British spelling -> American, by the word parts that differ (`haem`, `anaem`, `oedema`,
+/// `oesophag`, `paed`, `tumour`, `-isation`...). Parts are chosen so that no American word
+/// contains them.
+pub fn american(w: &str) -> String {
+    const PARTS: &[(&str, &str)] = &[
+        ("aem", "em"),
+        ("oedema", "edema"),
+        ("oesophag", "esophag"),
+        ("oestr", "estr"),
+        ("paed", "ped"),
+        ("foet", "fet"),
+        ("caesar", "cesar"),
+        ("anaesth", "anesth"),
+        ("gynaec", "gynec"),
+        ("faec", "fec"),
+        ("coeliac", "celiac"),
+        ("apnoea", "apnea"),
+        ("pnoea", "pnea"),
+        ("rrhoea", "rrhea"),
+        ("tumour", "tumor"),
+        ("behaviour", "behavior"),
+        ("labour", "labor"),
+        ("colour", "color"),
+        ("sulph", "sulf"),
+        ("isation", "ization"),
+        ("mould", "mold"),
+        ("litre", "liter"),
+        ("centre", "center"),
+    ];
+    let mut out = w.to_owned();
+    for (british, us) in PARTS {
+        if out.contains(british) {
+            out = out.replace(british, us);
         }
     }
     out
@@ -156,5 +197,18 @@ mod tests {
         assert_eq!(singular("allergies").as_deref(), Some("allergy"));
         assert_eq!(singular("shots").as_deref(), Some("shot"));
         assert_eq!(singular("diagnosis"), None);
+    }
+
+    #[test]
+    fn reads_british_spellings_as_american() {
+        assert_eq!(
+            words("Haemoglobin, anaemia, oedema, paediatric, tumour, immunisations, faecal, apnoea"),
+            ["hemoglobin", "anemia", "edema", "pediatric", "tumor", "immunizations", "fecal", "apnea"]
+        );
+        assert_eq!(
+            words("ischaemic leukaemia diarrhoea caesarean"),
+            ["ischemic", "leukemia", "diarrhea", "cesarean"]
+        );
+        assert_eq!(words("glucose hemoglobin"), ["glucose", "hemoglobin"]);
     }
 }

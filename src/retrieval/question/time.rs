@@ -1,5 +1,5 @@
-//! Time in questions: "in 2019", "on 2019-03-02", "in March 2019", "last 6 months", "last year",
-//! "since 2015", "before 2010", "since her diagnosis".
+//! Time in questions: "in 2019", "on 2019-03-02", "on 3/2/2019", "in March 2019", "on the 2nd of
+//! March 2019", "last 6 months", "last year", "since 2015", "before 2010", "since her diagnosis".
 
 use crate::fhir::date::FhirDate;
 
@@ -90,6 +90,27 @@ fn number(w: &str) -> Option<i64> {
     })
 }
 
+/// A day of the month as written: `2`, `2nd`, `21st`, `03`.
+fn day_of_month(w: &str) -> Option<u8> {
+    let digits = ["st", "nd", "rd", "th"].iter().find_map(|s| w.strip_suffix(s)).unwrap_or(w);
+    if digits.is_empty() || digits.len() > 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|d| (1..=31).contains(d))
+}
+
+/// `3/2/2019` (split into `3`, `2`, `2019` by `text::words`): month first, as in the US, unless
+/// the first number cannot be a month (`21/3/2019`).
+fn numeric_date(a: &str, b: &str, y: &str) -> Option<(i32, u8, u8)> {
+    let short = |w: &str| w.len() <= 2 && w.bytes().all(|c| c.is_ascii_digit());
+    if !(short(a) && short(b)) {
+        return None;
+    }
+    let (a, b): (u8, u8) = (a.parse().ok()?, b.parse().ok()?);
+    let (m, d) = if a > 12 { (b, a) } else { (a, b) };
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((year(y)?, m, d))
+}
+
 /// Reads the time constraint of a question (`words` from `text::words`), relative to `today`.
 /// Returns the window and the word positions it consumed.
 pub fn parse(words: &[String], today: i64) -> (TimeWindow, Vec<usize>) {
@@ -106,6 +127,14 @@ pub fn parse(words: &[String], today: i64) -> (TimeWindow, Vec<usize>) {
             win.from = Some(s);
             win.to = Some(s + DAY - 1);
             used.push(i);
+            continue;
+        }
+        // "3/2/2019": that day.
+        if let Some((y, m, d)) = numeric_date(w(i), w(i + 1), w(i + 2)) {
+            let s = start_of(y, m, d);
+            win.from = Some(s);
+            win.to = Some(s + DAY - 1);
+            used.extend([i, i + 1, i + 2]);
             continue;
         }
         // "last|past N units", "last|past unit", "in the last year".
@@ -143,15 +172,19 @@ pub fn parse(words: &[String], today: i64) -> (TimeWindow, Vec<usize>) {
             used.push(i);
             continue;
         }
-        // Month names: "March 2019", "March 2, 2019", "2 March 2019".
+        // Month names: "March 2019", "March 2, 2019", "March 2nd 2019", "2 March 2019",
+        // "the 2nd of March 2019".
         if let Some(m) = month(w(i)) {
-            let (day, y_at) = match number(w(i + 1)) {
-                Some(d) if (1..=31).contains(&d) && year(w(i + 2)).is_some() => (Some(d as u8), i + 2),
+            let (day, y_at) = match day_of_month(w(i + 1)) {
+                Some(d) if year(w(i + 2)).is_some() => (Some(d), i + 2),
                 _ => (None, i + 1),
             };
-            let day_before = number(w(i.wrapping_sub(1))).filter(|d| (1..=31).contains(d));
+            let day_before = match w(i.wrapping_sub(1)) {
+                "of" => day_of_month(w(i.wrapping_sub(2))),
+                before => day_of_month(before),
+            };
             if let Some(y) = year(w(y_at)) {
-                let d = day.or(day_before.map(|d| d as u8));
+                let d = day.or(day_before);
                 let (from, to) = match d {
                     Some(d) => (start_of(y, m, d), start_of(y, m, d) + DAY - 1),
                     None => (start_of(y, m, 1), end_of_month(y, m)),
@@ -205,5 +238,22 @@ mod tests {
         assert_eq!(window("a1c before 2010").to, Some(day("2010-01-01") - 1));
         assert!(window("how has her a1c changed since her diagnosis").since_diagnosis);
         assert!(window("latest a1c").is_open());
+    }
+
+    #[test]
+    fn reads_days_as_people_write_them() {
+        for q in [
+            "glucose on 3/2/2019",
+            "glucose on 03/02/2019",
+            "glucose on March 2nd, 2019",
+            "glucose on 2nd March 2019",
+            "glucose on the 2nd of March 2019",
+            "glucose on Mar 2 2019",
+        ] {
+            assert_eq!(window(q).from, Some(day("2019-03-02")), "{q}");
+            assert_eq!(window(q).to, Some(day("2019-03-03") - 1), "{q}");
+        }
+        assert_eq!(window("seen on 21/3/2019").from, Some(day("2019-03-21")));
+        assert_eq!(window("visits in the 1st half of 2019").to, Some(day("2020-01-01") - 1));
     }
 }

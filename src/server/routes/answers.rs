@@ -20,7 +20,7 @@ use crate::tokens::TokenBudget;
 /// Longest question accepted, characters.
 const MAX_QUESTION: usize = 2_000;
 /// MedGemma 1.5's longest answer.
-const MAX_NEW_TOKENS: usize = 8_192;
+pub(super) const MAX_NEW_TOKENS: usize = 8_192;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ContextRequest {
@@ -36,9 +36,12 @@ pub struct AskRequest {
     pub budget: Option<usize>,
     /// Longest answer in tokens (default: the server's; at most 8192).
     pub max_tokens: Option<usize>,
+    /// Send every question to the model, even those the computed facts answer (evaluation).
+    #[serde(default)]
+    pub model_only: bool,
 }
 
-fn question(q: &str) -> Result<String, ApiError> {
+pub(super) fn question(q: &str) -> Result<String, ApiError> {
     let q = q.trim();
     if q.is_empty() || q.chars().count() > MAX_QUESTION {
         return Err(ApiError::BadRequest(format!("question must be 1 to {MAX_QUESTION} characters")));
@@ -46,7 +49,7 @@ fn question(q: &str) -> Result<String, ApiError> {
     Ok(q.to_owned())
 }
 
-fn budget(b: Option<usize>, default: TokenBudget) -> Result<TokenBudget, ApiError> {
+pub(super) fn budget(b: Option<usize>, default: TokenBudget) -> Result<TokenBudget, ApiError> {
     b.map_or(Ok(default), |b| TokenBudget::new(b).map_err(|e| ApiError::BadRequest(e.to_string())))
 }
 
@@ -94,6 +97,7 @@ pub async fn ask(
         style: model.style,
         max_tokens,
         image_slots: if model.generator.sees_images() { state.limits.images } else { 0 },
+        computed: !body.model_only,
     };
     state.ws.store.audit(&caller.name, "ask", Some(&id), Some(&q)).await?;
     let slot = state.queue.enter().await?;
@@ -125,20 +129,21 @@ pub async fn ask(
         .streaming(events(rx, task)))
 }
 
-fn wants_events(req: &HttpRequest) -> bool {
+pub(super) fn wants_events(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/event-stream"))
 }
 
-type AnswerTask = tokio::task::JoinHandle<Result<Answer, crate::answer::AnswerError>>;
+/// A running answer (a plain one, or a conversation's turn).
+pub(super) type AnswerTask<T = Answer> = tokio::task::JoinHandle<Result<T, crate::answer::AnswerError>>;
 
 /// `token` events as pieces arrive, then the final `answer` (or `error`). Dropping the stream
 /// (the client went away) drops the receiver, which cancels the generation.
-fn events(
+pub(super) fn events<T: serde::Serialize + Send + 'static>(
     rx: mpsc::Receiver<String>,
-    task: AnswerTask,
+    task: AnswerTask<T>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, ApiError>> {
     futures_util::stream::unfold((Some(rx), Some(task)), |(mut rx, mut task)| async move {
         if let Some(r) = rx.as_mut() {

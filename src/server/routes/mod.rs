@@ -3,6 +3,7 @@
 
 pub mod answers;
 pub mod bundles;
+pub mod conversations;
 pub mod health;
 pub mod jobs;
 pub mod patients;
@@ -28,6 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/patients/{id}/resources/{type}/{rid}", web::get().to(patients::resource))
                 .route("/patients/{id}/context", web::post().to(answers::context))
                 .route("/patients/{id}/ask", web::post().to(answers::ask))
+                .route("/patients/{id}/conversations", web::post().to(conversations::create))
+                .route("/patients/{id}/conversations/{cid}/ask", web::post().to(conversations::ask))
                 .route("/sync", web::post().to(jobs::start))
                 .route("/jobs/{id}", web::get().to(jobs::get)),
         );

@@ -1,0 +1,226 @@
+//! Grounded answers on the fixture patients: crafted model outputs (the miscopies a small model
+//! makes) go through the real answer pipeline, and every number, date and unit that stays in
+//! the answer is held by a record it cites; computed questions are answered from the computed
+//! facts, not by the model.
+
+use std::sync::Mutex;
+
+use ehrqa::answer::{self, AskOptions, Method, Prepared, PromptStyle, NOT_IN_RECORD};
+use ehrqa::fhir::date::FhirDate;
+use ehrqa::llm::generator::BoxFuture;
+use ehrqa::llm::{Finish, Generation, GenerationRequest, Generator, LlmError};
+use ehrqa::tokens::TokenBudget;
+use tokio::sync::mpsc;
+
+use crate::helpers::{tokenizer, TestData, DONG, MERVIN};
+
+/// A model that says what the test wrote, and counts how often it was asked.
+struct Canned {
+    text: String,
+    chat: bool,
+    asked: Mutex<usize>,
+}
+
+impl Canned {
+    fn new(text: &str) -> Self {
+        Self { text: text.to_owned(), chat: false, asked: Mutex::new(0) }
+    }
+}
+
+impl Generator for Canned {
+    fn model_name(&self) -> &str {
+        "canned"
+    }
+
+    fn instruction_tuned(&self) -> bool {
+        self.chat
+    }
+
+    fn sees_images(&self) -> bool {
+        false
+    }
+
+    fn generate(
+        &self,
+        _req: GenerationRequest,
+        sink: mpsc::Sender<String>,
+    ) -> BoxFuture<'_, Result<Generation, LlmError>> {
+        *self.asked.lock().unwrap() += 1;
+        Box::pin(async move {
+            let _ = sink.send(self.text.clone()).await;
+            Ok(Generation {
+                text: self.text.clone(),
+                prompt_tokens: 1,
+                completion_tokens: 1,
+                cached_tokens: 0,
+                prefill_ms: 0.0,
+                decode_ms: 0.0,
+                finish: Finish::Stop,
+            })
+        })
+    }
+}
+
+async fn fixtures() -> TestData {
+    let t = TestData::with_tokens().await;
+    assert!(t.ingest(&["fhir"]).await.failed.is_empty());
+    t
+}
+
+fn prepare(t: &TestData, patient: &str, q: &str, computed: bool) -> Prepared {
+    prepare_as(t, patient, q, computed, PromptStyle::Completion)
+}
+
+fn prepare_as(t: &TestData, patient: &str, q: &str, computed: bool, style: PromptStyle) -> Prepared {
+    let opts = AskOptions {
+        budget: TokenBudget::new(2048).unwrap(),
+        today: FhirDate::parse("2026-11-29").unwrap().timestamp(),
+        style,
+        max_tokens: 64,
+        image_slots: 0,
+        computed,
+    };
+    answer::prepare(&t.ws.index, tokenizer().as_ref(), patient, q, opts).expect("prepare")
+}
+
+async fn ask(
+    t: &TestData,
+    patient: &str,
+    q: &str,
+    computed: bool,
+    model_says: &str,
+) -> (answer::Answer, usize) {
+    let p = prepare(t, patient, q, computed);
+    let model = Canned::new(model_says);
+    let (tx, rx) = mpsc::channel(16);
+    let drain = ehrqa::llm::generator::drain(rx);
+    let a = answer::answer(p, &model, tx).await.expect("answer");
+    let _ = drain.await;
+    let asked = *model.asked.lock().unwrap();
+    (a, asked)
+}
+
+/// Every value of the answer is held by a record it cites (read from the citations' texts, as
+/// `ehrqa eval answers` counts them).
+fn assert_grounded(a: &answer::Answer) {
+    let unheld = ehrqa::eval::grounded::unheld(a, "");
+    assert!(unheld.is_empty(), "{unheld:?} in no cited record: {}", a.answer);
+}
+
+const A1C: &str = "What was his latest hemoglobin A1c?";
+
+#[tokio::test]
+async fn the_demo_question_is_computed_and_cites_the_a1c() {
+    let t = fixtures().await;
+    let (a, asked) = ask(&t, MERVIN, A1C, true, "6.4 % on 2023-11-20 [1].").await;
+    assert_eq!((a.method, asked), (Method::Computed, 0), "{a:?}");
+    assert!(a.answer.starts_with("6.2 % on 1984-07-17 [1]"), "{}", a.answer);
+    let c = &a.citations[0];
+    assert!(
+        c.rref.starts_with("Observation/") && c.text.contains("Hemoglobin A1c") && c.text.contains("= 6.2 %")
+    );
+    assert_eq!(c.date.as_deref().map(|d| &d[..10]), Some("1984-07-17"));
+    assert_grounded(&a);
+}
+
+#[tokio::test]
+async fn a_value_and_date_in_no_record_are_taken_out_and_the_answer_abstains() {
+    let t = fixtures().await;
+    // The first miscopy: a value and a date no record holds, citing the A1c.
+    let p = prepare(&t, MERVIN, A1C, false);
+    let a1c =
+        p.ctx.sources.iter().find(|(_, s)| s.text.contains("A1c") && s.text.contains("= 6.2 %")).unwrap().0;
+    let tag = p.tagged.tag_of(a1c).unwrap();
+    let (a, asked) = ask(&t, MERVIN, A1C, false, &format!("6.4 % on 2023-11-20 [{tag}].")).await;
+    assert_eq!((a.method, asked), (Method::Model, 1));
+    assert!(!a.answerable && a.answer == NOT_IN_RECORD, "{a:?}");
+    assert!(a.citations.is_empty());
+    assert_eq!(a.ungrounded.len(), 1);
+    assert_eq!(a.ungrounded[0].values, ["2023-11-20", "6.4 %"]);
+}
+
+#[tokio::test]
+async fn a_citation_of_the_wrong_record_is_moved_to_the_one_that_states_the_value() {
+    let t = fixtures().await;
+    let p = prepare(&t, MERVIN, A1C, false);
+    let a1c =
+        p.ctx.sources.iter().find(|(_, s)| s.text.contains("A1c") && s.text.contains("= 6.2 %")).unwrap().0;
+    // The second miscopy: the right value and day, citing a hemoglobin record.
+    let hb = p
+        .ctx
+        .sources
+        .iter()
+        .find(|(r, s)| p.tagged.tag_of(r).is_some() && s.text.contains("Hemoglobin [Mass/volume]"))
+        .map(|(r, _)| r.clone());
+    let wrong = hb.unwrap_or_else(|| format!("Patient/{MERVIN}"));
+    let tag = p.tagged.tag_of(&wrong).unwrap();
+    let (a, _) = ask(&t, MERVIN, A1C, false, &format!("6.2 % on 1984-07-17 [{tag}].")).await;
+    assert!(a.answerable, "{a:?}");
+    assert_eq!(a.citations.iter().map(|c| c.rref.as_str()).collect::<Vec<_>>(), [a1c.as_str()]);
+    assert!(a.invalid_citations.contains(&wrong), "{a:?}");
+    assert_eq!(a.answer, "6.2 % on 1984-07-17 [1].");
+    assert_grounded(&a);
+}
+
+#[tokio::test]
+async fn a_grounded_sentence_stays_when_another_is_taken_out() {
+    let t = fixtures().await;
+    let p = prepare(&t, MERVIN, A1C, false);
+    let a1c =
+        p.ctx.sources.iter().find(|(_, s)| s.text.contains("A1c") && s.text.contains("= 6.2 %")).unwrap().0;
+    let tag = p.tagged.tag_of(a1c).unwrap();
+    let said =
+        format!("His latest A1c was 6.20 % on July 17, 1984 [{tag}]. It was 7.9 mg/dL in 2031 [{tag}].");
+    let (a, _) = ask(&t, MERVIN, A1C, false, &said).await;
+    assert!(a.answerable);
+    assert_eq!(a.answer, "His latest A1c was 6.20 % on July 17, 1984 [1].");
+    assert_eq!(a.ungrounded[0].values, ["7.9 mg/dl", "2031"]);
+    assert_grounded(&a);
+}
+
+#[tokio::test]
+async fn computed_questions_of_every_kind_are_grounded() {
+    let t = fixtures().await;
+    for (patient, q, starts) in [
+        (MERVIN, "What was his highest A1c?", ""),
+        (MERVIN, "What was his first A1c?", ""),
+        (MERVIN, "How many A1c tests has he had?", ""),
+        (MERVIN, "How has his weight changed over time?", ""),
+        (MERVIN, "Has he ever had asthma?", "No:"),
+        (MERVIN, "When was his last flu shot?", "Last recorded on"),
+        (DONG, "What was her lowest blood pressure?", ""),
+    ] {
+        let (a, asked) = ask(&t, patient, q, true, "canned").await;
+        assert_eq!((a.method, asked), (Method::Computed, 0), "{q}: {a:?}");
+        assert!(a.answerable && a.answer.starts_with(starts), "{q}: {}", a.answer);
+        assert!(a.ungrounded.is_empty() && a.invalid_citations.is_empty(), "{q}: {a:?}");
+        assert_grounded(&a);
+    }
+    // A free question goes to the model.
+    let (a, asked) = ask(&t, MERVIN, "Why was he prescribed penicillin?", true, "canned").await;
+    assert_eq!((a.method, asked), (Method::Model, 1));
+}
+
+#[tokio::test]
+async fn a_chat_model_phrases_a_computed_answer_only_if_it_keeps_every_value() {
+    let t = fixtures().await;
+    for (says, kept) in [
+        ("His most recent hemoglobin A1c was 6.2 % on July 17, 1984 [1].", true),
+        ("His most recent hemoglobin A1c was 6.4 % on July 17, 1984 [1].", false),
+        ("His most recent hemoglobin A1c was 6.2 %.", false),
+    ] {
+        let p = prepare_as(&t, MERVIN, A1C, true, PromptStyle::Chat);
+        let model = Canned { chat: true, ..Canned::new(says) };
+        let (tx, rx) = mpsc::channel(16);
+        let drain = ehrqa::llm::generator::drain(rx);
+        let a = answer::answer(p, &model, tx).await.unwrap();
+        let _ = drain.await;
+        assert_eq!((a.method, *model.asked.lock().unwrap()), (Method::Computed, 1));
+        if kept {
+            assert_eq!(a.answer, says);
+        } else {
+            assert!(a.answer.starts_with("6.2 % on 1984-07-17 [1], the most recent"), "{says}: {}", a.answer);
+        }
+        assert_grounded(&a);
+    }
+}
