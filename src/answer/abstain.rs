@@ -3,6 +3,7 @@
 //! it when the model says it cannot find the answer.
 
 use crate::retrieval::question::Intent;
+use crate::retrieval::summary::Computed;
 use crate::retrieval::Context;
 
 /// Before generation: the question names concepts the record has none of. For "has she ever
@@ -12,7 +13,13 @@ pub fn before(ctx: &Context) -> Option<String> {
     if ctx.absent.is_empty() || matches!(ctx.intent, Intent::Exists | Intent::Count) {
         return None;
     }
-    Some(format!("The record does not contain {}.", ctx.absent.join(" or ")))
+    // "... blood pressure at the last visit on 1984-10-26": the record may hold it at other times.
+    let scope = ctx.facts.iter().find_map(|f| match f {
+        Computed::Absent { scope: Some(s), .. } => Some(s.split(" [").next().unwrap_or(s).to_owned()),
+        _ => None,
+    });
+    let scope = scope.map(|s| format!(" {s}")).unwrap_or_default();
+    Some(format!("The record does not contain {}{scope}.", ctx.absent.join(" or ")))
 }
 
 /// Phrases with which models say the record does not hold the answer.

@@ -8,9 +8,11 @@
 use super::citation_grammar;
 use crate::fhir::date::FhirDate;
 use crate::retrieval::context::ItemKind;
-use crate::retrieval::question::{analyse, is_stopword, words, Analysis, Intent, Vocabulary};
-use crate::retrieval::summary::{Computed, NumericStats, Point, SeriesStats};
-use crate::retrieval::Context;
+use crate::retrieval::question::{
+    analyse, is_stopword, label_overlap, words, Analysis, Anchor, Intent, Vocabulary,
+};
+use crate::retrieval::summary::{Computed, NumericStats, Point, SeriesStats, VisitReason};
+use crate::retrieval::{visit_reason, Context};
 
 /// What the question asks the record to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +31,12 @@ enum Ask {
 /// The computed answer to `question`, when the context's facts cover it.
 pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
     let a = analyse(question, today, Vocabulary::embedded());
+    if let Some(rs) = ctx.facts.iter().find_map(|f| match f {
+        Computed::Reason(rs) => Some(rs),
+        _ => None,
+    }) {
+        return Some(reason_sentence(rs));
+    }
     if let Some(list) = header_list(ctx, &a, question) {
         return Some(list);
     }
@@ -59,7 +67,7 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
                 .iter()
                 .filter_map(|f| match f {
                     Computed::Series(s) => Some(s.as_ref()),
-                    Computed::Absent { .. } | Computed::Total { .. } => None,
+                    Computed::Absent { .. } | Computed::Total { .. } | Computed::Reason(_) => None,
                 })
                 .collect();
             // Notes are read, not counted: what a note says is the model's to answer.
@@ -82,6 +90,31 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
     }
 }
 
+/// `The note of 1955-07-31 gives as the chief complaint: acute viral pharyngitis (disorder) [ref].`,
+/// one sentence a note.
+fn reason_sentence(reasons: &[VisitReason]) -> String {
+    let one = |r: &VisitReason| {
+        let lines = safe(&visit_reason::joined(&r.lines));
+        format!(
+            "The note of {} gives as the {}: {lines} [{}].",
+            r.day,
+            safe(&r.heading.to_lowercase()),
+            r.rref
+        )
+    };
+    reasons.iter().map(one).collect::<Vec<_>>().join(" ")
+}
+
+/// The types that say what a patient has had, done or been given.
+const HISTORY: [&str; 6] = [
+    "Condition",
+    "Procedure",
+    "Immunization",
+    "MedicationRequest",
+    "MedicationStatement",
+    "AllergyIntolerance",
+];
+
 /// Words of questions about what a note or visit says.
 const NOTE_WORDS: [&str; 8] = ["note", "notes", "reason", "why", "complaint", "say", "said", "says"];
 
@@ -96,11 +129,7 @@ const NOTES: [&str; 2] = ["DocumentReference", "Composition"];
 fn best<'a>(mut series: Vec<&'a SeriesStats>, ask: Ask, question: &str) -> Option<&'a SeriesStats> {
     let asked: Vec<String> =
         words(question).into_iter().filter(|w| w.len() >= 2 && !is_stopword(w)).collect();
-    // `hep` (a label's abbreviation) meets `hepatitis`.
-    let meets =
-        |l: &str, q: &str| l == q || (l.len().min(q.len()) >= 3 && (l.starts_with(q) || q.starts_with(l)));
-    let overlap =
-        |s: &SeriesStats| words(&s.label).iter().filter(|l| asked.iter().any(|q| meets(l, q))).count();
+    let overlap = |s: &SeriesStats| label_overlap(&s.label, &asked);
     // Series holding the codes the question's concepts name come first.
     if series.iter().any(|s| s.coded) {
         series.retain(|s| s.coded);
@@ -118,7 +147,10 @@ fn best<'a>(mut series: Vec<&'a SeriesStats>, ask: Ask, question: &str) -> Optio
         Ask::Highest | Ask::Lowest | Ask::Change => {
             series.iter().find(|s| s.numeric.is_some()).or_else(|| series.iter().find(|s| valued(s)))
         }
-        Ask::Count | Ask::Ever => series.first(),
+        Ask::Count => series.first(),
+        // "Has he had a dental x-ray?": the procedure, before the imaging study or result of the
+        // same name.
+        Ask::Ever => series.iter().min_by_key(|s| !HISTORY.contains(&s.rtype.as_str())),
     };
     pick.copied()
 }
@@ -130,8 +162,11 @@ fn header_list(ctx: &Context, a: &Analysis, question: &str) -> Option<String> {
     let q = words(question);
     let has = |w: &[&str]| q.iter().any(|x| w.contains(&x.as_str()));
     let about = |t: &[&str]| a.types.iter().any(|x| t.contains(&x.as_str()));
-    let (prefix, title, none) = if about(&["MedicationRequest", "MedicationStatement"])
-        && has(&["current", "currently", "active", "now", "taking", "on", "list", "all"])
+    // "What does he take every day?" names no drug and no other concept.
+    let takes = has(&["take", "takes", "taking"]) && a.concepts.iter().all(|c| c.codes.is_empty());
+    let (prefix, title, none) = if takes
+        || about(&["MedicationRequest", "MedicationStatement"])
+            && has(&["current", "currently", "active", "now", "on", "list", "all", "moment", "daily"])
     {
         ("Active medication: ", "Active medications", "The record lists no active medications.")
     } else if about(&["AllergyIntolerance"])
@@ -187,7 +222,12 @@ fn ask(ctx: &Context, a: &Analysis, question: &str) -> Option<Ask> {
         Intent::Count => Ask::Count,
         Intent::Trend => Ask::Change,
         Intent::Exists => Ask::Ever,
-        Intent::Lookup if one_day => Ask::OnDay,
+        // "At his last visit" is the day of the latest encounter.
+        Intent::Lookup if one_day || a.time.anchor == Some(Anchor::LastVisit) => Ask::OnDay,
+        // "What was her hemoglobin before the surgery?": the last value before it, and after
+        // it the first.
+        Intent::Lookup if a.time.anchor == Some(Anchor::BeforeSurgery) => Ask::Latest,
+        Intent::Lookup if a.time.anchor == Some(Anchor::AfterSurgery) => Ask::First,
         // "When was his tetanus shot?": the date of the latest.
         Intent::Lookup if when => Ask::Latest,
         Intent::List | Intent::Lookup => return None,

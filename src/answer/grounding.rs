@@ -20,6 +20,10 @@ use crate::retrieval::{Context, ContextItem};
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
     by_ref: HashMap<String, Vec<Stated>>,
+    /// Measured numbers of a series clause that cites no record (a change: `change +0.3 %`),
+    /// with the records of its item: held by a sentence citing two of them (its ends), as a
+    /// reader checks a difference.
+    joint: Vec<(Vec<String>, Vec<Stated>)>,
 }
 
 /// A sentence taken out of an answer because a value it states is held by no record it cites
@@ -47,14 +51,28 @@ impl Evidence {
         // Only what the context shows: a record summarised in a series line was not shown whole,
         // so its own rendering holds nothing the model could have read.
         let mut by_ref: HashMap<String, Vec<Stated>> = HashMap::new();
+        let mut joint = Vec::new();
         for item in &ctx.items {
             for (owners, stated) in clauses(item) {
-                for r in owners {
-                    by_ref.entry(r).or_default().extend(stated.iter().cloned());
+                match owners {
+                    Owners::Each(rs) => {
+                        for r in rs {
+                            by_ref.entry(r).or_default().extend(stated.iter().cloned());
+                        }
+                    }
+                    Owners::Together(rs) => joint.push((rs, stated)),
                 }
             }
         }
-        Self { by_ref }
+        Self { by_ref, joint }
+    }
+
+    /// Whether `v` is a measured number of a clause citing no record, and the sentence cites
+    /// two records of its item.
+    fn holds_jointly(&self, cited: &[String], v: &Stated) -> bool {
+        self.joint.iter().any(|(refs, stated)| {
+            cited.iter().filter(|r| refs.contains(r)).count() >= 2 && stated.iter().any(|h| v.held_by(h))
+        })
     }
 
     fn holds(&self, rref: &str, v: &Stated) -> bool {
@@ -76,16 +94,38 @@ impl Evidence {
             return Verdict::Keep { drop: Vec::new(), add: Vec::new() };
         }
         let counted = claims.iter().any(|v| is_count_of(v, cited.len()));
-        let held = |v: &Stated| cited.iter().any(|r| self.holds(r, v)) || is_count_of(v, cited.len());
+        // A citation must hold what the sentence is about: its measured values when it states
+        // any (a record of the same day does not state 6.2 %), else its dates.
+        let measured: Vec<&Stated> = claims
+            .iter()
+            .filter(|v| matches!(v, Stated::Number { .. }) && !is_count_of(v, cited.len()))
+            .collect();
+        let primary: Vec<&Stated> = if measured.is_empty() { claims.iter().collect() } else { measured };
+        let drop: Vec<String> = if counted {
+            Vec::new()
+        } else {
+            cited.iter().filter(|r| !primary.iter().any(|v| self.holds(r, v))).cloned().collect()
+        };
+        // What the dropped records held is no longer cited: a date copied from another record
+        // of the context must be held by what stays.
+        let kept: Vec<String> = cited.iter().filter(|r| !drop.contains(r)).cloned().collect();
+        let held = |v: &Stated| {
+            kept.iter().any(|r| self.holds(r, v))
+                || is_count_of(v, cited.len())
+                || self.holds_jointly(&kept, v)
+        };
         let unheld: Vec<&Stated> = claims.iter().filter(|v| !held(v)).collect();
         let mut add: Vec<String> = Vec::new();
         let mut missing = Vec::new();
+        // A record dropped for not stating the measured values does not come back to hold the
+        // rest: "6.2 % on 1938-06-21" with the day taken from another record is a miscopy.
+        let fresh = |hs: Option<Vec<String>>| hs.filter(|hs| !hs.iter().any(|h| drop.contains(h)));
         if !unheld.is_empty() {
-            match self.few_holders(&unheld, MAX_TOGETHER) {
+            match fresh(self.few_holders(&unheld, MAX_TOGETHER)) {
                 Some(all) => add.extend(all),
                 None => {
                     for v in &unheld {
-                        match self.few_holders(&[*v], 1) {
+                        match fresh(self.few_holders(&[*v], 1)) {
                             Some(hs) => {
                                 add.extend(hs.into_iter().filter(|h| !add.contains(h)).collect::<Vec<_>>())
                             }
@@ -98,18 +138,6 @@ impl Evidence {
         if !missing.is_empty() {
             return Verdict::Remove { values: missing };
         }
-        // A citation must hold what the sentence is about: its measured values when it states
-        // any (a record of the same day does not state 6.2 %), else its dates.
-        let measured: Vec<&Stated> = claims
-            .iter()
-            .filter(|v| matches!(v, Stated::Number { .. }) && !is_count_of(v, cited.len()))
-            .collect();
-        let primary: Vec<&Stated> = if measured.is_empty() { claims.iter().collect() } else { measured };
-        let drop = if counted {
-            Vec::new()
-        } else {
-            cited.iter().filter(|r| !primary.iter().any(|v| self.holds(r, v))).cloned().collect()
-        };
         Verdict::Keep { drop, add }
     }
 
@@ -132,46 +160,59 @@ fn is_count_of(v: &Stated, cited: usize) -> bool {
     matches!(v, Stated::Number { value, decimals: 0, unit: None, .. } if cited > 1 && *value == cited as f64)
 }
 
+/// Whom a clause's values are held by.
+enum Owners {
+    /// Each of these records holds them.
+    Each(Vec<String>),
+    /// Only these records cited together (two or more) hold them.
+    Together(Vec<String>),
+}
+
 /// What an item's parts state and whom: a record, note or header line states everything for
 /// its own record; a fact or summary is read clause by clause (`; `), each clause for the
-/// records it cites, or, for its numbers only, for all the item's records when it cites none. Only the item's own
-/// references count (`tags::own_reference`): a reference written inside record text names
-/// nothing.
-fn clauses(item: &ContextItem) -> Vec<(Vec<String>, Vec<Stated>)> {
+/// records it cites. A clause citing none states its counts (whole numbers without a unit) for
+/// each of the item's records, and its measured numbers (a change) for them together. Only the
+/// item's own references count (`tags::own_reference`): a reference written inside record text
+/// names nothing.
+fn clauses(item: &ContextItem) -> Vec<(Owners, Vec<Stated>)> {
     let parts: Vec<&str> = match item.kind {
         ItemKind::Fact | ItemKind::Summary => item.text.split("; ").collect(),
         ItemKind::Header | ItemKind::Record | ItemKind::Note => vec![item.text.as_str()],
     };
-    parts
-        .into_iter()
-        .map(|part| {
-            let groups = citation_grammar::groups(part);
-            let mut owners: Vec<String> = Vec::new();
-            let mut text = String::with_capacity(part.len());
-            let mut from = 0;
-            for g in &groups {
-                text.push_str(&part[from..g.start]);
-                text.push(' ');
-                if let Some(r) = own_reference(item, g) {
-                    owners.push(r.to_owned());
-                }
-                from = g.end;
+    let mut out = Vec::new();
+    for part in parts {
+        let groups = citation_grammar::groups(part);
+        let mut owners: Vec<String> = Vec::new();
+        let mut text = String::with_capacity(part.len());
+        let mut from = 0;
+        for g in &groups {
+            text.push_str(&part[from..g.start]);
+            text.push(' ');
+            if let Some(r) = own_reference(item, g) {
+                owners.push(r.to_owned());
             }
-            text.push_str(&part[from..]);
-            let mut stated = values::read(&text);
-            let owners = match item.kind {
-                // `12 results from 2001-02-03 to 2019-05-06`: the count is the series', but
-                // each day is its own record's, which the clauses citing it state.
-                ItemKind::Fact | ItemKind::Summary if owners.is_empty() => {
-                    stated.retain(|v| matches!(v, Stated::Number { .. }));
-                    item.all_refs().map(str::to_owned).collect()
-                }
-                ItemKind::Fact | ItemKind::Summary => owners,
-                _ => vec![item.rref.clone()],
-            };
-            (owners, stated)
-        })
-        .collect()
+            from = g.end;
+        }
+        text.push_str(&part[from..]);
+        let stated = values::read(&text);
+        match item.kind {
+            // `12 results from 2001-02-03 to 2019-05-06; ...; change +0.3 %`: the count is the
+            // series', the change its ends' together, and each day is its own record's, which
+            // the clauses citing it state.
+            ItemKind::Fact | ItemKind::Summary if owners.is_empty() => {
+                let refs: Vec<String> = item.all_refs().map(str::to_owned).collect();
+                let (counts, measured): (Vec<Stated>, Vec<Stated>) = stated
+                    .into_iter()
+                    .filter(|v| matches!(v, Stated::Number { .. }))
+                    .partition(|v| matches!(v, Stated::Number { decimals: 0, unit: None, .. }));
+                out.push((Owners::Each(refs.clone()), counts));
+                out.push((Owners::Together(refs), measured));
+            }
+            ItemKind::Fact | ItemKind::Summary => out.push((Owners::Each(owners), stated)),
+            _ => out.push((Owners::Each(vec![item.rref.clone()]), stated)),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -213,6 +254,30 @@ mod tests {
         // The right value in the wrong unit is not grounded either.
         let v = e.judge("A1c was 6.2 mg/dL.", &cited(&["A"]));
         assert_eq!(v, Verdict::Remove { values: vec!["6.2 mg/dl".into()] });
+    }
+
+    #[test]
+    fn a_date_held_only_by_a_dropped_citation_is_not_grounded() {
+        let e = evidence(&[
+            ("T", "2006-01-17 Temperature = 35.658 C"),
+            ("T2", "2010-05-01 Temperature = 35.658 C"),
+            ("H", "1997-03-30 Heart rate = 80 /min"),
+        ]);
+        // H holds the day but not the value, and is dropped; no record holds both.
+        let v = e.judge("Temperature was 35.658 C on 1997-03-30.", &cited(&["T", "H"]));
+        assert_eq!(v, Verdict::Remove { values: vec!["1997-03-30".into()] });
+    }
+
+    #[test]
+    fn a_change_needs_both_ends_cited() {
+        let mut e = evidence(&[("A", "2019-01-02 A1c = 5.9 %"), ("B", "2020-01-02 A1c = 6.2 %")]);
+        e.joint.push((cited(&["A", "B"]), values::read("change +0.3 %")));
+        let said = "A1c went from 5.9 % to 6.2 %, up 0.3 %.";
+        assert_eq!(e.judge(said, &cited(&["A", "B"])), Verdict::Keep { drop: vec![], add: vec![] });
+        assert_eq!(
+            e.judge("A1c is 6.2 %, up 0.3 %.", &cited(&["B"])),
+            Verdict::Remove { values: vec!["0.3 %".into()] }
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::{abstain, phrasing, AnswerError};
 use crate::fhir::date::FhirDate;
 use crate::llm::sampling::Sampling;
 use crate::llm::{GenerationRequest, Generator, ImageInput, Prompt};
+use crate::retrieval::context::ItemKind;
 use crate::retrieval::{assemble, Context, ContextOptions, RecordIndex};
 use crate::tokens::{TokenBudget, TokenCounter};
 
@@ -223,12 +224,20 @@ fn fill(out: &mut Answer, checked: Checked, ctx: &Context) {
     for rref in checked.cited {
         match ctx.sources.get(&rref) {
             Some(s) => out.citations.push(Citation {
-                rref,
                 rtype: s.rtype.clone(),
                 date: s.date.clone(),
                 text: s.text.clone(),
+                excerpt: note_excerpt(ctx, &rref),
+                rref,
             }),
             None => out.invalid_citations.push(rref),
         }
     }
+}
+
+/// The passage of a note the context showed, without its reference, date and label.
+fn note_excerpt(ctx: &Context, rref: &str) -> Option<String> {
+    let item = ctx.items.iter().find(|i| i.kind == ItemKind::Note && i.rref == rref)?;
+    let (_, passage) = item.text.split_once(": ")?;
+    Some(passage.to_owned())
 }

@@ -53,6 +53,10 @@ pub struct Citation {
     pub rtype: String,
     pub date: Option<String>,
     pub text: String,
+    /// For a note: the passage of it the model was shown (its one-line `text` names the note;
+    /// this is what the answer rests on). Absent for other records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]

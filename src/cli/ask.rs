@@ -69,17 +69,34 @@ pub struct Args {
     pub question: String,
 }
 
+/// What every command that answers questions about one patient opens first: the tokenizer, the
+/// data directory (the patient must be in it), the model and the answer options.
+pub struct Session {
+    pub tokenizer: Tokenizer,
+    pub ws: Workspace,
+    pub generator: Arc<dyn Generator>,
+    pub opts: AskOptions,
+}
+
+impl Session {
+    pub async fn open(settings: &Settings, patient: &str, args: &AnswerArgs) -> anyhow::Result<Self> {
+        if !is_valid_id(patient) {
+            bail!("invalid patient id {patient:?}");
+        }
+        let tokenizer = load_tokenizer(settings)?;
+        let ws = Workspace::open(settings.clone()).await?;
+        if !ws.store.patient_exists(patient).await? {
+            bail!("unknown patient {patient}");
+        }
+        let generator = args.model.load(settings)?;
+        let opts = args.options(generator.as_ref());
+        Ok(Self { tokenizer, ws, generator, opts })
+    }
+}
+
 pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow::Result<bool> {
-    if !is_valid_id(&args.patient) {
-        bail!("invalid patient id {:?}", args.patient);
-    }
-    let tokenizer = load_tokenizer(&settings)?;
-    let ws = Workspace::open(settings.clone()).await?;
-    if !ws.store.patient_exists(&args.patient).await? {
-        bail!("unknown patient {}", args.patient);
-    }
-    let generator = args.answer.model.load(&settings)?;
-    let opts = args.answer.options(generator.as_ref());
+    let Session { tokenizer, ws, generator, opts } =
+        Session::open(&settings, &args.patient, &args.answer).await?;
     let answer = ask(&ws, &tokenizer, generator, &args.patient, &args.question, opts, format).await?;
     match format {
         OutputFormat::Json => print_json(&answer)?,

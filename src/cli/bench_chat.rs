@@ -7,12 +7,11 @@
 
 use serde::Serialize;
 
-use super::ask::AnswerArgs;
+use super::ask::{AnswerArgs, Session};
 use super::output::{print_json, OutputFormat};
-use super::{load_tokenizer, today};
+use super::today;
 use crate::answer::AskOptions;
 use crate::conversation::Conversation;
-use crate::ingest::Workspace;
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -60,13 +59,11 @@ struct BenchTurn {
 }
 
 pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow::Result<bool> {
-    let tokenizer = load_tokenizer(&settings)?;
-    let ws = Workspace::open(settings.clone()).await?;
-    anyhow::ensure!(ws.store.patient_exists(&args.patient).await?, "unknown patient {}", args.patient);
-    let generator = args.answer.model.load(&settings)?;
+    let Session { tokenizer, ws, generator, opts } =
+        Session::open(&settings, &args.patient, &args.answer).await?;
     // Every turn goes to the model (none is answered from the computed facts alone), so that
     // every turn is prefilled.
-    let opts = AskOptions { computed: false, ..args.answer.options(generator.as_ref()) };
+    let opts = AskOptions { computed: false, ..opts };
     let questions: Vec<String> = if args.questions.is_empty() {
         DEFAULT_QUESTIONS.iter().map(|q| (*q).to_owned()).collect()
     } else {

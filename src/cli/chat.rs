@@ -6,15 +6,14 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use super::ask::{print_text, AnswerArgs};
+use super::ask::{print_text, AnswerArgs, Session};
 use super::output::OutputFormat;
-use super::{load_tokenizer, today};
+use super::today;
 use crate::answer::{self, AskOptions};
 use crate::conversation::{Conversation, TurnAnswer};
-use crate::fhir::reference::is_valid_id;
 use crate::ingest::Workspace;
 use crate::llm::{Generator, Tokenizer};
 use crate::settings::Settings;
@@ -28,16 +27,8 @@ pub struct Args {
 }
 
 pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow::Result<bool> {
-    if !is_valid_id(&args.patient) {
-        bail!("invalid patient id {:?}", args.patient);
-    }
-    let tokenizer = load_tokenizer(&settings)?;
-    let ws = Workspace::open(settings.clone()).await?;
-    if !ws.store.patient_exists(&args.patient).await? {
-        bail!("unknown patient {}", args.patient);
-    }
-    let generator = args.answer.model.load(&settings)?;
-    let opts = args.answer.options(generator.as_ref());
+    let Session { tokenizer, ws, generator, opts } =
+        Session::open(&settings, &args.patient, &args.answer).await?;
     let mut conv = Conversation::new("cli", &args.patient);
     let interactive = std::io::stdin().is_terminal();
     let mut out = std::io::stdout();

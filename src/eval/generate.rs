@@ -104,6 +104,25 @@ fn maps_back(vocab: &Vocabulary, term: &str, code: &str) -> bool {
         && found[0].concepts.iter().any(|&i| vocab.concept(i).codes.iter().any(|c| c == code))
 }
 
+/// Every code the term names (a term can name several concepts: "sinus infection" is viral,
+/// bacterial and chronic sinusitis).
+fn codes_named(vocab: &Vocabulary, term: &str) -> Vec<String> {
+    vocab
+        .find(&words(term))
+        .iter()
+        .flat_map(|m| m.concepts.iter())
+        .flat_map(|&i| vocab.concept(i).codes.clone())
+        .collect()
+}
+
+/// Whether the term also names another code the patient has ("bp" names the systolic and the
+/// diastolic; "dental care" several procedures): its latest, highest or trend is then not one
+/// series' and the gold would be a guess.
+fn names_others(vocab: &Vocabulary, term: &str, code: &str, recs: &[Record]) -> bool {
+    let named = codes_named(vocab, term);
+    recs.iter().filter_map(code_of).any(|c| c != code && named.iter().any(|n| n == c))
+}
+
 fn code_of(r: &Record) -> Option<&str> {
     r.code.as_ref()?.codings.first().map(|c| c.code.as_str())
 }
@@ -182,11 +201,18 @@ fn numeric(cx: &mut Ctx<'_>, kind: Kind) -> Option<Question> {
     while !usable.is_empty() {
         let (code, rs) = usable.swap_remove(cx.rng.below(usable.len()));
         let Some(term) = cx.term(code) else { continue };
+        if names_others(cx.vocab, &term, code, &p.records) {
+            continue;
+        }
+        // A panel's value is the component the term names ("diastolic" of a blood pressure).
+        let named = codes_named(cx.vocab, &term);
+        let named: Vec<&str> = named.iter().map(String::as_str).collect();
+        let value = |r: &Record| value_of(r, &named);
         let unit = |r: &Record| match &r.value {
             Some(crate::fhir::value::Value::Quantity(q)) => q.unit.clone(),
             _ => None,
         };
-        let num = |r: &Record| Gold::Number { value: value_of(r, &[]).unwrap_or(0.0), unit: unit(r) };
+        let num = |r: &Record| Gold::Number { value: value(r).unwrap_or(0.0), unit: unit(r) };
         let ts = |r: &Record| r.date.map(|d| d.timestamp());
         match kind {
             Kind::LatestValue => {
@@ -224,13 +250,12 @@ fn numeric(cx: &mut Ctx<'_>, kind: Kind) -> Option<Question> {
                 return Some(question(p, kind, q, num(r), vec![r]));
             }
             Kind::Highest | Kind::Lowest => {
-                let pick = |a: &&&Record, b: &&&Record| {
-                    value_of(a, &[]).unwrap_or(0.0).total_cmp(&value_of(b, &[]).unwrap_or(0.0))
-                };
+                let pick =
+                    |a: &&&Record, b: &&&Record| value(a).unwrap_or(0.0).total_cmp(&value(b).unwrap_or(0.0));
                 let ext = if kind == Kind::Highest { rs.iter().max_by(pick) } else { rs.iter().min_by(pick) };
                 let ext = *ext?;
-                let v = value_of(ext, &[]);
-                if rs.iter().filter(|r| value_of(r, &[]) == v).count() > 1 {
+                let v = value(ext);
+                if rs.iter().filter(|r| value(r) == v).count() > 1 {
                     continue;
                 }
                 let q = if kind == Kind::Highest {
@@ -258,6 +283,11 @@ fn numeric(cx: &mut Ctx<'_>, kind: Kind) -> Option<Question> {
             }
             _ => {
                 let (first, last) = (rs[0], rs[rs.len() - 1]);
+                // Two results of one code on the first or the last day (a systolic and a
+                // diastolic under one code): the trend's ends are not defined.
+                if [first, last].iter().any(|e| rs.iter().filter(|o| day(o) == day(e)).count() > 1) {
+                    continue;
+                }
                 let q = cx.phrase(
                     &[
                         "How has {pos} {term} changed over time?",
@@ -268,11 +298,7 @@ fn numeric(cx: &mut Ctx<'_>, kind: Kind) -> Option<Question> {
                     "",
                 );
                 let answer = Gold::Text {
-                    value: format!(
-                        "{} -> {}",
-                        value_of(first, &[]).unwrap_or(0.0),
-                        value_of(last, &[]).unwrap_or(0.0)
-                    ),
+                    value: format!("{} -> {}", value(first).unwrap_or(0.0), value(last).unwrap_or(0.0)),
                 };
                 return Some(question(p, kind, q, answer, vec![first, last]));
             }
@@ -292,6 +318,9 @@ fn first_diagnosis(cx: &mut Ctx<'_>) -> Option<Question> {
     while !conds.is_empty() {
         let (code, rs) = conds.swap_remove(cx.rng.below(conds.len()));
         let Some(term) = cx.term(code) else { continue };
+        if names_others(cx.vocab, &term, code, &p.records) {
+            continue;
+        }
         let first = rs[0];
         let q = cx.phrase(
             &[
@@ -317,13 +346,16 @@ fn ever_had_yes(cx: &mut Ctx<'_>) -> Option<Question> {
     while !groups.is_empty() {
         let (code, rs) = groups.swap_remove(cx.rng.below(groups.len()));
         let Some(term) = cx.term(code) else { continue };
-        let last = rs[rs.len() - 1];
+        if names_others(cx.vocab, &term, code, &p.records) {
+            continue;
+        }
         let q = cx.phrase(
             &["Has {sub} ever had {term}?", "Any history of {term}?", "Does {pos} record show {term}?"],
             &term,
             "",
         );
-        return Some(question(p, Kind::EverHadYes, q, Gold::YesNo { value: true }, vec![last]));
+        // Every record of it says "yes".
+        return Some(question(p, Kind::EverHadYes, q, Gold::YesNo { value: true }, rs));
     }
     None
 }
@@ -390,7 +422,8 @@ fn active_medications(cx: &mut Ctx<'_>) -> Option<Question> {
     let active: Vec<&Record> = p
         .records
         .iter()
-        .filter(|r| r.rref.rtype() == "MedicationRequest" && r.status.as_deref() == Some("active"))
+        .filter(|r| matches!(r.rref.rtype(), "MedicationRequest" | "MedicationStatement"))
+        .filter(|r| r.status.as_deref() == Some("active"))
         .collect();
     if active.is_empty() || active.len() > 15 {
         return None;
@@ -430,6 +463,9 @@ fn latest_of(cx: &mut Ctx<'_>, rtype: &str, kind: Kind) -> Option<Question> {
         let (code, rs) = groups.swap_remove(cx.rng.below(groups.len()));
         let Some(term) = cx.term(code) else { continue };
         let last = rs[rs.len() - 1];
+        if names_others(cx.vocab, &term, code, &p.records) {
+            continue;
+        }
         if rs.len() > 1 && day(rs[rs.len() - 2]) == day(last) {
             continue;
         }
@@ -498,8 +534,10 @@ fn note_content(cx: &mut Ctx<'_>) -> Option<Question> {
         .filter(|r| r.rref.rtype() == "DocumentReference")
         .filter_map(|r| Some((r, chief_complaint(r.note.as_deref()?)?)))
         .collect();
+    // The only note of its day: another note of that day may give another reason.
+    let all: Vec<&Record> = p.records.iter().filter(|r| r.rref.rtype() == "DocumentReference").collect();
     let unique: Vec<&(&Record, String)> =
-        notes.iter().filter(|(r, _)| notes.iter().filter(|(o, _)| day(o) == day(r)).count() == 1).collect();
+        notes.iter().filter(|(r, _)| all.iter().filter(|o| day(o) == day(r)).count() == 1).collect();
     let (r, complaint) = *cx.rng.pick(&unique)?;
     let d = cx.date_text(r.date?);
     let q = cx.phrase(

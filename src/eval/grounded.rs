@@ -1,5 +1,5 @@
-//! An answer's values read against the texts of the records it cites, as a reader checking the
-//! citations would: every number, date and unit in the returned answer must be stated by a
+//! An answer's values read against the texts of the records it cites (a note's by the excerpt
+//! the citation quotes), as a reader checking the citations would: every number, date and unit in the returned answer must be stated by a
 //! cited record. Counts (whole numbers without a unit), changes (the difference of two cited
 //! values) and days the question itself names are not record values.
 
@@ -18,7 +18,10 @@ pub fn unheld(a: &Answer, question: &str) -> Vec<String> {
     let held: Vec<Stated> = a
         .citations
         .iter()
-        .flat_map(|c| values::read(&c.text).into_iter().chain(c.date.iter().flat_map(|d| values::read(d))))
+        .flat_map(|c| {
+            let shown = [Some(&c.text), c.excerpt.as_ref(), c.date.as_ref()];
+            shown.into_iter().flatten().flat_map(|t| values::read(t)).collect::<Vec<_>>()
+        })
         .collect();
     let asked = values::read(question);
     let numbers: Vec<f64> = held

@@ -19,7 +19,7 @@ pub fn score(gold: &Gold, answer: &str, answerable: bool) -> f64 {
         Gold::Date { value } => hit(dates(&a).first().is_some_and(|d| value.starts_with(d.as_str()))),
         Gold::YesNo { value } => hit(yes_no(&a) == Some(*value)),
         Gold::Count { value } => hit(numbers(&a).first().is_some_and(|x| *x == *value as f64)),
-        Gold::Set { values } => set_f1(&a, values),
+        Gold::Set { values } => set_f1(&items(answer).unwrap_or_else(|| plain_items(&a)), values),
         Gold::Text { value } => hit(text_matches(&a, value)),
     }
 }
@@ -30,6 +30,10 @@ pub fn supports(gold: &Gold, text: &str) -> bool {
         Gold::Number { value, .. } => numbers(text).iter().any(|x| close(*x, *value)),
         Gold::Date { value } => text.contains(value.get(..10).unwrap_or(value)),
         Gold::Set { values } => values.iter().any(|v| overlap(text, v) >= 0.6),
+        // A trend's citations each state one end of it.
+        Gold::Text { value } if value.contains(" -> ") => value
+            .split(" -> ")
+            .any(|end| end.parse::<f64>().is_ok_and(|v| numbers(text).iter().any(|x| close(*x, v)))),
         Gold::Text { value } => text_matches(text, value),
         _ => false,
     }
@@ -128,18 +132,45 @@ fn text_matches(a: &str, gold: &str) -> bool {
     overlap(a, gold) >= 0.6
 }
 
-/// F1 of the answer's items against the gold set.
-fn set_f1(a: &str, gold: &[String]) -> f64 {
-    let items: Vec<&str> = a
-        .split([',', ';', '\n'])
+/// A list answer's items as its citations delimit them: each item ends with its tag
+/// (`Penicillin V; reaction: Hives [1]; Aspirin [2].` is two items, whatever punctuation the
+/// records' renderings hold). None when the answer cites nothing.
+fn items(answer: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let (mut start, mut at) = (0, 0);
+    while let Some(open) = answer[at..].find('[').map(|o| at + o) {
+        let Some(close) = answer[open..].find(']').map(|c| open + c) else { break };
+        let inner = &answer[open + 1..close];
+        if !inner.is_empty() && inner.bytes().all(|c| c.is_ascii_digit()) {
+            let item = answer[start..open].trim_start_matches([';', ',', '.', ' ']).trim();
+            let item = item.strip_prefix("and ").unwrap_or(item);
+            if !item.is_empty() {
+                out.push(item.to_owned());
+            }
+            start = close + 1;
+        }
+        at = close + 1;
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Items split at commas, semicolons, lines and "and", for answers without tags.
+fn plain_items(a: &str) -> Vec<String> {
+    a.split([',', ';', '\n'])
         .flat_map(|s| s.split(" and "))
         .map(str::trim)
         .filter(|s| !words(s).is_empty())
-        .collect();
+        .map(str::to_owned)
+        .collect()
+}
+
+/// F1 of the answer's items against the gold set.
+fn set_f1(items: &[String], gold: &[String]) -> f64 {
     if gold.is_empty() || items.is_empty() {
         return if gold.is_empty() && items.is_empty() { 1.0 } else { 0.0 };
     }
-    let found = gold.iter().filter(|g| overlap(a, g) >= 0.6).count();
+    let a = items.join("; ");
+    let found = gold.iter().filter(|g| overlap(&a, g) >= 0.6).count();
     let right =
         items.iter().filter(|i| gold.iter().any(|g| overlap(i, g) >= 0.6 || overlap(g, i) >= 0.6)).count();
     let (p, r) = (right as f64 / items.len() as f64, found as f64 / gold.len() as f64);
@@ -188,6 +219,14 @@ mod tests {
         assert_eq!(score(&g, "Aspirin [1] and Lisinopril [2].", true), 1.0);
         let half = score(&g, "Aspirin [1] and penicillin [3].", true);
         assert!((half - 0.5).abs() < 1e-9, "{half}");
+        // Items are what their tags delimit, whatever punctuation a rendering holds.
+        let allergy = Gold::Set { values: vec!["Penicillin V".into()] };
+        assert_eq!(
+            score(&allergy, "Allergies: Penicillin V criticality high; reaction: Hives [active] [1].", true),
+            1.0
+        );
+        let two_thirds = score(&allergy, "Penicillin V [1]; latex [2].", true);
+        assert!((two_thirds - 2.0 / 3.0).abs() < 1e-9, "{two_thirds}");
         let t = Gold::Text { value: "4.3 -> 62.8".into() };
         assert_eq!(score(&t, "From 4.3 kg to 62.8 kg.", true), 1.0);
         assert_eq!(score(&t, "From 4.3 kg.", true), 0.0);

@@ -5,19 +5,44 @@
 use std::collections::BTreeMap;
 
 use super::lookup::Found;
-use super::question::{Analysis, Intent, TimeWindow};
-use super::summary::{self, label, Computed, Focus, Point, Summary};
+use super::question::{label_overlap, Analysis, Intent, TimeWindow};
+use super::rank::Anchored;
+use super::summary::{self, label, series_key, Computed, Focus, Point, SeriesKey, Summary};
 use crate::fhir::date::FhirDate;
 use crate::fhir::Record;
 
 /// At most this many series get a fact (the largest first).
 const MAX_SERIES: usize = 8;
 
-pub fn compute(a: &Analysis, records: &[Found], window: &TimeWindow, patient_ref: &str) -> Vec<Summary> {
+/// `anchor`: the record a time the question named was resolved on; the facts' scope then names
+/// and cites it (`before the surgery on 1953-07-26 [Procedure/x]`), and they list it in `refs`.
+pub fn compute(
+    a: &Analysis,
+    records: &[Found],
+    window: &TimeWindow,
+    anchor: Option<&Anchored>,
+    patient_ref: &str,
+) -> Vec<Summary> {
     if a.concepts.is_empty() {
         return Vec::new();
     }
-    let scope = scope_text(window);
+    let scope = anchor.map(Anchored::scope).or_else(|| scope_text(window));
+    let mut facts = compute_in(a, records, window, scope, patient_ref);
+    if let Some(x) = anchor {
+        for f in &mut facts {
+            f.refs.push(x.found.key());
+        }
+    }
+    facts
+}
+
+fn compute_in(
+    a: &Analysis,
+    records: &[Found],
+    window: &TimeWindow,
+    scope: Option<String>,
+    patient_ref: &str,
+) -> Vec<Summary> {
     let in_scope: Vec<&Found> = records
         .iter()
         .filter(|f| window.is_open() || f.record.date.is_some_and(|d| window.contains(d.timestamp())))
@@ -38,14 +63,16 @@ pub fn compute(a: &Analysis, records: &[Found], window: &TimeWindow, patient_ref
             },
         }];
     }
-    let mut series: BTreeMap<(String, String), Vec<&Record>> = BTreeMap::new();
+    let mut series: BTreeMap<SeriesKey, Vec<&Record>> = BTreeMap::new();
     for f in in_scope {
-        let r = &f.record;
-        series.entry((r.rref.rtype().to_owned(), label(r))).or_default().push(r);
+        series.entry(series_key(&f.record)).or_default().push(&f.record);
     }
     let mut groups: Vec<Vec<&Record>> = series.into_values().collect();
-    groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
     let codes: Vec<&str> = a.codes().collect();
+    // The series holding a code the question names first, then those its label names
+    // ("varicella" among a child's twelve vaccines), then the largest.
+    let coded = |g: &[&Record]| g.iter().any(|r| r.all_codes().any(|c| codes.contains(&c)));
+    groups.sort_by_key(|g| std::cmp::Reverse((coded(g), label_overlap(&label(g[0]), &a.keywords), g.len())));
     let focus = match a.intent {
         Intent::First => Focus::First,
         Intent::Highest => Focus::Highest,

@@ -12,6 +12,7 @@ pub mod rank;
 mod schema;
 mod search;
 pub mod summary;
+pub mod visit_reason;
 
 pub use context::{assemble, Context, ContextItem, ContextOptions};
 pub use error::IndexError;

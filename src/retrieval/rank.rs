@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::display_match;
 use super::lookup::{Field, Found};
-use super::question::{Analysis, Intent, TimeWindow};
+use super::question::{Analysis, Anchor, Intent, TimeWindow};
 use super::{IndexError, RecordIndex};
 
 /// How many records each kind of lookup may return.
@@ -37,8 +37,26 @@ pub struct Ranked {
     pub candidates: Vec<Candidate>,
     /// Every record of the concepts asked about (for computed facts), oldest first.
     pub concept_records: Vec<Found>,
-    /// The question's window, with "since her diagnosis" resolved.
+    /// The question's window, with times named by records resolved.
     pub window: TimeWindow,
+    /// The record such a time was resolved on ("the surgery" of "before the surgery").
+    pub anchor: Option<Anchored>,
+}
+
+/// A time the question named by a record, and that record.
+#[derive(Debug, Clone)]
+pub struct Anchored {
+    pub found: Found,
+    /// How the question's scope reads: `before the surgery`, `at the last visit`.
+    pub phrase: &'static str,
+}
+
+impl Anchored {
+    /// `before the surgery on 1953-07-26 [Procedure/x]`: the scope of a fact, citing the record.
+    pub fn scope(&self) -> String {
+        let day = self.found.record.date.map(|d| d.day_string()).unwrap_or_default();
+        format!("{} on {day} [{}]", self.phrase, self.found.key())
+    }
 }
 
 pub fn rank(index: &RecordIndex, patient: &str, a: &Analysis) -> Result<Ranked, IndexError> {
@@ -49,7 +67,7 @@ pub fn rank(index: &RecordIndex, patient: &str, a: &Analysis) -> Result<Ranked, 
     };
     let (mut concept_records, by_display) = concept_records(index, patient, a)?;
     concept_records.sort_by_key(|f| f.record.date.map(|d| d.timestamp()));
-    let window = resolve_window(a, &concept_records);
+    let (window, anchor) = resolve_window(index, patient, a, &concept_records)?;
     let max_bm25 = text.iter().map(|f| f.score).fold(0.0_f32, f32::max).max(1e-6);
     let codes: Vec<&str> = a.codes().collect();
     // Everything in the question's window competes too, whatever its words.
@@ -86,7 +104,7 @@ pub fn rank(index: &RecordIndex, patient: &str, a: &Analysis) -> Result<Ranked, 
             .then_with(|| y.ts().cmp(&x.ts()))
             .then_with(|| x.found.key().cmp(&y.found.key()))
     });
-    Ok(Ranked { candidates, concept_records, window })
+    Ok(Ranked { candidates, concept_records, window, anchor })
 }
 
 /// Records of the concepts named: by code (or, when none has its codes, by the display of records
@@ -124,18 +142,94 @@ fn concept_records(
     Ok((out, by_display))
 }
 
-/// "since her diagnosis": from the first onset of the conditions asked about.
-fn resolve_window(a: &Analysis, concept_records: &[Found]) -> TimeWindow {
+/// The question's window with its anchor resolved against the record, and the record it was
+/// resolved on: "since her diagnosis" from the first onset of the conditions asked about, "at his
+/// last visit" the day of the latest encounter, "before/after the surgery" up to or from the day
+/// of the latest surgery. An anchor the record does not hold (no encounter, no surgery) leaves
+/// the window as the dates set it.
+fn resolve_window(
+    index: &RecordIndex,
+    patient: &str,
+    a: &Analysis,
+    concept_records: &[Found],
+) -> Result<(TimeWindow, Option<Anchored>), IndexError> {
     let mut w = a.time;
-    if w.since_diagnosis {
-        w.from = concept_records
-            .iter()
-            .filter(|f| f.record.rref.rtype() == "Condition")
-            .filter_map(|f| f.record.date.map(|d| d.timestamp()))
-            .min();
-        w.since_diagnosis = false;
+    let Some(anchor) = w.anchor.take() else { return Ok((w, None)) };
+    let ts = |f: &Found| f.record.date.map(|d| d.timestamp());
+    let day_of = |t: i64| t - t.rem_euclid(DAY);
+    let (found, phrase) = match anchor {
+        Anchor::SinceDiagnosis => {
+            let first = concept_records
+                .iter()
+                .filter(|f| f.record.rref.rtype() == "Condition" && ts(f).is_some())
+                .min_by_key(|f| ts(f))
+                .cloned();
+            (first, "since the diagnosis")
+        }
+        Anchor::LastVisit => {
+            // "His blood pressure at his last visit": the last visit that measured it, when an
+            // earlier one did and the latest did not.
+            let days: Vec<i64> = concept_records.iter().filter_map(ts).map(day_of).collect();
+            let measured =
+                latest(index, patient, "Encounter", |e| ts(e).is_some_and(|t| days.contains(&day_of(t))))?;
+            match measured {
+                Some(e) => (Some(e), "at the last visit that recorded it,"),
+                None => (latest(index, patient, "Encounter", |_| true)?, "at the last visit"),
+            }
+        }
+        Anchor::BeforeSurgery => (latest(index, patient, "Procedure", is_surgery)?, "before the surgery"),
+        Anchor::AfterSurgery => (latest(index, patient, "Procedure", is_surgery)?, "after the surgery"),
+    };
+    let Some(t) = found.as_ref().and_then(ts) else { return Ok((w, None)) };
+    match anchor {
+        Anchor::SinceDiagnosis => w.from = Some(t),
+        Anchor::LastVisit => (w.from, w.to) = (Some(day_of(t)), Some(day_of(t) + DAY - 1)),
+        Anchor::BeforeSurgery => w.to = Some(day_of(t) - 1),
+        Anchor::AfterSurgery => w.from = Some(day_of(t) + DAY),
     }
-    w
+    Ok((w, found.map(|found| Anchored { found, phrase })))
+}
+
+const DAY: i64 = 86_400;
+
+/// The patient's latest record of `rtype` that `keep` accepts.
+fn latest(
+    index: &RecordIndex,
+    patient: &str,
+    rtype: &str,
+    keep: impl Fn(&Found) -> bool,
+) -> Result<Option<Found>, IndexError> {
+    let found = index.lookup(patient, index.clauses().any_of(Field::Type, &[rtype]), CONCEPT_HITS)?;
+    Ok(found
+        .into_iter()
+        .filter(|f| keep(f) && f.record.date.is_some())
+        .max_by_key(|f| f.record.date.map(|d| d.timestamp())))
+}
+
+/// Word parts that make a procedure an operation (`appendectomy`, `arthroplasty`, `bypass`),
+/// where screenings, reconciliations and assessments are procedures too.
+const SURGICAL: [&str; 16] = [
+    "ectomy",
+    "otomy",
+    "ostomy",
+    "plasty",
+    "pexy",
+    "rrhaphy",
+    "surgery",
+    "surgical",
+    "excision",
+    "resection",
+    "repair",
+    "transplant",
+    "replacement",
+    "bypass",
+    "amputation",
+    "arthroscop",
+];
+
+fn is_surgery(f: &Found) -> bool {
+    let text = f.record.text.to_lowercase();
+    SURGICAL.iter().any(|s| text.contains(s))
 }
 
 fn score(candidates: &mut [Candidate], a: &Analysis, window: &TimeWindow) {

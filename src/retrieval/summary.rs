@@ -35,6 +35,22 @@ pub enum Computed {
         scope: Option<String>,
     },
     Series(Box<SeriesStats>),
+    /// Why the patient came, as the notes of that visit state it under their headings (the
+    /// notes giving a reason first).
+    Reason(Vec<VisitReason>),
+}
+
+/// The reason a note gives for a visit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitReason {
+    /// The note's day, `YYYY-MM-DD`.
+    pub day: String,
+    /// The note's heading, as written (`Chief Complaint`).
+    pub heading: String,
+    /// The lines under it (untrusted record text).
+    pub lines: Vec<String>,
+    /// The note.
+    pub rref: String,
 }
 
 /// One series' statistics, each point with the record that states it.
@@ -125,6 +141,15 @@ pub fn label(r: &Record) -> String {
     r.code.as_ref().map(|c| c.label()).filter(|l| !l.is_empty()).unwrap_or_else(|| r.rref.rtype().to_owned())
 }
 
+/// What makes records one series: their type, label and first code. Two codes under one
+/// display (a systolic and a diastolic pressure both labelled "LOINC Code") are two series.
+pub type SeriesKey = (String, String, Option<String>);
+
+pub fn series_key(r: &Record) -> SeriesKey {
+    let code = r.code.as_ref().and_then(|c| c.codings.first()).map(|c| c.code.clone());
+    (r.rref.rtype().to_owned(), label(r), code)
+}
+
 /// Which record of the series the statement centres on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -181,7 +206,9 @@ pub fn summarise(series: &[&Record], codes: &[&str], focus: Focus, scope: Option
             let (earliest, v0) = numeric[0];
             let v1 = numeric.last().expect("not empty").1;
             text.push_str(&format!("; highest {}; lowest {}", show(hi), show(lo)));
-            let delta = v1 - v0;
+            // The change of the values as shown, so that the numbers a reader sees add up.
+            let shown = |v: f64| format_number(v).parse::<f64>().unwrap_or(v);
+            let delta = shown(v1) - shown(v0);
             let sign = if delta < 0.0 { "-" } else { "+" };
             let change = format!("{sign}{}", format_number(delta.abs()));
             text.push_str(&format!("; first {}; change {change}", show(earliest)));

@@ -390,6 +390,17 @@ async fn ask_end_to_end_with_the_real_model() {
             .collect();
         for c in a["citations"].as_array().unwrap() {
             assert!(in_context.contains(c["ref"].as_str().unwrap()), "{c} was not in the context");
+            // A note's citation quotes the passage of it the model read, and only a note's does.
+            if let Some(e) = c.get("excerpt").and_then(Value::as_str) {
+                let shown = ctx["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|i| i["ref"] == c["ref"] && i["kind"] == "note");
+                let shown =
+                    shown.unwrap_or_else(|| panic!("{c}: an excerpt of a record not shown as a note"));
+                assert!(shown["text"].as_str().unwrap().ends_with(e), "{c}");
+            }
         }
         if a["answerable"] == false {
             assert!(a["citations"].as_array().unwrap().is_empty());

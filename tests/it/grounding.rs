@@ -224,3 +224,44 @@ async fn a_chat_model_phrases_a_computed_answer_only_if_it_keeps_every_value() {
         assert_grounded(&a);
     }
 }
+
+#[tokio::test]
+async fn times_named_by_records_and_why_the_patient_came_are_computed() {
+    let t = fixtures().await;
+    let day = |c: &answer::Citation| c.date.clone().unwrap_or_default()[..10].to_owned();
+    // The answer names and cites the record the time was resolved on: Mervin's latest surgery
+    // (a dental surgical procedure on 1953-07-26), and states values from before or after it.
+    for (q, before) in
+        [("What was his weight before the surgery?", true), ("What was his weight after the surgery?", false)]
+    {
+        let (a, asked) = ask(&t, MERVIN, q, true, "canned").await;
+        assert_eq!((a.method, asked), (Method::Computed, 0), "{q}: {a:?}");
+        let (surgery, values): (Vec<_>, Vec<_>) = a.citations.iter().partition(|c| c.rtype == "Procedure");
+        assert_eq!(surgery.len(), 1, "{q}: {a:?}");
+        assert!(surgery[0].text.contains("surgical") && day(surgery[0]) == "1953-07-26", "{q}: {a:?}");
+        let phrase =
+            if before { "before the surgery on 1953-07-26" } else { "after the surgery on 1953-07-26" };
+        assert!(a.answer.contains(phrase), "{q}: {}", a.answer);
+        assert!(!values.is_empty() && values.iter().all(|c| c.rtype == "Observation"), "{q}: {a:?}");
+        for c in values {
+            assert!(
+                if before { day(c).as_str() < "1953-07-26" } else { day(c).as_str() > "1953-07-26" },
+                "{q}: {a:?}"
+            );
+        }
+        assert_grounded(&a);
+    }
+    // His last visit was on 1984-10-26; its note gives why he came.
+    let (why, asked) = ask(&t, MERVIN, "Why did he come in at his last visit?", true, "canned").await;
+    assert_eq!((why.method, asked), (Method::Computed, 0), "{why:?}");
+    assert!(why.answer.contains("acute bacterial sinusitis (disorder)"), "{}", why.answer);
+    assert_eq!(why.citations[0].rtype, "DocumentReference");
+    assert!(why.citations.iter().all(|c| day(c) == "1984-10-26"), "{why:?}");
+    assert_grounded(&why);
+    // A day named by date works the same; the note is quoted, not the model.
+    let (why, _) =
+        ask(&t, DONG, "What was the chief complaint at her visit on July 11, 2026?", true, "x").await;
+    assert!(why.answer.contains("gingival disease (disorder)"), "{why:?}");
+    assert!(why.citations.iter().all(|c| day(c) == "2026-07-11"), "{why:?}");
+    assert_grounded(&why);
+}

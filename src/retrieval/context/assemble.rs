@@ -8,8 +8,8 @@ use super::{header, notes, render, Context, ContextItem, ItemKind, Section, Sour
 use crate::fhir::Record;
 use crate::retrieval::question::{analyse, words, Analysis, Intent, Vocabulary};
 use crate::retrieval::rank::{rank, Candidate};
-use crate::retrieval::summary::{self, label, Focus};
-use crate::retrieval::{facts, IndexError, RecordIndex};
+use crate::retrieval::summary::{self, label, series_key, Computed, Focus, SeriesKey};
+use crate::retrieval::{facts, visit_reason, IndexError, RecordIndex};
 use crate::tokens::{context_line, TokenBudget, TokenCounter};
 
 /// The header may take at most this share of the budget.
@@ -53,26 +53,31 @@ pub fn assemble(
             sources.insert(item.rref.clone(), Source::of(&record));
         }
     }
-    let facts = facts::compute(&a, &ranked.concept_records, &ranked.window, &patient_ref);
+    let facts =
+        facts::compute(&a, &ranked.concept_records, &ranked.window, ranked.anchor.as_ref(), &patient_ref);
+    let reason = visit_reason::fact(&a, &ranked.candidates, &ranked.window);
+    // A note saying why the patient came answers the question whatever concepts it names.
     let absent = match facts.as_slice() {
-        [only] if only.refs.is_empty() => a.concepts.iter().map(|c| c.name.clone()).collect(),
+        [only] if matches!(only.computed, Computed::Absent { .. }) && reason.is_none() => {
+            a.concepts.iter().map(|c| c.name.clone()).collect()
+        }
         _ => Vec::new(),
     };
     let mut computed = Vec::new();
-    for fact in facts {
+    for fact in reason.into_iter().chain(facts) {
         let c = fact.computed.clone();
         if packer.offer(summary_item(fact, ItemKind::Fact, None, counter)) {
             computed.push(c);
         }
     }
     // Series the facts already summarise are not summarised again among the evidence.
-    let covered: Vec<(String, String)> =
-        ranked.concept_records.iter().map(|f| series_key(&f.record)).collect();
+    let covered: Vec<SeriesKey> = ranked.concept_records.iter().map(|f| series_key(&f.record)).collect();
     evidence(&ranked.candidates, &a, counter, &covered, &mut packer);
     let chosen = packer.into_reading_order();
     let tokens = total(&chosen, counter);
     let text = render(&chosen);
-    let records = ranked.candidates.iter().map(|c| &c.found).chain(&ranked.concept_records);
+    let anchor = ranked.anchor.iter().map(|x| &x.found);
+    let records = ranked.candidates.iter().map(|c| &c.found).chain(&ranked.concept_records).chain(anchor);
     for f in records {
         sources.entry(f.key()).or_insert_with(|| Source::of(&f.record));
     }
@@ -154,14 +159,14 @@ fn evidence(
     cands: &[Candidate],
     a: &Analysis,
     counter: &dyn TokenCounter,
-    covered: &[(String, String)],
+    covered: &[SeriesKey],
     packer: &mut Packer,
 ) {
     let budget = packer.budget;
     let cap = per_series(a, budget);
     let note_words = if budget >= 16_384 { 160 } else { 70 };
-    let mut shown: HashMap<(String, String), usize> = HashMap::new();
-    let mut overflow: Vec<(String, String)> = Vec::new();
+    let mut shown: HashMap<SeriesKey, usize> = HashMap::new();
+    let mut overflow: Vec<SeriesKey> = Vec::new();
     let codes: Vec<&str> = a.codes().collect();
     for c in cands.iter().filter(|c| c.score > 0.0) {
         if packer.is_full() {
@@ -213,11 +218,7 @@ fn summary_item(
     }
 }
 
-fn series_key(r: &Record) -> (String, String) {
-    (r.rref.rtype().to_owned(), label(r))
-}
-
-fn sorted_series<'a>(cands: &'a [Candidate], key: &(String, String)) -> Vec<&'a Record> {
+fn sorted_series<'a>(cands: &'a [Candidate], key: &SeriesKey) -> Vec<&'a Record> {
     let mut members: Vec<&Record> = cands
         .iter()
         .filter(|c| c.score > 0.0)

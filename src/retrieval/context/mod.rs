@@ -8,7 +8,7 @@
 
 mod assemble;
 mod header;
-mod notes;
+pub(crate) mod notes;
 
 use std::collections::{BTreeMap, BTreeSet};
 

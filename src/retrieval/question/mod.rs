@@ -8,8 +8,8 @@ mod vocabulary;
 
 use serde::Serialize;
 
-pub use text::{is_stopword, words};
-pub use time::TimeWindow;
+pub use text::{is_stopword, label_overlap, words};
+pub use time::{Anchor, TimeWindow};
 pub use vocabulary::{VocabConcept, Vocabulary};
 
 /// What the question wants done with the evidence.
@@ -54,6 +54,9 @@ pub struct Analysis {
     pub intent: Intent,
     /// Content words for full-text ranking (concept synonyms included).
     pub keywords: Vec<String>,
+    /// "Why did he come in on ...?", "what was the chief complaint at her visit ...?": asks why
+    /// the patient came, which the note of that visit states.
+    pub asks_reason: bool,
 }
 
 impl Analysis {
@@ -67,8 +70,14 @@ impl Analysis {
 pub fn analyse(question: &str, today: i64, vocab: &Vocabulary) -> Analysis {
     let ws = words(question);
     let (time, time_words) = time::parse(&ws, today);
-    let intent = intent(&ws, &time_words);
-    let matches = vocab.find(&ws);
+    // Words naming a time ("at his last visit") name no concept.
+    let mut matches = vocab.find(&ws);
+    matches.retain(|m| !(m.start..m.end).any(|i| time_words.contains(&i)));
+    // A concept's own words do not set the intent: "initial patient assessment" is a procedure
+    // and "white count" a lab, not "first" and "how many".
+    let named: Vec<usize> =
+        matches.iter().filter(|m| m.end - m.start > 1).flat_map(|m| m.start..m.end).collect();
+    let intent = intent(&ws, &[time_words.as_slice(), named.as_slice()].concat());
     let mut concepts: Vec<AskedConcept> = Vec::new();
     for m in &matches {
         let phrase = ws[m.start..m.end].join(" ");
@@ -99,7 +108,21 @@ pub fn analyse(question: &str, today: i64, vocab: &Vocabulary) -> Analysis {
     }
     keywords.sort();
     keywords.dedup();
-    Analysis { concepts, types, time, intent, keywords }
+    let asks_reason = asks_reason(&ws);
+    Analysis { concepts, types, time, intent, keywords, asks_reason }
+}
+
+/// Words that ask why the patient came: `why`, `reason`, `complaint`, `came in`, `brought`,
+/// `present with`, `wrong with`, `going on`, `address`, `problem` (of a visit).
+fn asks_reason(ws: &[String]) -> bool {
+    any(ws, &["why", "reason", "complaint", "complaining", "brought", "presenting", "address", "addressed"])
+        || has(ws, &["come", "in"])
+        || has(ws, &["came", "in"])
+        || has(ws, &["present", "with"])
+        || has(ws, &["presented", "with"])
+        || has(ws, &["wrong", "with"])
+        || has(ws, &["going", "on"])
+        || has(ws, &["the", "problem"])
 }
 
 fn has(ws: &[String], phrase: &[&str]) -> bool {
@@ -140,9 +163,10 @@ const INTENT_WORDS: [&str; 14] = [
     "last", "recent", "current",
 ];
 
-fn intent(ws: &[String], time_words: &[usize]) -> Intent {
+/// The intent, read from the words outside `skip` (time words and concept phrases).
+fn intent(ws: &[String], skip: &[usize]) -> Intent {
     let free: Vec<String> =
-        ws.iter().enumerate().filter(|(i, _)| !time_words.contains(i)).map(|(_, w)| w.clone()).collect();
+        ws.iter().enumerate().filter(|(i, _)| !skip.contains(i)).map(|(_, w)| w.clone()).collect();
     let ws = &free;
     // "count" alone is often the thing measured ("white count", "what was her blood count on
     // ..."): it asks how many only when nothing else says what to do.
@@ -150,20 +174,58 @@ fn intent(ws: &[String], time_words: &[usize]) -> Intent {
     let valued = any(ws, &["what", "was", "is", "value", "level", "result"]);
     if counted || (any(ws, &["count"]) && !valued && !any(ws, &INTENT_WORDS)) {
         Intent::Count
-    } else if any(ws, &["highest", "maximum", "max", "peak", "largest", "worst"]) {
+    } else if any(ws, &["highest", "maximum", "max", "peak", "largest", "worst"]) || has(ws, &["how", "high"])
+    {
         Intent::Highest
-    } else if any(ws, &["lowest", "minimum", "min", "smallest"]) {
+    } else if any(ws, &["lowest", "minimum", "min", "smallest"]) || has(ws, &["how", "low"]) {
         Intent::Lowest
-    } else if any(ws, &["trend", "changed", "change", "changes", "trajectory", "improving", "worsening"])
-        || has(ws, &["over", "time"])
+    } else if any(
+        ws,
+        &[
+            "trend",
+            "trending",
+            "changed",
+            "change",
+            "changes",
+            "trajectory",
+            "improving",
+            "improved",
+            "worsening",
+            "rising",
+            "falling",
+            "increasing",
+            "decreasing",
+        ],
+    ) || has(ws, &["over", "time"])
+        || has(ws, &["over", "the", "years"])
+        || has(ws, &["going", "up"])
+        || has(ws, &["going", "down"])
+        || has(ws, &["getting", "better"])
+        || has(ws, &["getting", "worse"])
     {
         Intent::Trend
     } else if any(
         ws,
-        &["first", "earliest", "initial", "initially", "onset", "diagnosed", "began", "start", "started"],
+        &[
+            "first",
+            "earliest",
+            "initial",
+            "initially",
+            "onset",
+            "diagnosed",
+            "diagnosis",
+            "began",
+            "start",
+            "started",
+        ],
     ) {
         Intent::First
-    } else if any(ws, &["latest", "last", "recent", "current", "currently", "now", "newest", "today"]) {
+    } else if any(
+        ws,
+        &["latest", "last", "recent", "recently", "current", "currently", "now", "newest", "today"],
+    ) || has(ws, &["up", "to", "date"])
+        || has(ws, &["how", "long", "ago"])
+    {
         Intent::Latest
     } else if any(ws, &["ever", "any"]) || has(ws, &["history", "of"]) || starts_yes_no(ws) {
         Intent::Exists
@@ -196,6 +258,22 @@ mod tests {
         assert!(a("how is her blood sugar").codes().any(|c| c == "2339-0" || c == "2345-7"));
         assert!(a("has she had all her shots").types.contains(&"Immunization".to_owned()));
         assert!(a("how is his kidney function").codes().any(|c| c == "33914-3" || c == "2160-0"));
+    }
+
+    #[test]
+    fn reads_questions_about_why_the_patient_came() {
+        for q in [
+            "Why did he come in on 1939-05-02?",
+            "What was the chief complaint at her visit on 2012-08-31?",
+            "What brought her in on Aug 12 1968?",
+            "What did he present with on 2020-05-24?",
+            "What was wrong with him on 10/25/1983?",
+            "What was the problem on Jul 31 1955?",
+        ] {
+            assert!(a(q).asks_reason, "{q}");
+        }
+        assert!(!a("What problems does he have?").asks_reason);
+        assert!(!a("What was her latest A1c?").asks_reason);
     }
 
     #[test]

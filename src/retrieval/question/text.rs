@@ -67,6 +67,15 @@ pub fn singular(w: &str) -> Option<String> {
 }
 
 /// Words that carry no clinical content in a question.
+/// How many words of `label` the question's content words `asked` name, a word meeting its
+/// abbreviation or stem (`hep` meets `hepatitis`): which of a patient's series a question is
+/// about ("hib" picks "Hib (PRP-OMP)" among the vaccines).
+pub fn label_overlap(label: &str, asked: &[String]) -> usize {
+    let meets =
+        |l: &str, q: &str| l == q || (l.len().min(q.len()) >= 3 && (l.starts_with(q) || q.starts_with(l)));
+    words(label).iter().filter(|l| asked.iter().any(|q| meets(l, q))).count()
+}
+
 pub fn is_stopword(w: &str) -> bool {
     STOP.binary_search(&w).is_ok()
 }

@@ -10,13 +10,27 @@ const DAY: i64 = 86_400;
 pub struct TimeWindow {
     pub from: Option<i64>,
     pub to: Option<i64>,
-    /// "since (her|his|the) diagnosis": starts at the onset of the condition asked about.
-    pub since_diagnosis: bool,
+    /// A time named by a record rather than a date (`retrieval::rank` resolves it).
+    pub anchor: Option<Anchor>,
+}
+
+/// Times a question names by what happened then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    /// "since her diagnosis": from the first onset of the conditions asked about.
+    SinceDiagnosis,
+    /// "at his last visit", "during her most recent appointment": the day of the latest
+    /// encounter.
+    LastVisit,
+    /// "before the surgery", "prior to his operation": until the day of the latest surgery.
+    BeforeSurgery,
+    /// "after the surgery", "since her operation": from the day after the latest surgery.
+    AfterSurgery,
 }
 
 impl TimeWindow {
     pub fn is_open(&self) -> bool {
-        self.from.is_none() && self.to.is_none() && !self.since_diagnosis
+        self.from.is_none() && self.to.is_none() && self.anchor.is_none()
     }
 
     pub fn contains(&self, ts: i64) -> bool {
@@ -111,6 +125,42 @@ fn numeric_date(a: &str, b: &str, y: &str) -> Option<(i32, u8, u8)> {
     ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((year(y)?, m, d))
 }
 
+/// Words naming a visit or a surgery.
+const VISITS: [&str; 6] = ["visit", "appointment", "encounter", "checkup", "consultation", "exam"];
+const SURGERIES: [&str; 3] = ["surgery", "operation", "op"];
+
+/// A record-anchored time starting at word `i`, with how many words it takes: "at|during|on
+/// (his|her|the) (last|latest|most recent|previous) visit", "before|prior to|after|since|following
+/// (the|his|her) surgery".
+fn anchor_at(words: &[String], i: usize) -> Option<(Anchor, usize)> {
+    let w = |k: usize| words.get(k).map(String::as_str).unwrap_or("");
+    let owner = |k: usize| usize::from(matches!(w(k), "his" | "her" | "their" | "the" | "my" | "this"));
+    match w(i) {
+        "at" | "during" | "on" | "from" | "in" => {
+            let mut k = i + 1;
+            k += owner(k);
+            k += match (w(k), w(k + 1)) {
+                ("most", "recent") => 2,
+                ("last" | "latest" | "recent" | "previous", _) => 1,
+                _ => return None,
+            };
+            let visit = VISITS.iter().any(|v| w(k).trim_end_matches('s') == *v);
+            visit.then_some((Anchor::LastVisit, k + 1 - i))
+        }
+        "before" | "after" | "since" | "following" | "prior" => {
+            let to = usize::from(w(i) == "prior" && w(i + 1) == "to");
+            if w(i) == "prior" && to == 0 {
+                return None;
+            }
+            let k = i + 1 + to + owner(i + 1 + to);
+            let anchor =
+                if matches!(w(i), "before" | "prior") { Anchor::BeforeSurgery } else { Anchor::AfterSurgery };
+            SURGERIES.contains(&w(k)).then_some((anchor, k + 1 - i))
+        }
+        _ => None,
+    }
+}
+
 /// Reads the time constraint of a question (`words` from `text::words`), relative to `today`.
 /// Returns the window and the word positions it consumed.
 pub fn parse(words: &[String], today: i64) -> (TimeWindow, Vec<usize>) {
@@ -168,8 +218,13 @@ pub fn parse(words: &[String], today: i64) -> (TimeWindow, Vec<usize>) {
             && matches!(w(i + 1), "her" | "his" | "their" | "the" | "diagnosis")
             && words[i + 1..].iter().take(4).any(|x| x.starts_with("diagnos"))
         {
-            win.since_diagnosis = true;
+            win.anchor = Some(Anchor::SinceDiagnosis);
             used.push(i);
+            continue;
+        }
+        if let Some((anchor, n)) = anchor_at(words, i) {
+            win.anchor = Some(anchor);
+            used.extend(i..i + n);
             continue;
         }
         // Month names: "March 2019", "March 2, 2019", "March 2nd 2019", "2 March 2019",
@@ -236,8 +291,31 @@ mod tests {
         assert_eq!(window("visits in the last year").to, None);
         assert_eq!(window("a1c since 2015").to, None);
         assert_eq!(window("a1c before 2010").to, Some(day("2010-01-01") - 1));
-        assert!(window("how has her a1c changed since her diagnosis").since_diagnosis);
+        assert_eq!(
+            window("how has her a1c changed since her diagnosis").anchor,
+            Some(Anchor::SinceDiagnosis)
+        );
         assert!(window("latest a1c").is_open());
+    }
+
+    #[test]
+    fn reads_times_named_by_records() {
+        for (q, anchor) in [
+            ("what was his blood pressure at his last visit", Anchor::LastVisit),
+            ("weight during her most recent appointment", Anchor::LastVisit),
+            ("bp at the latest encounter", Anchor::LastVisit),
+            ("what was her hemoglobin before the surgery", Anchor::BeforeSurgery),
+            ("a1c prior to his operation", Anchor::BeforeSurgery),
+            ("pain score after the surgery", Anchor::AfterSurgery),
+            ("weight since her operation", Anchor::AfterSurgery),
+        ] {
+            let (win, used) = parse(&words(q), 0);
+            assert_eq!(win.anchor, Some(anchor), "{q}");
+            assert!(!win.is_open() && !used.is_empty(), "{q}");
+        }
+        for q in ["when was his last visit", "visits last year", "what happened before 2010", "latest a1c"] {
+            assert_eq!(window(q).anchor, None, "{q}");
+        }
     }
 
     #[test]

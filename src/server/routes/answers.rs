@@ -14,7 +14,7 @@ use crate::retrieval::{assemble, Context, ContextOptions};
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, OperationOutcome};
 use crate::server::metrics::Metrics;
-use crate::server::state::AppState;
+use crate::server::state::{AppState, Model};
 use crate::tokens::TokenBudget;
 
 /// Longest question accepted, characters.
@@ -86,19 +86,7 @@ pub async fn ask(
 ) -> Result<HttpResponse, ApiError> {
     let id = patient(&state, &caller, &id).await?;
     let q = question(&body.question)?;
-    let model = state.model.clone().ok_or_else(|| ApiError::NotReady("no model is loaded".into()))?;
-    let max_tokens = body.max_tokens.unwrap_or(state.limits.default_max_tokens);
-    if !(1..=MAX_NEW_TOKENS).contains(&max_tokens) {
-        return Err(ApiError::BadRequest(format!("max_tokens must be 1 to {MAX_NEW_TOKENS}")));
-    }
-    let opts = AskOptions {
-        budget: budget(body.budget, state.limits.default_budget)?,
-        today: crate::clock::now(),
-        style: model.style,
-        max_tokens,
-        image_slots: if model.generator.sees_images() { state.limits.images } else { 0 },
-        computed: !body.model_only,
-    };
+    let (model, opts) = model_and_options(&state, &body)?;
     state.ws.store.audit(&caller.name, "ask", Some(&id), Some(&q)).await?;
     let slot = state.queue.enter().await?;
     let st = state.clone();
@@ -111,9 +99,7 @@ pub async fn ask(
         let _slot = slot;
         let a = answer::answer(prep, model.generator.as_ref(), tx).await;
         if let Ok(a) = &a {
-            Metrics::add(&st.metrics.answers, 1);
-            Metrics::add(&st.metrics.prompt_tokens, a.usage.prompt_tokens as u64);
-            Metrics::add(&st.metrics.generated_tokens, a.usage.completion_tokens as u64);
+            count_answer(&st, a);
         }
         a
     });
@@ -168,4 +154,33 @@ pub(super) fn events<T: serde::Serialize + Send + 'static>(
 fn event(name: &str, data: &impl serde::Serialize) -> Bytes {
     let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
     Bytes::from(format!("event: {name}\ndata: {json}\n\n"))
+}
+
+/// The loaded model and the answer options an ask request sets (`max_tokens`, `budget`,
+/// `model_only`), checked.
+pub(super) fn model_and_options(
+    state: &AppState,
+    body: &AskRequest,
+) -> Result<(Model, AskOptions), ApiError> {
+    let model = state.model.clone().ok_or_else(|| ApiError::NotReady("no model is loaded".into()))?;
+    let max_tokens = body.max_tokens.unwrap_or(state.limits.default_max_tokens);
+    if !(1..=MAX_NEW_TOKENS).contains(&max_tokens) {
+        return Err(ApiError::BadRequest(format!("max_tokens must be 1 to {MAX_NEW_TOKENS}")));
+    }
+    let opts = AskOptions {
+        budget: budget(body.budget, state.limits.default_budget)?,
+        today: crate::clock::now(),
+        style: model.style,
+        max_tokens,
+        image_slots: if model.generator.sees_images() { state.limits.images } else { 0 },
+        computed: !body.model_only,
+    };
+    Ok((model, opts))
+}
+
+/// An answer's share of the service's metrics.
+pub(super) fn count_answer(state: &AppState, a: &Answer) {
+    Metrics::add(&state.metrics.answers, 1);
+    Metrics::add(&state.metrics.prompt_tokens, a.usage.prompt_tokens as u64);
+    Metrics::add(&state.metrics.generated_tokens, a.usage.completion_tokens as u64);
 }

@@ -9,13 +9,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::answers::{budget, events, question, wants_events, AskRequest, MAX_NEW_TOKENS};
+use super::answers::{count_answer, events, model_and_options, question, wants_events, AskRequest};
 use super::patient;
-use crate::answer::{self, AskOptions};
+use crate::answer;
 use crate::conversation::TurnAnswer;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, OperationOutcome};
-use crate::server::metrics::Metrics;
 use crate::server::state::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -61,19 +60,7 @@ pub async fn ask(
         .get(&cid, &caller.id, &id)
         .ok_or_else(|| ApiError::NotFound(format!("unknown conversation {cid}")))?;
     let q = question(&body.question)?;
-    let model = state.model.clone().ok_or_else(|| ApiError::NotReady("no model is loaded".into()))?;
-    let max_tokens = body.max_tokens.unwrap_or(state.limits.default_max_tokens);
-    if !(1..=MAX_NEW_TOKENS).contains(&max_tokens) {
-        return Err(ApiError::BadRequest(format!("max_tokens must be 1 to {MAX_NEW_TOKENS}")));
-    }
-    let opts = AskOptions {
-        budget: budget(body.budget, state.limits.default_budget)?,
-        today: crate::clock::now(),
-        style: model.style,
-        max_tokens,
-        image_slots: if model.generator.sees_images() { state.limits.images } else { 0 },
-        computed: !body.model_only,
-    };
+    let (model, opts) = model_and_options(&state, &body)?;
     // One question of a conversation at a time: its turns are in order.
     let conv = conversation.try_lock_owned().map_err(|_| {
         ApiError::Conflict("this conversation's previous question is still being answered".into())
@@ -95,9 +82,7 @@ pub async fn ask(
         let mut conv = conv;
         let t = conv.answer(plan, model.generator.as_ref(), tx).await;
         if let Ok(t) = &t {
-            Metrics::add(&st.metrics.answers, 1);
-            Metrics::add(&st.metrics.prompt_tokens, t.answer.usage.prompt_tokens as u64);
-            Metrics::add(&st.metrics.generated_tokens, t.answer.usage.completion_tokens as u64);
+            count_answer(&st, &t.answer);
         }
         t
     });
