@@ -72,7 +72,9 @@ fn compute_in(
     // The series holding a code the question names first, then those its label names
     // ("varicella" among a child's twelve vaccines), then the largest.
     let coded = |g: &[&Record]| g.iter().any(|r| r.all_codes().any(|c| codes.contains(&c)));
-    groups.sort_by_key(|g| std::cmp::Reverse((coded(g), label_overlap(&label(g[0]), &a.keywords), g.len())));
+    groups.sort_by_cached_key(|g| {
+        std::cmp::Reverse((coded(g), label_overlap(&label(g[0]), &a.keywords), g.len()))
+    });
     let focus = match a.intent {
         Intent::First => Focus::First,
         Intent::Highest => Focus::Highest,

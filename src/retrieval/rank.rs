@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::display_match;
 use super::lookup::{Field, Found};
-use super::question::{Analysis, Anchor, Intent, TimeWindow};
+use super::question::{Analysis, Anchor, Intent, TimeWindow, DAY};
 use super::{IndexError, RecordIndex};
 
 /// How many records each kind of lookup may return.
@@ -189,8 +189,6 @@ fn resolve_window(
     }
     Ok((w, found.map(|found| Anchored { found, phrase })))
 }
-
-const DAY: i64 = 86_400;
 
 /// The patient's latest record of `rtype` that `keep` accepts.
 fn latest(

@@ -9,7 +9,7 @@ mod vocabulary;
 use serde::Serialize;
 
 pub use text::{is_stopword, label_overlap, words};
-pub use time::{Anchor, TimeWindow};
+pub use time::{Anchor, TimeWindow, DAY};
 pub use vocabulary::{VocabConcept, Vocabulary};
 
 /// What the question wants done with the evidence.

@@ -66,7 +66,6 @@ pub fn singular(w: &str) -> Option<String> {
     w.strip_suffix('s').map(str::to_owned)
 }
 
-/// Words that carry no clinical content in a question.
 /// How many words of `label` the question's content words `asked` name, a word meeting its
 /// abbreviation or stem (`hep` meets `hepatitis`): which of a patient's series a question is
 /// about ("hib" picks "Hib (PRP-OMP)" among the vaccines).
@@ -76,6 +75,7 @@ pub fn label_overlap(label: &str, asked: &[String]) -> usize {
     words(label).iter().filter(|l| asked.iter().any(|q| meets(l, q))).count()
 }
 
+/// Words that carry no clinical content in a question.
 pub fn is_stopword(w: &str) -> bool {
     STOP.binary_search(&w).is_ok()
 }

@@ -3,7 +3,8 @@
 
 use crate::fhir::date::FhirDate;
 
-const DAY: i64 = 86_400;
+/// Seconds in a day.
+pub const DAY: i64 = 86_400;
 
 /// A window in UTC seconds (inclusive), or an anchor resolved later against the record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
