@@ -141,6 +141,7 @@ pub async fn answer(
     out.method = Method::Model;
     let g = generator.generate(request(&prep), sink).await?;
     out.usage = Usage { prompt_tokens: g.prompt_tokens, completion_tokens: g.completion_tokens };
+    out.timings.load_ms = g.load_ms;
     out.timings.prefill_ms = g.prefill_ms;
     out.timings.decode_ms = g.decode_ms;
     let checked = citations::check(&g.text, &prep.tagged, &prep.evidence);
@@ -192,6 +193,7 @@ async fn computed_answer(
     let g = generator.generate(req, tx).await?;
     let _ = drain.await;
     out.usage = Usage { prompt_tokens: g.prompt_tokens, completion_tokens: g.completion_tokens };
+    out.timings.load_ms = g.load_ms;
     out.timings.prefill_ms = g.prefill_ms;
     out.timings.decode_ms = g.decode_ms;
     Ok(Some(match phrasing::keeps(&checked.text, &g.text) {

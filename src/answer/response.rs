@@ -67,6 +67,9 @@ pub struct Usage {
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Timings {
+    /// Loading the local model for this answer (the first one that needed it); 0 otherwise.
+    #[serde(default)]
+    pub load_ms: f64,
     pub retrieval_ms: f64,
     pub prefill_ms: f64,
     pub decode_ms: f64,

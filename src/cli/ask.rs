@@ -88,7 +88,7 @@ impl Session {
         if !ws.store.patient_exists(patient).await? {
             bail!("unknown patient {patient}");
         }
-        let generator = args.model.load(settings)?;
+        let generator = args.model.open(settings)?;
         let opts = args.options(generator.as_ref());
         Ok(Self { tokenizer, ws, generator, opts })
     }
@@ -119,7 +119,9 @@ async fn ask(
             .context("retrieval failed")?;
     answer::attach_images(&mut prep, &ws.store).await?;
     let (tx, mut rx) = mpsc::channel::<String>(64);
-    let streaming = format == OutputFormat::Text;
+    // The text streams to a person watching a terminal; a log or a pipe gets only the checked
+    // answer, once.
+    let streaming = format == OutputFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let printer = tokio::spawn(async move {
         let mut err = std::io::stderr();
         while let Some(piece) = rx.recv().await {
@@ -147,10 +149,11 @@ pub(super) fn print_text(a: &Answer) {
         println!("  (dropped citations not in the record: {})", a.invalid_citations.join(", "));
     }
     eprintln!(
-        "[{}; {} prompt tokens, {} generated; retrieval {:.0} ms, prefill {:.0} ms, decode {:.0} ms]\n{}",
+        "[{}; {} prompt tokens, {} generated; load {:.0} ms, retrieval {:.0} ms, prefill {:.0} ms, decode {:.0} ms]\n{}",
         a.model,
         a.usage.prompt_tokens,
         a.usage.completion_tokens,
+        a.timings.load_ms,
         a.timings.retrieval_ms,
         a.timings.prefill_ms,
         a.timings.decode_ms,

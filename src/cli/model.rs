@@ -47,7 +47,18 @@ impl From<NumericsArg> for crate::llm::gemma3::Numerics {
 }
 
 impl ModelArgs {
+    /// The generator, a local model loaded now (a server's start-up fails on a bad model).
     pub fn load(&self, settings: &Settings) -> anyhow::Result<Arc<dyn Generator>> {
+        self.generator(settings, false)
+    }
+
+    /// The generator, a local model loaded when first asked to generate: for one-shot commands
+    /// whose answer may need no model (`ask`, `chat`).
+    pub fn open(&self, settings: &Settings) -> anyhow::Result<Arc<dyn Generator>> {
+        self.generator(settings, true)
+    }
+
+    fn generator(&self, settings: &Settings, lazily: bool) -> anyhow::Result<Arc<dyn Generator>> {
         if let Some(url) = &self.llm_url {
             return super::remote_generator(
                 url,
@@ -62,7 +73,11 @@ impl ModelArgs {
         let tokenizer = crate::llm::tokenizer::locate(settings.tokenizer.as_deref(), &settings.cache_dir)?;
         let tokenizer = sibling_tokenizer(&model).unwrap_or(tokenizer);
         let device = candle_core::Device::Cpu;
-        Ok(Arc::new(LocalGenerator::load_with(&model, &tokenizer, device, self.numerics.into())?))
+        Ok(Arc::new(if lazily {
+            LocalGenerator::open_with(&model, &tokenizer, device, self.numerics.into())?
+        } else {
+            LocalGenerator::load_with(&model, &tokenizer, device, self.numerics.into())?
+        }))
     }
 }
 

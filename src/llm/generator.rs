@@ -68,6 +68,8 @@ pub struct Generation {
     /// Prompt tokens whose keys and values were already cached (a conversation's shared
     /// prefix) and were not prefilled again; 0 when the backend does not say.
     pub cached_tokens: usize,
+    /// Loading the model first (a lazily opened local model's first generation); else 0.
+    pub load_ms: f64,
     pub prefill_ms: f64,
     pub decode_ms: f64,
     pub finish: Finish,

@@ -46,21 +46,68 @@ impl LocalGenerator {
         device: Device,
         numerics: gemma3::Numerics,
     ) -> Result<Self, LlmError> {
-        let started = Instant::now();
-        let tok = Tokenizer::from_file(tokenizer)?;
-        let net = gemma3::load_with(model, &device, numerics)?;
+        let (net, tok) = load_parts(model, tokenizer, &device, numerics)?;
         let sees_images = net.vision().is_some();
-        tracing::info!(ms = started.elapsed().as_millis() as u64, "model loaded");
+        let instruction_tuned = gemma3::metadata::instruction_tuned(model);
+        Self::start(model, instruction_tuned, sees_images, move |jobs| serve(net, tok, jobs))
+    }
+
+    /// As `load_with`, but the weights and the tokenizer are loaded on the model thread when the
+    /// first generation asks for them: a command that may answer without the model (a computed
+    /// answer) never pays for loading it. Only what the answer pipeline asks before generating
+    /// (is the model instruction-tuned, does it see images) is read now; a failure to load is
+    /// every generation's answer.
+    pub fn open_with(
+        model: &Path,
+        tokenizer: &Path,
+        device: Device,
+        numerics: gemma3::Numerics,
+    ) -> Result<Self, LlmError> {
+        for p in [model, tokenizer] {
+            std::fs::metadata(p).map_err(|e| LlmError::Io(p.to_owned(), e))?;
+        }
+        let instruction_tuned = gemma3::metadata::instruction_tuned(model);
+        let sees_images = model.is_dir() && gemma3::has_vision(model)?;
+        let (model_path, tokenizer) = (model.to_owned(), tokenizer.to_owned());
+        Self::start(model, instruction_tuned, sees_images, move |jobs| {
+            serve_when_asked(|| load_parts(&model_path, &tokenizer, &device, numerics), jobs)
+        })
+    }
+
+    fn start(
+        model: &Path,
+        instruction_tuned: bool,
+        sees_images: bool,
+        thread: impl FnOnce(std_mpsc::Receiver<Job>) + Send + 'static,
+    ) -> Result<Self, LlmError> {
         let name =
             model.file_name().map_or_else(|| "gemma3".to_owned(), |n| n.to_string_lossy().into_owned());
-        let instruction_tuned = gemma3::metadata::instruction_tuned(model);
         let (jobs, rx) = std_mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("ehrqa-model".into())
-            .spawn(move || serve(net, tok, rx))
+            .spawn(move || thread(rx))
             .map_err(|e| LlmError::Io(model.to_owned(), e))?;
         Ok(Self { name, instruction_tuned, sees_images, jobs })
     }
+}
+
+/// The weights and the tokenizer, the tokenizer loading on a second thread while the weights
+/// are read.
+fn load_parts(
+    model: &Path,
+    tokenizer: &Path,
+    device: &Device,
+    numerics: gemma3::Numerics,
+) -> Result<(Gemma3, Tokenizer), LlmError> {
+    let started = Instant::now();
+    let (tok, net) = std::thread::scope(|s| {
+        let tok = s.spawn(|| Tokenizer::from_file(tokenizer));
+        let net = gemma3::load_with(model, device, numerics);
+        (tok.join().expect("tokenizer thread panicked"), net)
+    });
+    let (tok, net) = (tok?, net?);
+    tracing::info!(ms = started.elapsed().as_millis() as u64, "model loaded");
+    Ok((net, tok))
 }
 
 impl Generator for LocalGenerator {
@@ -92,12 +139,43 @@ impl Generator for LocalGenerator {
 
 fn serve(mut net: Gemma3, tok: Tokenizer, jobs: std_mpsc::Receiver<Job>) {
     while let Ok(job) = jobs.recv() {
-        let _enter = job.span.enter();
-        let result = run(&mut net, &tok, &job.req, &job.sink);
-        if result.is_err() {
-            net.reset();
+        answer(&mut net, &tok, job, 0.0);
+    }
+}
+
+/// Runs one job; `load_ms` is the loading it waited for.
+fn answer(net: &mut Gemma3, tok: &Tokenizer, job: Job, load_ms: f64) {
+    let _enter = job.span.enter();
+    let result = run(net, tok, &job.req, &job.sink).map(|g| Generation { load_ms, ..g });
+    if result.is_err() {
+        net.reset();
+    }
+    let _ = job.done.send(result);
+}
+
+/// Waits for the first job, loads, then serves; if loading fails, every job is told why.
+fn serve_when_asked(
+    load: impl FnOnce() -> Result<(Gemma3, Tokenizer), LlmError>,
+    jobs: std_mpsc::Receiver<Job>,
+) {
+    let Ok(first) = jobs.recv() else { return };
+    let started = Instant::now();
+    let loaded = {
+        let _enter = first.span.enter();
+        load()
+    };
+    match loaded {
+        Ok((mut net, tok)) => {
+            answer(&mut net, &tok, first, started.elapsed().as_secs_f64() * 1000.0);
+            serve(net, tok, jobs);
         }
-        let _ = job.done.send(result);
+        Err(e) => {
+            let why = e.to_string();
+            let _ = first.done.send(Err(e));
+            while let Ok(job) = jobs.recv() {
+                let _ = job.done.send(Err(LlmError::Config(format!("the model did not load: {why}"))));
+            }
+        }
     }
 }
 
@@ -162,6 +240,7 @@ fn run(
         prompt_tokens: ids.len(),
         completion_tokens: out.len(),
         cached_tokens: cached,
+        load_ms: 0.0,
         prefill_ms,
         decode_ms: started.elapsed().as_secs_f64() * 1000.0,
         finish,

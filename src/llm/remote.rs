@@ -165,6 +165,7 @@ impl Generator for RemoteGenerator {
                 prompt_tokens: 0,
                 completion_tokens: 0,
                 cached_tokens: 0,
+                load_ms: 0.0,
                 prefill_ms: 0.0,
                 decode_ms: 0.0,
                 finish: Finish::Length,

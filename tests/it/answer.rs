@@ -411,6 +411,8 @@ async fn ask_end_to_end_with_the_real_model() {
     // The demo question is computed: the latest A1c, citing the record that states it.
     let a = ask(dir, MERVIN, "What was his latest hemoglobin A1c?");
     assert_eq!(a["method"], "computed");
+    // A computed answer never loads the model (`ask` opens it lazily).
+    assert_eq!(a["timings"]["load_ms"], 0.0, "{a}");
     assert!(a["answer"].as_str().unwrap().starts_with("6.2 % on 1984-07-17 [1]"), "{a}");
     let cited = a["citations"][0]["text"].as_str().unwrap();
     assert!(cited.contains("Hemoglobin A1c") && cited.contains("6.2 %") && cited.starts_with("1984-07-17"));
@@ -434,10 +436,36 @@ async fn ask_end_to_end_with_the_real_model() {
     let m: Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
     assert_eq!(m["method"], "model", "{m}");
     assert!(m["usage"]["prompt_tokens"].as_u64().unwrap() > 100);
+    assert!(m["timings"]["load_ms"].as_f64().unwrap() > 0.0, "the first generation loads the model: {m}");
     // The biopsy question is answered "not in the record" without the model.
     let a = ask(dir, MERVIN, "What was his most recent lymph node biopsy result?");
     assert_eq!(a["answerable"], false);
     assert_eq!(a["usage"]["prompt_tokens"], 0);
+}
+
+/// A model file that cannot load costs nothing until an answer needs the model, and then
+/// fails in one line.
+#[test]
+fn a_broken_model_fails_only_the_answers_that_need_it() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(ehrqa(dir.path(), &["ingest", fixture("fhir").to_str().unwrap()]).status.success());
+    let broken = dir.path().join("broken.gguf");
+    std::fs::write(&broken, b"GGUF but not really").unwrap();
+    let q = "What was his latest hemoglobin A1c?";
+    let computed = ehrqa(
+        dir.path(),
+        &["ask", "--model", broken.to_str().unwrap(), "--patient", MERVIN, "--format", "json", q],
+    );
+    assert!(computed.status.success(), "{}", stderr(&computed));
+    let a: Value = serde_json::from_str(&stdout(&computed)).unwrap();
+    assert_eq!(a["method"], "computed");
+    let needs_model = ehrqa(
+        dir.path(),
+        &["ask", "--model", broken.to_str().unwrap(), "--patient", MERVIN, "--model-only", q],
+    );
+    assert!(!needs_model.status.success());
+    let err = stderr(&needs_model);
+    assert!(err.starts_with("error: ") && err.contains("broken.gguf"), "{err}");
 }
 
 #[test]

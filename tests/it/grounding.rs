@@ -53,6 +53,7 @@ impl Generator for Canned {
                 prompt_tokens: 1,
                 completion_tokens: 1,
                 cached_tokens: 0,
+                load_ms: 0.0,
                 prefill_ms: 0.0,
                 decode_ms: 0.0,
                 finish: Finish::Stop,

@@ -24,4 +24,5 @@ mod retrieval;
 mod scripted;
 mod server;
 mod sync;
+mod tokenizer;
 mod writers;

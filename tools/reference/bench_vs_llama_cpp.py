@@ -24,7 +24,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 def run_ehrqa(prompts, decode):
     out = subprocess.run(
-        [os.path.join(ROOT, "target/release/ehrqa"), "bench", "generate", "--format", "json",
+        [os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/ehrqa/target")), "release/ehrqa"), "bench", "generate", "--format", "json",
          "--prompt-tokens", prompts, "--decode", str(decode)],
         check=True, capture_output=True, text=True,
     ).stdout

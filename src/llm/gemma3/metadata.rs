@@ -16,8 +16,10 @@ pub fn instruction_tuned(path: &Path) -> bool {
                 .is_ok_and(|t| t.contains("\"chat_template\""))
             || named_it(&path.file_name().unwrap_or_default().to_string_lossy());
     }
-    let Ok(mut file) = std::fs::File::open(path) else { return false };
-    let Ok(content) = gguf_file::Content::read(&mut file) else { return false };
+    let Ok(file) = std::fs::File::open(path) else { return false };
+    let Ok(content) = gguf_file::Content::read(&mut std::io::BufReader::with_capacity(1 << 20, file)) else {
+        return false;
+    };
     let text = |k: &str| content.metadata.get(k).and_then(|v| v.to_string().ok()).cloned();
     content.metadata.contains_key("tokenizer.chat_template")
         || ["general.finetune", "general.name"].iter().filter_map(|k| text(k)).any(|n| named_it(&n))

@@ -48,3 +48,11 @@ pub fn load_with(path: &Path, device: &Device, numerics: Numerics) -> Result<Gem
         Gemma3::new(cfg, w, device.clone())
     }
 }
+
+/// Whether the HF checkpoint directory `dir` has a vision tower (its `config.json` says so),
+/// without loading it. GGUF files never do here: their vision tower ships separately.
+pub fn has_vision(dir: &Path) -> Result<bool, LlmError> {
+    let config = dir.join("config.json");
+    let json = std::fs::read_to_string(&config).map_err(|e| LlmError::Io(config, e))?;
+    Ok(VisionConfig::from_hf_json(&json)?.is_some())
+}

@@ -135,16 +135,22 @@ pub fn load_gguf(
     device: &Device,
     numerics: Numerics,
 ) -> Result<(TextConfig, Weights), LlmError> {
-    let mut file = std::fs::File::open(path).map_err(|e| LlmError::Io(path.to_owned(), e))?;
-    let content = gguf_file::Content::read(&mut file)
+    let file = std::fs::File::open(path).map_err(|e| LlmError::Io(path.to_owned(), e))?;
+    // The metadata holds the whole vocabulary as 262k small strings: read through a buffer, not
+    // a system call per string.
+    let content = gguf_file::Content::read(&mut std::io::BufReader::with_capacity(1 << 20, &file))
         .map_err(|e| LlmError::Weights(format!("{}: {e}", path.display())))?;
     let config = gguf_config(&content)?;
-    let mut tensor = |name: &str| -> Result<QTensor, LlmError> {
-        content.tensor(&mut file, name, device).map_err(|e| LlmError::Weights(format!("{name}: {e}")))
-    };
+    // Tensors are copied into candle's storage straight from the mapped file (faulted in at
+    // once), not read into a zeroed buffer first and copied from there.
+    // SAFETY: the map is read-only, only read while this function runs, and every tensor is
+    // copied out of it before it is dropped.
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+        .map_err(|e| LlmError::Io(path.to_owned(), e))?;
+    let tensor = |name: &str| -> Result<QTensor, LlmError> { mapped_tensor(&content, &map, name, device) };
     let mut layers = Vec::with_capacity(config.layers.len());
     for i in 0..config.layers.len() {
-        let mut get = |n: &str| tensor(&format!("blk.{i}.{n}.weight"));
+        let get = |n: &str| tensor(&format!("blk.{i}.{n}.weight"));
         let deq =
             |q: QTensor| -> Result<Tensor, LlmError> { Ok(q.dequantize(device)?.to_dtype(DType::F32)?) };
         let mm = |q: QTensor| -> Result<Linear, LlmError> {
@@ -181,6 +187,34 @@ pub fn load_gguf(
     };
     let embed_tokens = super::embedding::Embeddings::Quantized(embed);
     Ok((config, Weights { embed_tokens, lm_head, norm, layers, numerics, kv_dtype: DType::F16 }))
+}
+
+/// Tensor `name` of a GGUF file, copied from its bytes in `map` (checked to lie inside it).
+fn mapped_tensor(
+    c: &gguf_file::Content,
+    map: &[u8],
+    name: &str,
+    device: &Device,
+) -> Result<QTensor, LlmError> {
+    let fail = |why: &str| LlmError::Weights(format!("{name}: {why}"));
+    let info = c.tensor_infos.get(name).ok_or_else(|| fail("not in the file"))?;
+    let (elems, block) = (info.shape.elem_count(), info.ggml_dtype.block_size());
+    if !elems.is_multiple_of(block) {
+        return Err(fail("its size is not a whole number of blocks"));
+    }
+    let len = elems / block * info.ggml_dtype.type_size();
+    let start = usize::try_from(c.tensor_data_offset.saturating_add(info.offset))
+        .map_err(|_| fail("offset too large"))?;
+    let bytes = start
+        .checked_add(len)
+        .and_then(|end| map.get(start..end))
+        .ok_or_else(|| fail("past the end of the file"))?;
+    Ok(candle_core::quantized::ggml_file::qtensor_from_ggml(
+        info.ggml_dtype,
+        bytes,
+        info.shape.dims().to_vec(),
+        device,
+    )?)
 }
 
 fn gguf_config(c: &gguf_file::Content) -> Result<TextConfig, LlmError> {

