@@ -42,11 +42,25 @@ impl Products for BlockMatrix<'_> {
     fn dot_rows(&self, rows: std::ops::Range<usize>, inputs: &[QuantRow], out: &mut [f32]) {
         assert_inputs(inputs, QuantKind::Q8_0, self.cols);
         let row_bytes = self.cols / 32 * if self.ty == WeightType::Q8_0 { 34 } else { 22 };
-        for (o, out) in rows.zip(out.chunks_mut(inputs.len())) {
-            let w = &self.data[o * row_bytes..(o + 1) * row_bytes];
-            for (v, x) in out.iter_mut().zip(inputs) {
+        let n = inputs.len();
+        let row = |o: usize| &self.data[o * row_bytes..(o + 1) * row_bytes];
+        // Four rows at a time: four independent accumulations keep the multipliers busy where
+        // one row's chain of dependent additions would wait on each, and the input's codes are
+        // loaded once for the four. Each row's sum is formed exactly as alone.
+        let mut at = rows.start;
+        for out in out.chunks_mut(4 * n).take_while(|c| c.len() == 4 * n) {
+            let ws = [row(at), row(at + 1), row(at + 2), row(at + 3)];
+            for (xi, x) in inputs.iter().enumerate() {
                 // SAFETY: `new` checked the CPU features (`dot` checks the lengths itself).
-                *v = unsafe { avx2::dot(self.ty, w, x) };
+                let v = unsafe { avx2::dot(self.ty, ws, x) };
+                (0..4).for_each(|r| out[r * n + xi] = v[r]);
+            }
+            at += 4;
+        }
+        for (o, out) in (at..rows.end).zip(out[(at - rows.start) * n..].chunks_mut(n)) {
+            for (v, x) in out.iter_mut().zip(inputs) {
+                // SAFETY: as above.
+                *v = unsafe { avx2::dot(self.ty, [row(o)], x) }[0];
             }
         }
     }
@@ -72,36 +86,44 @@ mod avx2 {
     use crate::matrix::WeightType;
     use crate::quant::QuantRow;
 
-    /// ggml's `ggml_vec_dot_q8_0_q8_0` / `q5_0_q8_0` (AVX2) on one weight row.
+    /// ggml's `ggml_vec_dot_q8_0_q8_0` / `q5_0_q8_0` (AVX2) on each of `N` weight rows of
+    /// equal length, in lockstep; each row's result is the one-row kernel's, bit for bit.
     ///
     /// # Safety
-    /// The CPU must have AVX2, FMA and F16C. Lengths need no promise: the input's codes are
-    /// checked here to cover the row's blocks before the unchecked 32-byte loads read them.
+    /// The CPU must have AVX2, FMA and F16C. Lengths need no promise: the rows and the input's
+    /// codes are checked here to cover the blocks before the unchecked 32-byte loads read them.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot(ty: WeightType, w: &[u8], x: &QuantRow) -> f32 {
-        let mut acc = _mm256_setzero_ps();
+    pub unsafe fn dot<const N: usize>(ty: WeightType, w: [&[u8]; N], x: &QuantRow) -> [f32; N] {
+        let mut acc = [_mm256_setzero_ps(); N];
         let bytes = if ty == WeightType::Q8_0 { 34 } else { 22 };
         let (xq, xd) = (x.q(), x.d());
-        let blocks = w.len() / bytes;
+        let blocks = w[0].len() / bytes;
         assert!(
-            xd.len() >= blocks && xq.len() >= 32 * blocks,
-            "a row of {blocks} blocks times an input of {} codes and {} scales",
+            w.iter().all(|r| r.len() == blocks * bytes) && xd.len() >= blocks && xq.len() >= 32 * blocks,
+            "rows of {blocks} blocks times an input of {} codes and {} scales",
             xq.len(),
             xd.len()
         );
-        for (b, (blk, &dx)) in w.chunks_exact(bytes).zip(xd).enumerate() {
-            let dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(u16::from_le_bytes([
-                blk[0], blk[1],
-            ])))));
-            let d = _mm256_set1_ps(dw * dx);
-            let qx = match ty {
-                WeightType::Q8_0 => _mm256_loadu_si256(blk.as_ptr().add(2) as *const __m256i),
-                _ => q5_0_codes(blk),
-            };
+        for (b, &dx) in xd.iter().enumerate().take(blocks) {
             let qy = _mm256_loadu_si256(xq.as_ptr().add(32 * b) as *const __m256i);
-            acc = _mm256_fmadd_ps(d, mul_sum_i8_pairs_float(qx, qy), acc);
+            for r in 0..N {
+                let blk = w[r].get_unchecked(b * bytes..(b + 1) * bytes);
+                let dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(u16::from_le_bytes([
+                    blk[0], blk[1],
+                ])))));
+                let d = _mm256_set1_ps(dw * dx);
+                let qx = match ty {
+                    WeightType::Q8_0 => _mm256_loadu_si256(blk.as_ptr().add(2) as *const __m256i),
+                    _ => q5_0_codes(blk),
+                };
+                acc[r] = _mm256_fmadd_ps(d, mul_sum_i8_pairs_float(qx, qy), acc[r]);
+            }
         }
-        hsum_float_8(acc)
+        let mut out = [0.0; N];
+        for r in 0..N {
+            out[r] = hsum_float_8(acc[r]);
+        }
+        out
     }
 
     /// A Q5_0 block's 32 signed codes (`bytes_from_nibbles_32` and `bytes_from_bits_32`).
@@ -160,7 +182,7 @@ mod avx2 {
     /// # Safety
     /// Never called: `BlockMatrix::new` refuses CPUs without AVX2, so no `BlockMatrix` exists
     /// to call it (it would panic, not misbehave).
-    pub unsafe fn dot(_: WeightType, _: &[u8], _: &QuantRow) -> f32 {
+    pub unsafe fn dot<const N: usize>(_: WeightType, _: [&[u8]; N], _: &QuantRow) -> [f32; N] {
         unreachable!("BlockMatrix::new refuses CPUs without AVX2")
     }
 }

@@ -171,6 +171,41 @@ fn block_products_equal_the_decoded_matrix_bit_for_bit() {
     }
 }
 
+/// The block kernel takes rows four at a time: ranges of any start and length (a thread's
+/// share) give each row exactly what the whole matrix gives it.
+#[test]
+fn block_products_over_any_range_of_rows_equal_the_whole() {
+    let (rows, cols) = (203, 64);
+    for ty in [WeightType::Q8_0, WeightType::Q5_0] {
+        let data = random_blocks(ty, rows, cols, 13);
+        let Some(fast) = BlockMatrix::new(ty, &data, rows, cols) else {
+            eprintln!("no AVX2 here: the block kernels are not used");
+            return;
+        };
+        for n in [1, 2] {
+            let inputs = fast.quantize_inputs(&values(n * cols, 3 + n as u32, 2.0), n);
+            let mut whole = vec![0f32; rows * n];
+            fast.dot_rows(0..rows, &inputs, &mut whole);
+            let decoded = Matrix::decode(ty, &data, rows, cols).unwrap();
+            let mut reference = vec![0f32; rows * n];
+            decoded.dot_rows(0..rows, &inputs, &mut reference);
+            assert_eq!(
+                whole.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                reference.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            for range in [0..1, 0..3, 1..5, 3..198, 5..6, 100..203, 199..203] {
+                let mut part = vec![0f32; range.len() * n];
+                fast.dot_rows(range.clone(), &inputs, &mut part);
+                let want = &whole[range.start * n..range.end * n];
+                assert!(
+                    part.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{ty:?} rows {range:?}, {n} inputs"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn q5_0_re_encoded_as_q8_0_keeps_every_value_and_product() {
     let (rows, cols) = (40, 64);
