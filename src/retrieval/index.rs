@@ -33,6 +33,7 @@ impl RecordIndex {
         let mmap =
             MmapDirectory::open(dir).map_err(|source| IndexError::Open { path: dir.to_owned(), source })?;
         let index = Index::open_or_create(mmap, schema)?;
+        index.tokenizers().register(schema::TOKENIZER, super::stem::analyzer());
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(Self { index, reader, fields })
     }

@@ -11,6 +11,7 @@ pub mod question;
 pub mod rank;
 mod schema;
 mod search;
+mod stem;
 pub mod summary;
 pub mod visit_reason;
 

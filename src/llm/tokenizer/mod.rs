@@ -57,12 +57,19 @@ impl Tokenizer {
     /// Loads `tokenizer.json`, from its preprocessed tables beside it when they are current
     /// (`cache.rs`), else from the JSON, writing the tables for the next start.
     pub fn from_file(path: &Path) -> Result<Self, TokenizerError> {
+        let started = std::time::Instant::now();
         let fail = |reason: String| TokenizerError::Load { path: path.to_owned(), reason };
         let stamp = cache::stamp(path).ok_or_else(|| fail("cannot read the file".into()))?;
         let cached = cache::path_for(path);
         if let Some(tables) = cache::read(&cached, stamp) {
             match Self::from_tables(tables) {
-                Ok(tok) => return Ok(tok),
+                Ok(tok) => {
+                    tracing::debug!(
+                        ms = started.elapsed().as_millis() as u64,
+                        "tokenizer loaded from its tables"
+                    );
+                    return Ok(tok);
+                }
                 Err(e) => tracing::debug!(error = %e, "the tokenizer's cached tables are unusable"),
             }
         }
@@ -71,7 +78,9 @@ impl Tokenizer {
         if let Err(e) = cache::write(&cached, stamp, &tables) {
             tracing::debug!(error = %e, "the tokenizer's tables were not cached");
         }
-        Self::from_tables(tables).map_err(fail)
+        let tok = Self::from_tables(tables).map_err(fail)?;
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "tokenizer loaded from its JSON");
+        Ok(tok)
     }
 
     fn from_tables(tables: Tables) -> Result<Self, String> {
