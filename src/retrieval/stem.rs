@@ -21,8 +21,9 @@ pub fn analyzer() -> TextAnalyzer {
         .build()
 }
 
-/// A thread's memo is emptied when it holds this many words (a few MB at most).
-const REMEMBERED: usize = 100_000;
+/// A thread's memo is emptied when it holds this many words (at most about 2 MB: words are cut
+/// at 40 bytes before stemming), per thread that analyzes text.
+const REMEMBERED: usize = 20_000;
 
 thread_local! {
     static STEMS: RefCell<HashMap<Box<str>, Box<str>>> = RefCell::new(HashMap::new());

@@ -47,8 +47,10 @@ impl Hasher for PairHasher {
 
 /// Words up to this many bytes are remembered once merged.
 const CACHED_WORD_BYTES: usize = 64;
-/// A thread's word cache is emptied when it holds this many words (a few MB at most).
-const CACHED_WORDS: usize = 1 << 16;
+/// A thread's word cache is emptied when it holds this many words: about 1 MB for clinical
+/// text's short words (6 MB were every word at the size limit), per thread that counts, so a
+/// service's many blocking threads stay bounded too.
+const CACHED_WORDS: usize = 1 << 14;
 
 /// Merged words, per thread (so that counting on several threads never waits on a lock), for
 /// the vocabulary that `owner` names.
