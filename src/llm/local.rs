@@ -46,9 +46,13 @@ impl LocalGenerator {
         device: Device,
         numerics: gemma3::Numerics,
     ) -> Result<Self, LlmError> {
-        let (net, tok) = load_parts(model, tokenizer, &device, numerics)?;
+        // The checkpoint's self-description is read beside the load, not after it.
+        let (loaded, instruction_tuned) = std::thread::scope(|s| {
+            let it = s.spawn(|| gemma3::metadata::instruction_tuned(model));
+            (load_parts(model, tokenizer, &device, numerics), it.join().expect("metadata thread panicked"))
+        });
+        let (net, tok) = loaded?;
         let sees_images = net.vision().is_some();
-        let instruction_tuned = gemma3::metadata::instruction_tuned(model);
         Self::start(model, instruction_tuned, sees_images, move |jobs| serve(net, tok, jobs))
     }
 

@@ -103,10 +103,7 @@ impl Tokenizer {
     /// `add_special`, `<bos>` first.
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>, TokenizerError> {
         let mut ids: Vec<u32> = if add_special { self.bos.into_iter().collect() } else { Vec::new() };
-        self.each_part(text, false, |part| match part {
-            Part::Token(id) => ids.push(id),
-            Part::Text(t) => self.vocab.encode_word(t, &mut ids),
-        });
+        self.encode_parts(text, false, &mut ids);
         Ok(ids)
     }
 
@@ -167,7 +164,7 @@ impl Tokenizer {
                     let mut rest = text.as_str();
                     while let Some((at, len, id)) = self.next_control(rest) {
                         run.push_str(&rest[..at]);
-                        self.encode_split(&mut run, &mut ids)?;
+                        self.encode_split(&mut run, &mut ids);
                         ids.push(id);
                         rest = &rest[at + len..];
                     }
@@ -175,7 +172,7 @@ impl Tokenizer {
                 }
             }
         }
-        self.encode_split(&mut run, &mut ids)?;
+        self.encode_split(&mut run, &mut ids);
         Ok(ids)
     }
 
@@ -189,13 +186,17 @@ impl Tokenizer {
     }
 
     /// Encodes `run` with special tokens split, appends its ids and empties it.
-    fn encode_split(&self, run: &mut String, ids: &mut Vec<u32>) -> Result<(), TokenizerError> {
-        self.each_part(run, true, |part| match part {
+    fn encode_split(&self, run: &mut String, ids: &mut Vec<u32>) {
+        self.encode_parts(run, true, ids);
+        run.clear();
+    }
+
+    /// Appends the ids of `text`, cut at its added tokens (`each_part`).
+    fn encode_parts(&self, text: &str, split_special: bool, ids: &mut Vec<u32>) {
+        self.each_part(text, split_special, |part| match part {
             Part::Token(id) => ids.push(id),
             Part::Text(t) => self.vocab.encode_word(t, ids),
         });
-        run.clear();
-        Ok(())
     }
 
     /// Tokens of `text` encoded in one go with special tokens split.

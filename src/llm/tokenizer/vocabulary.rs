@@ -95,6 +95,8 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 /// The tables, indexed for encoding and decoding.
 pub struct Vocabulary {
     id: u64,
+    /// Ids in use: the pieces', and the added tokens' beyond them.
+    len: usize,
     pieces: Vec<String>,
     added: Vec<Added>,
     merges: Merges,
@@ -112,11 +114,10 @@ impl Vocabulary {
     /// encoder relies on them in place of an unknown token).
     pub fn new(tables: Tables) -> Result<Self, String> {
         let Tables { pieces, merges, added } = tables;
-        let tokens = pieces.len().max(added.iter().map(|a| a.id as usize + 1).max().unwrap_or(0));
-        let merges = Merges::new(merges, tokens)?;
-        let shown: HashMap<u32, usize, _> = added.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
+        let len = pieces.len().max(added.iter().map(|a| a.id as usize + 1).max().unwrap_or(0));
+        let merges = Merges::new(merges, len)?;
+        let shown = added.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
         let mut chars = HashMap::default();
-        let mut byte_of = HashMap::default();
         let mut bytes = [u32::MAX; 256];
         for (id, piece) in pieces.iter().enumerate() {
             let id = id as u32;
@@ -130,20 +131,15 @@ impl Vocabulary {
                 }
             }
         }
-        for id in 0..tokens {
-            let piece = match shown.get(&(id as u32)) {
-                Some(&i) => Some(added[i].content.as_str()),
-                None => pieces.get(id).map(String::as_str),
-            };
-            if let Some(b) = piece.and_then(byte_token) {
-                byte_of.insert(id as u32, b);
-            }
-        }
         if bytes.contains(&u32::MAX) {
             return Err("the vocabulary lacks some of the 256 byte-fallback tokens <0x00>..<0xFF>".into());
         }
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Self { id, pieces, added, merges, chars, bytes, shown, byte_of })
+        let mut v = Self { id, len, pieces, added, merges, chars, bytes, shown, byte_of: HashMap::default() };
+        // Decoding reads bytes from what an id decodes from (an added token's content wins).
+        v.byte_of =
+            (0..len as u32).filter_map(|id| v.piece(id).and_then(byte_token).map(|b| (id, b))).collect();
+        Ok(v)
     }
 
     /// Token ids of text with no added token in it, normalised as Gemma 3's normaliser does
@@ -163,9 +159,7 @@ impl Vocabulary {
 
     fn with_word<R>(&self, word: &str, f: impl FnOnce(&[u32]) -> R) -> R {
         if word.len() > CACHED_WORD_BYTES {
-            let mut ids = Vec::new();
-            bpe::merge(&self.initial_symbols(word), &self.merges, |id| ids.push(id));
-            return f(&ids);
+            return f(&self.merge_word(word));
         }
         WORDS.with_borrow_mut(|cache| {
             if cache.owner != self.id || cache.words.len() >= CACHED_WORDS {
@@ -175,12 +169,17 @@ impl Vocabulary {
             if let Some(ids) = cache.words.get(word) {
                 return f(ids);
             }
-            let mut ids = Vec::new();
-            bpe::merge(&self.initial_symbols(word), &self.merges, |id| ids.push(id));
+            let ids = self.merge_word(word);
             let r = f(&ids);
             cache.words.insert(word.into(), ids.into());
             r
         })
+    }
+
+    fn merge_word(&self, word: &str) -> Vec<u32> {
+        let mut ids = Vec::new();
+        bpe::merge(&self.initial_symbols(word), &self.merges, |id| ids.push(id));
+        ids
     }
 
     /// A word's first symbols: each character's token, else its UTF-8 bytes' tokens.
@@ -219,7 +218,7 @@ impl Vocabulary {
 
     /// Ids in use: the pieces', and the added tokens' beyond them.
     pub fn len(&self) -> usize {
-        self.pieces.len().max(self.added.iter().map(|a| a.id as usize + 1).max().unwrap_or(0))
+        self.len
     }
 
     pub fn added(&self) -> &[Added] {
