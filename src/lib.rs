@@ -4,9 +4,11 @@
 //! `fhir` -> `store` -> `retrieval` -> `ingest` -> `cli`, each using only the ones before it.
 
 pub mod answer;
+pub mod chart;
 pub mod cli;
 pub mod clock;
 pub mod conversation;
+pub mod draft;
 pub mod eval;
 pub mod fhir;
 pub mod ingest;

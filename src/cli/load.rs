@@ -41,6 +41,18 @@ pub struct LoadReport {
     pub latency_ms_p90: f64,
     pub latency_ms_p99: f64,
     pub latency_ms_max: f64,
+    /// To the response's head (status and headers); `latency_*` is to the end of its body.
+    pub first_byte_ms_p50: f64,
+    pub first_byte_ms_p99: f64,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The `p` quantile of sorted values (nearest rank), 0 when there are none.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
 }
 
 pub async fn run(args: Args, format: OutputFormat) -> anyhow::Result<bool> {
@@ -72,31 +84,40 @@ pub async fn run(args: Args, format: OutputFormat) -> anyhow::Result<bool> {
                     Some(k) => rb.bearer_auth(k),
                     None => rb,
                 };
-                async move { rb.send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+                // Success, and milliseconds to the response head (first byte) and to its end.
+                async move {
+                    let t = Instant::now();
+                    let Ok(r) = rb.send().await else { return (false, ms(t), ms(t)) };
+                    let head = ms(t);
+                    let ok = r.status().is_success();
+                    let ok = r.bytes().await.is_ok() && ok;
+                    (ok, head, ms(t))
+                }
             };
             let _ = send().await;
-            let mut lat = Vec::new();
+            let (mut first, mut lat) = (Vec::new(), Vec::new());
             let mut errors = 0;
             while Instant::now() < deadline {
-                let t = Instant::now();
-                if !send().await {
-                    errors += 1;
-                }
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                let (ok, head, total) = send().await;
+                errors += usize::from(!ok);
+                first.push(head);
+                lat.push(total);
             }
-            (lat, errors)
+            (first, lat, errors)
         }));
     }
-    let mut lat = Vec::new();
+    let (mut first, mut lat) = (Vec::new(), Vec::new());
     let mut errors = 0;
     for t in tasks {
-        let (l, e) = t.await?;
+        let (f, l, e) = t.await?;
+        first.extend(f);
         lat.extend(l);
         errors += e;
     }
     let seconds = started.elapsed().as_secs_f64();
     lat.sort_by(f64::total_cmp);
-    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    first.sort_by(f64::total_cmp);
+    let pct = |p: f64| percentile(&lat, p);
     let report = LoadReport {
         url: args.url,
         method: if args.body.is_some() { "POST" } else { "GET" },
@@ -109,11 +130,13 @@ pub async fn run(args: Args, format: OutputFormat) -> anyhow::Result<bool> {
         latency_ms_p90: pct(0.9),
         latency_ms_p99: pct(0.99),
         latency_ms_max: lat.last().copied().unwrap_or(0.0),
+        first_byte_ms_p50: percentile(&first, 0.5),
+        first_byte_ms_p99: percentile(&first, 0.99),
     };
     match format {
         OutputFormat::Json => print_json(&report)?,
         OutputFormat::Text => println!(
-            "{} {}: {} clients, {} requests in {:.1} s ({} errors): {:.0} req/s; latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            "{} {}: {} clients, {} requests in {:.1} s ({} errors): {:.0} req/s; latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; first byte p50 {:.1} ms, p99 {:.1} ms",
             report.method,
             report.url,
             report.concurrency,
@@ -124,7 +147,9 @@ pub async fn run(args: Args, format: OutputFormat) -> anyhow::Result<bool> {
             report.latency_ms_p50,
             report.latency_ms_p90,
             report.latency_ms_p99,
-            report.latency_ms_max
+            report.latency_ms_max,
+            report.first_byte_ms_p50,
+            report.first_byte_ms_p99
         ),
     }
     Ok(report.errors == 0)

@@ -61,6 +61,16 @@ impl FhirDate {
 
     /// The calendar day `YYYY-MM-DD` (or the shorter form the precision allows), as written in
     /// renderings and citations. Uses the source's local date, which is what a clinician reads.
+    /// Whole years from this date to `end` (an age), counting a birthday reached on `end`.
+    pub fn years_until(&self, end: &FhirDate) -> i32 {
+        let years = end.year - self.year;
+        if (end.month, end.day) < (self.month, self.day) {
+            years - 1
+        } else {
+            years
+        }
+    }
+
     pub fn day_string(&self) -> String {
         match (self.month, self.day) {
             (Some(m), Some(d)) => format!("{:04}-{m:02}-{d:02}", self.year),

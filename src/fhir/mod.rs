@@ -21,5 +21,5 @@ pub mod value;
 
 pub use error::{InputError, Location};
 pub use prepare::{prepare, PreparedBatch, PreparedResource};
-pub use record::Record;
+pub use record::{Measured, Record};
 pub use reference::ResourceRef;

@@ -46,6 +46,22 @@ pub struct Record {
     pub issues: Vec<String>,
 }
 
+/// The measured part of a record, read without the rest (its rendering, note, issues): what
+/// trend series need, parsed from a stored record's JSON at a fraction of the cost of a `Record`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Measured {
+    #[serde(rename = "ref")]
+    pub rref: ResourceRef,
+    pub date: Option<FhirDate>,
+    pub code: Option<Concept>,
+    #[serde(default)]
+    pub categories: Vec<Concept>,
+    pub value: Option<Value>,
+    #[serde(default)]
+    pub components: Vec<Component>,
+    pub reference_range: Option<ReferenceRange>,
+}
+
 impl Record {
     /// Every code of the record (main concept, value and components), for exact-code matching.
     pub fn all_codes(&self) -> impl Iterator<Item = &str> {

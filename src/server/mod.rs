@@ -33,11 +33,7 @@ pub async fn serve(state: AppState, bind: SocketAddr, workers: usize) -> std::io
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(256 * 1024)
-                    .error_handler(|e, _| ApiError::BadRequest(format!("invalid JSON body: {e}")).into()),
-            )
+            .app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(|e, _| json_error(e).into()))
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|e, _| ApiError::BadRequest(format!("invalid query: {e}")).into()),
@@ -56,6 +52,17 @@ pub async fn serve(state: AppState, bind: SocketAddr, workers: usize) -> std::io
     .bind(bind)?;
     tracing::info!(%bind, "serving");
     server.run().await
+}
+
+/// A JSON body over the limit is 413, as the OpenAPI document says; any other fault is 400.
+fn json_error(e: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError;
+    match e {
+        JsonPayloadError::Overflow { limit, .. } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::TooLarge(format!("the JSON body is over the limit of {limit} bytes"))
+        }
+        e => ApiError::BadRequest(format!("invalid JSON body: {e}")),
+    }
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);

@@ -13,6 +13,7 @@ mod images;
 mod read;
 mod resolve;
 mod service;
+mod timeline;
 mod write;
 
 use std::path::Path;
@@ -29,6 +30,7 @@ pub use error::StoreError;
 pub use images::PendingImage;
 pub use read::{PatientRow, RefCounts, StoredRecord};
 pub use service::{PatientSummary, SummaryLine};
+pub use timeline::{TimelineCursor, TimelineEntry, TimelinePage, TIMELINE_TYPES};
 pub use write::WriteTxn;
 
 /// File name of the database inside the data directory.

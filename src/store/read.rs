@@ -12,6 +12,9 @@ pub struct PatientRow {
     pub name: Option<String>,
     pub birth_date: Option<String>,
     pub gender: Option<String>,
+    /// The date of death (or `yes` when only the fact is known); absent for the living.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deceased: Option<String>,
     pub resources: i64,
 }
 
@@ -43,7 +46,7 @@ pub struct RefCounts {
 impl Store {
     pub async fn patients(&self) -> Result<Vec<PatientRow>, StoreError> {
         Ok(sqlx::query_as::<_, PatientRow>(
-            "SELECT p.id, p.name, p.birth_date, p.gender, \
+            "SELECT p.id, p.name, p.birth_date, p.gender, p.deceased, \
                (SELECT COUNT(*) FROM resources r WHERE r.patient_id = p.id) AS resources \
              FROM patients p ORDER BY p.name, p.id",
         )

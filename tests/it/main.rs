@@ -3,6 +3,7 @@
 mod answer;
 mod bad_input;
 mod carebundle;
+mod chart;
 mod cli;
 mod consistency;
 mod conversation;
@@ -19,6 +20,8 @@ mod large_text;
 mod load;
 mod logs;
 mod normalise;
+mod openapi;
+mod page;
 mod remote;
 mod retrieval;
 mod scripted;

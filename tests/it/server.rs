@@ -11,12 +11,15 @@ use serde_json::Value;
 
 use crate::helpers::{ehrqa, fixture, free_port, stderr, stdout, wait_for_port, Process, DONG, MERVIN};
 
-struct Service {
+/// A running `ehrqa serve` and what a client needs to call it.
+pub struct Service {
     _process: Process,
-    base: String,
-    admin: String,
-    clinic: String,
-    dir: tempfile::TempDir,
+    pub base: String,
+    /// A key for every patient.
+    pub admin: String,
+    /// A key for Dong only.
+    pub clinic: String,
+    pub dir: tempfile::TempDir,
 }
 
 fn key(dir: &Path, name: &str, patients: Option<&str>) -> (String, String) {
@@ -30,7 +33,7 @@ fn key(dir: &Path, name: &str, patients: Option<&str>) -> (String, String) {
 
 /// Fixture patients ingested, two keys (one for every patient, one for Dong only), the real
 /// 270M model, one generation at a time and one waiting.
-fn start(extra: &[&str]) -> Service {
+pub fn start(extra: &[&str]) -> Service {
     let dir = tempfile::tempdir().unwrap();
     assert!(ehrqa(dir.path(), &["ingest", fixture("fhir").to_str().unwrap()]).status.success());
     let (admin, admin_line) = key(dir.path(), "admin", None);
@@ -56,7 +59,7 @@ fn start(extra: &[&str]) -> Service {
 }
 
 impl Service {
-    async fn get(&self, path: &str, key: Option<&str>) -> (StatusCode, Value) {
+    pub async fn get(&self, path: &str, key: Option<&str>) -> (StatusCode, Value) {
         let mut rb = reqwest::Client::new().get(format!("{}{path}", self.base));
         if let Some(k) = key {
             rb = rb.bearer_auth(k);
@@ -75,7 +78,7 @@ impl Service {
         r.unwrap().text().await.unwrap()
     }
 
-    async fn post(&self, path: &str, key: &str, body: Value) -> reqwest::Response {
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> reqwest::Response {
         reqwest::Client::new()
             .post(format!("{}{path}", self.base))
             .bearer_auth(key)
@@ -86,7 +89,7 @@ impl Service {
     }
 }
 
-fn is_outcome(v: &Value) -> bool {
+pub fn is_outcome(v: &Value) -> bool {
     v["resourceType"] == "OperationOutcome"
         && v["issue"][0]["diagnostics"].as_str().is_some_and(|d| !d.is_empty())
 }

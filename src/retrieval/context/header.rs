@@ -77,11 +77,7 @@ fn item(counter: &dyn TokenCounter, r: &Record, line: String) -> (ContextItem, R
 /// `, age 54` (or the age at death).
 fn age(patient: &Record, today: i64) -> String {
     let Some(born) = patient.date else { return String::new() };
-    let end = FhirDate::from_timestamp(today);
-    let mut years = end.year - born.year;
-    if (end.month, end.day) < (born.month, born.day) {
-        years -= 1;
-    }
+    let years = born.years_until(&FhirDate::from_timestamp(today));
     if patient.text.contains(", died ") {
         return String::new();
     }

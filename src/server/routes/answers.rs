@@ -53,7 +53,7 @@ pub(super) fn budget(b: Option<usize>, default: TokenBudget) -> Result<TokenBudg
     b.map_or(Ok(default), |b| TokenBudget::new(b).map_err(|e| ApiError::BadRequest(e.to_string())))
 }
 
-#[utoipa::path(post, path = "/v1/patients/{id}/context", params(("id" = String, Path)), request_body = ContextRequest,
+#[utoipa::path(post, operation_id = "assembleContext", path = "/v1/patients/{id}/context", params(("id" = String, Path)), request_body = ContextRequest,
     responses((status = 200, body = Context), (status = 400, body = OperationOutcome), (status = 404, body = OperationOutcome)))]
 pub async fn context(
     state: web::Data<AppState>,
@@ -71,7 +71,7 @@ pub async fn context(
     Ok(HttpResponse::Ok().json(ctx))
 }
 
-#[utoipa::path(post, path = "/v1/patients/{id}/ask", params(("id" = String, Path)), request_body = AskRequest,
+#[utoipa::path(post, operation_id = "askQuestion", path = "/v1/patients/{id}/ask", params(("id" = String, Path)), request_body = AskRequest,
     responses(
         (status = 200, body = Answer, description = "The cited answer; with Accept: text/event-stream, `token` events then an `answer` event"),
         (status = 400, body = OperationOutcome), (status = 404, body = OperationOutcome),
@@ -88,6 +88,19 @@ pub async fn ask(
     let q = question(&body.question)?;
     let (model, opts) = model_and_options(&state, &body)?;
     state.ws.store.audit(&caller.name, "ask", Some(&id), Some(&q)).await?;
+    respond(state, id, q, model, opts, &req).await
+}
+
+/// Answers `q` about patient `id` once a generation slot is free: the whole answer as JSON, or
+/// with `Accept: text/event-stream` its tokens as they come and then the answer.
+pub(super) async fn respond(
+    state: web::Data<AppState>,
+    id: String,
+    q: String,
+    model: Model,
+    opts: AskOptions,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let slot = state.queue.enter().await?;
     let st = state.clone();
     let mut prep =
@@ -103,7 +116,7 @@ pub async fn ask(
         }
         a
     });
-    if !wants_events(&req) {
+    if !wants_events(req) {
         let drain = crate::llm::generator::drain(rx);
         let a = task.await.map_err(|e| ApiError::Internal(e.to_string()))??;
         let _ = drain.await;

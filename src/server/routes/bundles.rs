@@ -12,8 +12,9 @@ use crate::server::error::ApiError;
 use crate::server::metrics::Metrics;
 use crate::server::state::AppState;
 
-#[utoipa::path(post, path = "/v1/bundles",
-    request_body(content = String, description = "A FHIR Bundle or resource (application/fhir+json), or NDJSON (application/fhir+ndjson)"),
+#[utoipa::path(post, operation_id = "ingestBundle", path = "/v1/bundles",
+    request_body(description = "A FHIR Bundle, a resource or an array of them (application/fhir+json or application/json), or NDJSON (application/fhir+ndjson)",
+        content((Object = "application/fhir+json"), (Object = "application/json"), (String = "application/fhir+ndjson"))),
     responses(
         (status = 200, body = IngestReport, description = "Ingested; counts per resource type in by_type"),
         (status = 413, body = crate::server::error::OperationOutcome, description = "Body over the limit"),

@@ -24,7 +24,7 @@ pub struct ConversationCreated {
     pub patient: String,
 }
 
-#[utoipa::path(post, path = "/v1/patients/{id}/conversations", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "createConversation", path = "/v1/patients/{id}/conversations", params(("id" = String, Path)),
     responses((status = 201, body = ConversationCreated), (status = 403, body = OperationOutcome),
         (status = 404, body = OperationOutcome)))]
 pub async fn create(
@@ -38,7 +38,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(ConversationCreated { id: cid, patient: id }))
 }
 
-#[utoipa::path(post, path = "/v1/patients/{id}/conversations/{cid}/ask",
+#[utoipa::path(post, operation_id = "askInConversation", path = "/v1/patients/{id}/conversations/{cid}/ask",
     params(("id" = String, Path), ("cid" = String, Path)), request_body = AskRequest,
     responses(
         (status = 200, body = TurnAnswer, description = "The cited answer, its turn and resolved question; with Accept: text/event-stream, `token` events then an `answer` event"),

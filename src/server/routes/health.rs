@@ -9,7 +9,7 @@ use crate::server::error::ApiError;
 use crate::server::openapi::ApiDoc;
 use crate::server::state::AppState;
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The process is up")))]
+#[utoipa::path(get, operation_id = "healthz", path = "/healthz", responses((status = 200, description = "The process is up")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
@@ -23,7 +23,7 @@ pub struct Readiness {
     pub records: u64,
 }
 
-#[utoipa::path(get, path = "/readyz", responses(
+#[utoipa::path(get, operation_id = "readyz", path = "/readyz", responses(
     (status = 200, body = Readiness, description = "Database, index and model ready"),
     (status = 503, body = Readiness, description = "Something is not ready")))]
 pub async fn readyz(state: web::Data<AppState>, _caller: Caller) -> HttpResponse {
@@ -44,14 +44,14 @@ pub async fn readyz(state: web::Data<AppState>, _caller: Caller) -> HttpResponse
     }
 }
 
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
+#[utoipa::path(get, operation_id = "getMetrics", path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics(state: web::Data<AppState>, _caller: Caller) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(state.queue.depth()))
 }
 
-#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "This document")))]
+#[utoipa::path(get, operation_id = "getOpenApi", path = "/openapi.json", responses((status = 200, description = "This document")))]
 pub async fn openapi(_caller: Caller) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(ApiDoc::openapi()))
 }

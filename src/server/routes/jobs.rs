@@ -30,7 +30,7 @@ pub struct SyncBody {
     pub page_size: Option<usize>,
 }
 
-#[utoipa::path(post, path = "/v1/sync", request_body = SyncBody,
+#[utoipa::path(post, operation_id = "startSync", path = "/v1/sync", request_body = SyncBody,
     responses((status = 202, body = Job, description = "Started; follow it at /v1/jobs/{id}"),
         (status = 400, body = crate::server::error::OperationOutcome)))]
 pub async fn start(
@@ -70,7 +70,7 @@ pub async fn start(
     Ok(HttpResponse::Accepted().json(job))
 }
 
-#[utoipa::path(get, path = "/v1/jobs/{id}", params(("id" = u64, Path)),
+#[utoipa::path(get, operation_id = "getJob", path = "/v1/jobs/{id}", params(("id" = u64, Path)),
     responses((status = 200, body = Job), (status = 404, body = crate::server::error::OperationOutcome)))]
 pub async fn get(
     state: web::Data<AppState>,

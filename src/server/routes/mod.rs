@@ -3,9 +3,12 @@
 
 pub mod answers;
 pub mod bundles;
+pub mod chart;
 pub mod conversations;
+pub mod drafts;
 pub mod health;
 pub mod jobs;
+pub mod page;
 pub mod patients;
 
 use actix_web::web;
@@ -16,7 +19,9 @@ use super::state::AppState;
 use crate::fhir::reference::is_valid_id;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
+    cfg.route("/", web::get().to(page::index))
+        .route("/page/{file}", web::get().to(page::asset))
+        .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/openapi.json", web::get().to(health::openapi))
@@ -26,7 +31,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/patients", web::get().to(patients::list))
                 .route("/patients/{id}", web::get().to(patients::get))
                 .route("/patients/{id}/records", web::get().to(patients::records))
+                .route("/patients/{id}/chart", web::get().to(chart::chart))
+                .route("/patients/{id}/timeline", web::get().to(chart::timeline))
                 .route("/patients/{id}/resources/{type}/{rid}", web::get().to(patients::resource))
+                .route("/patients/{id}/resources/{type}/{rid}/record", web::get().to(patients::record))
+                .route("/patients/{id}/encounters/{eid}/draft", web::post().to(drafts::draft))
+                .route("/patients/{id}/drafts/export", web::post().to(drafts::export))
                 .route("/patients/{id}/context", web::post().to(answers::context))
                 .route("/patients/{id}/ask", web::post().to(answers::ask))
                 .route("/patients/{id}/conversations", web::post().to(conversations::create))
@@ -46,4 +56,13 @@ pub async fn patient(state: &AppState, caller: &Caller, id: &str) -> Result<Stri
         return Err(ApiError::NotFound(format!("unknown patient {id}")));
     }
     Ok(id.to_owned())
+}
+
+/// A page size from a query: `default` when absent, refused outside 1 to `max`.
+pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit must be 1 to {max}, got {limit}")));
+    }
+    Ok(limit)
 }

@@ -4,17 +4,17 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::patient;
+use super::{page_limit, patient};
 use crate::fhir::date::FhirDate;
-use crate::fhir::reference::is_valid_id;
 use crate::fhir::resource_type::is_known;
+use crate::fhir::ResourceRef;
 use crate::retrieval::{Hit, SearchRequest};
 use crate::server::auth::{Caller, Scope};
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::store::{PatientRow, PatientSummary};
 
-#[utoipa::path(get, path = "/v1/patients", responses((status = 200, body = Vec<PatientRow>)))]
+#[utoipa::path(get, operation_id = "listPatients", path = "/v1/patients", responses((status = 200, body = Vec<PatientRow>)))]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let mut rows = state.ws.store.patients().await?;
     if let Scope::Patients(ids) = &caller.scope {
@@ -23,7 +23,7 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(rows))
 }
 
-#[utoipa::path(get, path = "/v1/patients/{id}", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "getPatient", path = "/v1/patients/{id}", params(("id" = String, Path)),
     responses((status = 200, body = PatientSummary), (status = 404, body = crate::server::error::OperationOutcome)))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -41,6 +41,7 @@ pub async fn get(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RecordsQuery {
     /// Words to search for (empty: newest first).
     #[serde(default)]
@@ -68,7 +69,7 @@ pub struct RecordsPage {
 /// Deepest page offset served (search ranks from the top for every page).
 const MAX_OFFSET: usize = 10_000;
 
-#[utoipa::path(get, path = "/v1/patients/{id}/records", params(("id" = String, Path), RecordsQuery),
+#[utoipa::path(get, operation_id = "searchRecords", path = "/v1/patients/{id}/records", params(("id" = String, Path), RecordsQuery),
     responses((status = 200, body = RecordsPage), (status = 400, body = crate::server::error::OperationOutcome)))]
 pub async fn records(
     state: web::Data<AppState>,
@@ -78,10 +79,7 @@ pub async fn records(
 ) -> Result<HttpResponse, ApiError> {
     let id = patient(&state, &caller, &id).await?;
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("limit must be 1 to 200, got {limit}")));
-    }
+    let limit = page_limit(q.limit, 20, 200)?;
     let offset: usize = match q.cursor.as_deref() {
         None => 0,
         Some(c) => c
@@ -118,7 +116,7 @@ pub async fn records(
     Ok(HttpResponse::Ok().json(RecordsPage { results, next_cursor }))
 }
 
-#[utoipa::path(get, path = "/v1/patients/{id}/resources/{type}/{rid}",
+#[utoipa::path(get, operation_id = "getResource", path = "/v1/patients/{id}/resources/{type}/{rid}",
     params(("id" = String, Path), ("type" = String, Path), ("rid" = String, Path)),
     responses((status = 200, description = "The FHIR resource as stored", content_type = "application/fhir+json"),
         (status = 404, body = crate::server::error::OperationOutcome)))]
@@ -127,16 +125,69 @@ pub async fn resource(
     caller: Caller,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, rtype, rid) = path.into_inner();
-    let id = patient(&state, &caller, &id).await?;
-    if !is_known(&rtype) || !is_valid_id(&rid) {
-        return Err(ApiError::BadRequest(format!("invalid reference {rtype}/{rid}")));
-    }
-    let not_found = || ApiError::NotFound(format!("{rtype}/{rid} is not in patient {id}'s record"));
-    let (owner, raw) = state.ws.store.resource_of(&rtype, &rid).await?.ok_or_else(not_found)?;
+    let (id, r) = patient_and_ref(&state, &caller, path.into_inner()).await?;
+    let not_found = || ApiError::NotFound(format!("{r} is not in patient {id}'s record"));
+    let (owner, raw) = state.ws.store.resource_of(r.rtype(), r.id()).await?.ok_or_else(not_found)?;
     // Another patient's resource is "not found" here, not "forbidden": its existence is not told.
     if owner.as_deref() != Some(id.as_str()) {
         return Err(not_found());
     }
     Ok(HttpResponse::Ok().content_type("application/fhir+json").body(raw))
+}
+
+/// A record as the page shows it: the rendering, its date, and the note or transcript decoded
+/// from its attachments.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecordView {
+    #[serde(rename = "ref")]
+    pub rref: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub date: Option<String>,
+    pub status: Option<String>,
+    /// The one-line rendering.
+    pub text: String,
+    /// Decoded note text, or an image's transcript, with where it came from.
+    pub note: Option<String>,
+    /// The encounter the record belongs to.
+    pub encounter: Option<String>,
+}
+
+#[utoipa::path(get, operation_id = "getRecord", path = "/v1/patients/{id}/resources/{type}/{rid}/record",
+    params(("id" = String, Path), ("type" = String, Path), ("rid" = String, Path)),
+    responses((status = 200, body = RecordView), (status = 404, body = crate::server::error::OperationOutcome)))]
+pub async fn record(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, r) = patient_and_ref(&state, &caller, path.into_inner()).await?;
+    let rec = state
+        .ws
+        .store
+        .record_of(&id, &r)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("{r} is not in patient {id}'s record")))?;
+    Ok(HttpResponse::Ok().json(RecordView {
+        rref: r.to_string(),
+        rtype: r.rtype().to_owned(),
+        date: rec.date.map(|d| d.to_string()),
+        status: rec.status,
+        text: rec.text,
+        note: rec.note,
+        encounter: rec.encounter.map(|e| e.to_string()),
+    }))
+}
+
+/// The patient of a `/patients/{id}/resources/{type}/{rid}` path, checked, and the reference it
+/// names, well formed (whether the resource is that patient's is for the handler to check).
+async fn patient_and_ref(
+    state: &AppState,
+    caller: &Caller,
+    (id, rtype, rid): (String, String, String),
+) -> Result<(String, ResourceRef), ApiError> {
+    let id = patient(state, caller, &id).await?;
+    let r = ResourceRef::new(&rtype, &rid)
+        .ok_or_else(|| ApiError::BadRequest(format!("invalid reference {rtype}/{rid}")))?;
+    Ok((id, r))
 }
