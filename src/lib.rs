@@ -13,6 +13,7 @@ pub mod eval;
 pub mod fhir;
 pub mod ingest;
 pub mod llm;
+pub mod outgoing;
 pub mod retrieval;
 pub mod retry;
 pub mod server;

@@ -17,6 +17,7 @@ use crate::server::preparation::PreparationBudget;
 use crate::server::queue::GenerationQueue;
 use crate::server::state::{AppState, Limits, Model};
 use crate::settings::Settings;
+use crate::sync::ServerList;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -52,12 +53,17 @@ pub struct Args {
     /// writes to the data directory, before it is answered 503 with `Retry-After`.
     #[arg(long, default_value_t = 5.0)]
     pub write_wait: f64,
+    /// A FHIR server base URL that `POST /v1/sync` may sync from (repeat for several). The
+    /// service fetches from no other server, and follows no link off that server's origin.
+    #[arg(long = "sync-server", value_name = "URL")]
+    pub sync_servers: Vec<String>,
 }
 
 pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<bool> {
     settings.write_wait = std::time::Duration::try_from_secs_f64(args.write_wait)
         .map_err(|_| anyhow::anyhow!("--write-wait must be a number of seconds, not {}", args.write_wait))?;
     let auth = auth(&args)?;
+    let sync_servers = ServerList::new(&args.sync_servers).map_err(anyhow::Error::msg)?;
     let tokenizer = Arc::new(load_tokenizer(&settings)?);
     let model = if args.no_model {
         None
@@ -90,6 +96,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<bool> {
             max: args.max_conversations,
             idle: std::time::Duration::from_secs(args.conversation_idle),
         }),
+        sync_servers,
     };
     eprintln!("ehrqa serving on http://{} (not for clinical use)", args.bind);
     crate::server::serve(state, args.bind, args.workers).await?;

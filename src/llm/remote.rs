@@ -66,6 +66,7 @@ impl RemoteGenerator {
         let client = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.read_timeout)
+            .redirect(crate::outgoing::same_origin_redirects())
             .build()
             .map_err(|e| LlmError::Remote(e.to_string()))?;
         let retry = RetryPolicy::default().with_attempts(cfg.attempts);

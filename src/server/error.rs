@@ -20,6 +20,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("this API key may not read patient {0}")]
     Forbidden(String),
+    /// Something no key may ask of this service as it was started (a server it was not given).
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -77,7 +80,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "invalid",
             ApiError::Unauthorized => "login",
-            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Forbidden(_) | ApiError::NotAllowed(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::TooLarge(_) => "too-long",
             ApiError::NotFhir(_) => "structure",
@@ -95,7 +98,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::NotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFhir(_) | ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -11,6 +11,7 @@ use crate::answer::PromptStyle;
 use crate::conversation::Conversations;
 use crate::ingest::Workspace;
 use crate::llm::{Generator, Tokenizer};
+use crate::sync::ServerList;
 use crate::tokens::TokenBudget;
 
 /// The model answers come from, and how it is prompted.
@@ -45,4 +46,6 @@ pub struct AppState {
     pub jobs: Jobs,
     /// Conversations in memory, each owned by the key that opened it.
     pub conversations: Conversations<KeyId>,
+    /// The FHIR servers `/v1/sync` may fetch from (`--sync-server`); none: sync is off.
+    pub sync_servers: ServerList,
 }

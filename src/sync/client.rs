@@ -2,6 +2,10 @@
 //! OAuth client credentials and refreshed once on a 401), retries on 429, 5xx and timeouts (the
 //! shared [`RetryPolicy`], as the remote model's), and paging through `Bundle.link[next]` whatever
 //! shape the server gives its links.
+//!
+//! Every request stays on the server's origin: a `next` link or a redirect elsewhere is refused,
+//! not followed, so the token goes nowhere else. A refusal's body is not repeated in errors (they
+//! reach job reports and logs; a server's reply is not ours to echo).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -9,6 +13,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use tokio::sync::Mutex;
 
+use crate::outgoing::{same_origin_redirects, Origin};
 use crate::retry::{self, Failure, RetryPolicy, Verdict};
 
 /// How to authenticate to the FHIR server.
@@ -32,8 +37,12 @@ pub enum ClientError {
     Unauthorized(String),
     #[error("{0}: not found ({1})")]
     NotFound(String, u16),
-    #[error("{url}: HTTP {status}: {text}")]
-    Status { url: String, status: u16, text: String },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}: on another origin than the server {server}; not followed")]
+    OtherOrigin { url: String, server: String },
+    #[error("{url}: HTTP {status}, a redirect to another origin; not followed")]
+    Redirected { url: String, status: u16 },
     #[error("{0}: the server did not return FHIR JSON: {1}")]
     Garbage(String, String),
     #[error("token endpoint {0}: {1}")]
@@ -42,6 +51,7 @@ pub enum ClientError {
 
 pub struct FhirClient {
     base: String,
+    origin: Origin,
     http: reqwest::Client,
     auth: ServerAuth,
     token: Mutex<Option<String>>,
@@ -53,17 +63,21 @@ const MAX_PAGES: usize = 100_000;
 
 impl FhirClient {
     pub fn new(base: &str, auth: ServerAuth, timeout: Duration) -> Result<Self, ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable { url: base.into(), reason };
+        let origin = Origin::of(base).ok_or_else(|| unreachable("not an http(s) URL".into()))?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(timeout)
+            .redirect(same_origin_redirects())
             .build()
-            .map_err(|e| ClientError::Unreachable { url: base.into(), reason: e.to_string() })?;
+            .map_err(|e| unreachable(e.to_string()))?;
         let token = match &auth {
             ServerAuth::Bearer(t) => Some(t.clone()),
             _ => None,
         };
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
+            origin,
             http,
             auth,
             token: Mutex::new(token),
@@ -75,18 +89,24 @@ impl FhirClient {
         &self.base
     }
 
-    /// An absolute URL for a path relative to the base (absolute URLs are kept).
-    pub fn url(&self, path: &str) -> String {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_owned()
-        } else {
-            format!("{}/{}", self.base, path.trim_start_matches('/'))
+    /// An absolute URL for a path relative to the base; an absolute URL (a `next` link, a status
+    /// URL) only when it is on the server's origin.
+    pub fn url(&self, path: &str) -> Result<String, ClientError> {
+        if !(path.starts_with("http://") || path.starts_with("https://")) {
+            return Ok(format!("{}/{}", self.base, path.trim_start_matches('/')));
+        }
+        match Origin::of(path) {
+            Some(o) if o == self.origin => Ok(path.to_owned()),
+            _ => Err(ClientError::OtherOrigin {
+                url: path.to_owned(),
+                server: self.origin.as_str().to_owned(),
+            }),
         }
     }
 
     /// GETs a FHIR JSON resource, retried as the shared policy says.
     pub async fn get(&self, path: &str) -> Result<Json, ClientError> {
-        let url = self.url(path);
+        let url = self.url(path)?;
         self.retry.run(&url, || self.get_once(&url)).await
     }
 
@@ -106,11 +126,12 @@ impl FhirClient {
             }
             401 | 403 => Err(Failure::fatal(ClientError::Unauthorized(url.into()))),
             404 | 410 => Err(Failure::fatal(ClientError::NotFound(url.into(), status.as_u16()))),
+            // Redirects on the origin are followed by the client; one left is to elsewhere.
+            code @ 300..=399 => {
+                Err(Failure::fatal(ClientError::Redirected { url: url.into(), status: code }))
+            }
             code => match retry::status_verdict(status, resp.headers()) {
-                Verdict::Final => {
-                    let text: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
-                    Err(Failure::fatal(ClientError::Status { url: url.into(), status: code, text }))
-                }
+                Verdict::Final => Err(Failure::fatal(ClientError::Status { url: url.into(), status: code })),
                 verdict => {
                     let reason = format!("HTTP {code}");
                     Err(Failure::new(ClientError::Unreachable { url: url.into(), reason }, verdict))
@@ -132,7 +153,7 @@ impl FhirClient {
     pub async fn all_pages(&self, first: &str) -> Result<Vec<Json>, ClientError> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
-        let mut next = Some(self.url(first));
+        let mut next = Some(self.url(first)?);
         while let Some(url) = next.take() {
             if !seen.insert(url.clone()) || seen.len() > MAX_PAGES {
                 break;
@@ -153,7 +174,8 @@ impl FhirClient {
                 .flatten()
                 .find(|l| l["relation"] == "next")
                 .and_then(|l| l["url"].as_str())
-                .map(|u| self.url(u));
+                .map(|u| self.url(u))
+                .transpose()?;
         }
         Ok(out)
     }
@@ -170,7 +192,13 @@ impl FhirClient {
 
     /// OAuth 2 client credentials (form body, as SMART backend services and most servers take).
     async fn fetch_token(&self, id: &str, secret: &str, token_url: &str) -> Result<String, ClientError> {
-        let url = self.url(token_url);
+        // The token endpoint is configured beside the server and may be on another origin (an
+        // authorization server); it is sent the client's own credentials, nothing of the server's.
+        let url = if token_url.starts_with("http://") || token_url.starts_with("https://") {
+            token_url.to_owned()
+        } else {
+            self.url(token_url)?
+        };
         let err = |m: String| ClientError::Token(url.clone(), m);
         let body = format!(
             "grant_type=client_credentials&client_id={}&client_secret={}",

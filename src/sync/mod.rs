@@ -6,6 +6,7 @@
 
 pub mod client;
 mod fetch;
+pub mod origin;
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 pub use client::{ClientError, FhirClient, ServerAuth};
 pub use fetch::Method;
+pub use origin::{Origin, ServerList};
 
 use crate::fhir::date::FhirDate;
 use crate::fhir::input::Format;

@@ -36,7 +36,7 @@ async fn the_chart_and_timeline_page_a_patient_and_refuse_other_patients_records
     let (status, chart) = s.get(&format!("/v1/patients/{MERVIN}/chart"), admin).await;
     assert_eq!(status, StatusCode::OK, "{chart}");
     assert_eq!(chart["patient"]["id"], MERVIN);
-    assert_eq!(chart["age"], 47, "born 1938-05-17, died 1985");
+    assert_eq!(chart["age"], 47, "born 1938-05-17, died 1986-04-01");
     assert!(chart["notice"].as_str().unwrap().contains("Not for clinical use"));
     let a1c = chart["labs"].as_array().unwrap().iter().find(|s| s["code"] == "4548-4").unwrap();
     assert_eq!(a1c, &chart["labs"][0], "key labs first, A1c first among them");

@@ -38,7 +38,13 @@ fn patients_json_contract() {
     let list = v.as_array().unwrap();
     assert_eq!(list.len(), 7);
     for p in list {
-        assert_eq!(keys(p), ["birth_date", "gender", "id", "name", "resources"]);
+        // `deceased` (added) only for those who died: Mervin, in 1986.
+        let mut want = vec!["birth_date", "gender", "id", "name", "resources"];
+        if p["id"] == MERVIN {
+            want.insert(1, "deceased");
+            assert!(p["deceased"].as_str().unwrap().starts_with("1986-04-01"), "{p}");
+        }
+        assert_eq!(keys(p), want);
         assert!(p["resources"].as_i64().unwrap() > 0);
     }
     let mervin = list.iter().find(|p| p["id"] == MERVIN).unwrap();

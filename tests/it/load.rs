@@ -51,6 +51,7 @@ async fn writes_succeed_under_read_load_with_a_sync_running() {
         .arg("--data-dir")
         .arg(dir.path())
         .args(["serve", "--no-auth", "--no-model", "--workers", "2", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--sync-server", &fhir.base])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -18,10 +18,13 @@ async fn a_full_request_cycle_logs_no_patient_data_at_info() {
     let log = std::fs::File::create(&log_path).unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
+    // A FHIR server the service may sync from, which is not there.
+    let closed = free_port();
+    let fhir = format!("http://127.0.0.1:{closed}/fhir");
     let child = Command::new(env!("CARGO_BIN_EXE_ehrqa"))
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["serve", "--no-auth", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--no-auth", "--bind", &format!("127.0.0.1:{port}"), "--sync-server", &fhir])
         .args(["--budget", "1024", "--max-tokens", "16"])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -82,10 +85,9 @@ async fn a_full_request_cycle_logs_no_patient_data_at_info() {
         .unwrap();
     assert_eq!(posted.status(), 200);
     // A sync that fails: the server is not there (the failure is logged as a warning).
-    let closed = free_port();
     let job: Value = http
         .post(format!("{base}/v1/sync"))
-        .json(&json!({"server": format!("http://127.0.0.1:{closed}/fhir"), "patient": DONG}))
+        .json(&json!({"server": fhir, "patient": DONG}))
         .send()
         .await
         .unwrap()

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ehrqa::sync::{FhirClient, ServerAuth};
+use ehrqa::sync::{ClientError, FhirClient, ServerAuth};
 use serde_json::{json, Value};
 
 use crate::helpers::{ehrqa, fixture, free_port, stderr, stdout, wait_for_port, Process, DONG};
@@ -361,6 +361,38 @@ async fn sync_retries_a_server_that_fails_now_and_then() {
     assert_eq!(got, want);
 }
 
+/// A `next` link or a redirect to another origin is refused, not followed (the bearer token goes
+/// nowhere else), and a refusal's body is not repeated in the error.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_stays_on_the_servers_origin() {
+    let fhir_json = ("Content-Type", "application/fhir+json");
+    let empty = r#"{"resourceType":"Bundle","type":"searchset"}"#;
+    let trap = scripted::serve(vec![fixed("200 OK", &[fhir_json], empty); 2]).await;
+    let page = format!(
+        r#"{{"resourceType":"Bundle","type":"searchset","entry":[{{"resource":{{"resourceType":"Patient","id":"p1"}}}}],
+            "link":[{{"relation":"next","url":"{}/fhir/Patient?page=2"}}]}}"#,
+        trap.url
+    );
+    let location = format!("{}/fhir/Patient/p1", trap.url);
+    let refusal = r#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"at /srv/hapi/secret.properties line 3"}]}"#;
+    let server = scripted::serve(vec![
+        fixed("200 OK", &[fhir_json], &page),
+        fixed("302 Found", &[("Location", &location)], ""),
+        fixed("400 Bad Request", &[fhir_json], refusal),
+    ])
+    .await;
+    let client =
+        FhirClient::new(&server.url, ServerAuth::Bearer("secret".into()), Duration::from_secs(10)).unwrap();
+    let e = client.all_pages("Patient").await.unwrap_err();
+    assert!(matches!(e, ClientError::OtherOrigin { .. }), "{e}");
+    let e = client.get("Patient/p1").await.unwrap_err();
+    assert!(matches!(e, ClientError::Redirected { status: 302, .. }), "{e}");
+    let e = client.get("Patient?name=x").await.unwrap_err().to_string();
+    assert!(e.contains("400") && !e.contains("secret.properties"), "{e}");
+    assert_eq!(server.arrivals().len(), 3);
+    assert!(trap.arrivals().is_empty(), "a request left the server's origin");
+}
+
 /// The server's `Retry-After` is the wait, not an addition to the client's own backoff.
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_waits_exactly_what_retry_after_asks() {
@@ -447,6 +479,7 @@ async fn the_api_runs_a_sync_job() {
         .arg("--data-dir")
         .arg(dir.path())
         .args(["serve", "--no-auth", "--no-model", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--sync-server", &server.base])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -454,6 +487,22 @@ async fn the_api_runs_a_sync_job() {
     let _ehrqa = Process { child };
     wait_for_port(port, Duration::from_secs(60));
     let api = format!("http://127.0.0.1:{port}");
+    // A server it was not started with is refused before any request leaves: nothing connects.
+    let trap = scripted::serve(vec![fixed("200 OK", &[], "{}")]).await;
+    for other in [
+        format!("{}/fhir", trap.url),
+        format!("{}/../other", server.base),
+        "http://169.254.169.254/latest".into(),
+    ] {
+        let r = reqwest::Client::new()
+            .post(format!("{api}/v1/sync"))
+            .json(&json!({"server": other, "patient": BOB}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN, "{other}");
+    }
+    assert!(trap.arrivals().is_empty(), "a request reached a server not named");
     let r = reqwest::Client::new()
         .post(format!("{api}/v1/sync"))
         .json(&json!({"server": server.base, "patient": BOB}))
@@ -489,10 +538,10 @@ async fn the_api_runs_a_sync_job() {
     assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     let outcome: Value = r.json().await.unwrap();
     assert_eq!(outcome["resourceType"], "OperationOutcome");
-    // A bad request is refused before any job starts.
+    // A bad request to the allowed server is refused before any job starts.
     let r = reqwest::Client::new()
         .post(format!("{api}/v1/sync"))
-        .json(&json!({"server": "ftp://x", "all": true}))
+        .json(&json!({"server": server.base, "all": true, "patient": BOB}))
         .send()
         .await
         .unwrap();

@@ -13,7 +13,7 @@ use crate::sync::{self, ServerAuth, SyncRequest};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SyncBody {
-    /// The FHIR server's base URL.
+    /// The FHIR server's base URL: one the service was started with (`--sync-server`).
     pub server: String,
     /// One patient id...
     pub patient: Option<String>,
@@ -32,7 +32,8 @@ pub struct SyncBody {
 
 #[utoipa::path(post, operation_id = "startSync", path = "/v1/sync", request_body = SyncBody,
     responses((status = 202, body = Job, description = "Started; follow it at /v1/jobs/{id}"),
-        (status = 400, body = crate::server::error::OperationOutcome)))]
+        (status = 400, body = crate::server::error::OperationOutcome),
+        (status = 403, body = crate::server::error::OperationOutcome, description = "A key limited to some patients, or a server not named by --sync-server")))]
 pub async fn start(
     state: web::Data<AppState>,
     caller: Caller,
@@ -40,6 +41,17 @@ pub async fn start(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
     let b = body.into_inner();
+    if !state.sync_servers.allows(&b.server) {
+        return Err(ApiError::NotAllowed(format!(
+            "{:?} is not a server this service syncs from (it was started with {})",
+            b.server,
+            if state.sync_servers.is_empty() {
+                "no --sync-server".to_owned()
+            } else {
+                "other --sync-server URLs".to_owned()
+            }
+        )));
+    }
     let mut req = SyncRequest::new(&b.server);
     req.patients = b.patients;
     req.patients.extend(b.patient);
