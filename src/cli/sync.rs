@@ -1,5 +1,6 @@
 //! `ehrqa sync --server URL (--patient ID ... | --all) [--since INSTANT] [auth]`: pull patients
-//! from a FHIR server into the data directory.
+//! from a FHIR server into the data directory, one by one; with `--bulk (--all | --group ID)
+//! [--types T,T]`, as a population through Bulk Data `$export`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,18 +10,30 @@ use anyhow::bail;
 use super::output::{print_json, OutputFormat};
 use crate::ingest::Workspace;
 use crate::settings::Settings;
-use crate::sync::{self, PatientSync, ServerAuth, Status, SyncProgress, SyncRequest};
+use crate::sync::bulk::BulkFile;
+use crate::sync::{
+    self, BulkProgress, BulkRequest, BulkScope, PatientSync, ServerAuth, Status, SyncProgress, SyncRequest,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The FHIR server's base URL.
     #[arg(long)]
     pub server: String,
-    #[arg(long = "patient")]
+    #[arg(long = "patient", conflicts_with = "bulk")]
     pub patients: Vec<String>,
     /// Every patient on the server.
-    #[arg(long, conflicts_with = "patients")]
+    #[arg(long, alias = "all-patients", conflicts_with = "patients")]
     pub all: bool,
+    /// Through Bulk Data `$export` (with `--all` or `--group`), not patient by patient.
+    #[arg(long)]
+    pub bulk: bool,
+    /// With `--bulk`: the members of this Group.
+    #[arg(long, requires = "bulk", conflicts_with = "all")]
+    pub group: Option<String>,
+    /// With `--bulk`: only these resource types.
+    #[arg(long, requires = "bulk", value_delimiter = ',')]
+    pub types: Vec<String>,
     /// Only what changed since this FHIR instant (default: since each patient's last sync).
     #[arg(long)]
     pub since: Option<String>,
@@ -65,7 +78,23 @@ impl SyncProgress for Lines {
     }
 }
 
+impl BulkProgress for Lines {
+    fn waiting(&self, progress: Option<&str>) {
+        eprintln!("  export: {}", progress.unwrap_or("in progress"));
+    }
+
+    fn file(&self, f: &BulkFile, done: usize, total: usize) {
+        match &f.error {
+            None => eprintln!("  [{done}/{total}] {}: {} resources", f.rtype, f.resources),
+            Some(e) => eprintln!("  [{done}/{total}] {}: failed: {e}", f.rtype),
+        }
+    }
+}
+
 pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow::Result<bool> {
+    if args.bulk {
+        return bulk(settings, args, format).await;
+    }
     let mut req = SyncRequest::new(&args.server);
     req.patients = args.patients;
     req.all = args.all;
@@ -89,6 +118,43 @@ pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow
         ),
     }
     Ok(report.patients.iter().all(|p| p.status == Status::Synced))
+}
+
+async fn bulk(settings: Settings, args: Args, format: OutputFormat) -> anyhow::Result<bool> {
+    let scope = match (args.all, args.group) {
+        (true, None) => BulkScope::AllPatients,
+        (false, Some(g)) => BulkScope::Group(g),
+        _ => bail!("--bulk needs --all (every patient) or --group ID"),
+    };
+    let req = BulkRequest {
+        server: args.server.trim_end_matches('/').to_owned(),
+        scope,
+        types: args.types,
+        since: args.since,
+        full: args.full,
+        auth: auth(args.token, args.token_file, args.client_id, args.client_secret, args.token_url)?,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    sync::bulk::validate(&req)?;
+    let ws = Workspace::open_with(settings.clone(), super::optional_counter(&settings)).await?;
+    eprintln!(
+        "exporting from {}{}",
+        req.server,
+        if let BulkScope::Group(g) = &req.scope { format!(" (Group/{g})") } else { String::new() }
+    );
+    let report = sync::bulk::run(&ws, &req, &Lines).await?;
+    match format {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Text => println!(
+            "exported {} file(s), {} resources, {} error(s) reported by the server, in {:.1} s{}",
+            report.files.len(),
+            report.resources,
+            report.errors,
+            report.elapsed_ms as f64 / 1000.0,
+            if report.resumed { " (resumed)" } else { "" }
+        ),
+    }
+    Ok(report.files.iter().all(|f| f.error.is_none()))
 }
 
 fn auth(

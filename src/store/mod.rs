@@ -4,6 +4,7 @@
 //! Queries are built at run time (no compile-time checked macros) so the crate builds without a
 //! database and a PostgreSQL implementation can sit beside this one behind the same methods.
 
+mod bulk;
 mod busy;
 mod change;
 mod check;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use bulk::BulkState;
 pub use busy::retry_busy;
 pub use change::{Change, Staged, WriteOutcome};
 pub use check::DatabaseCheck;

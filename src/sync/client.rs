@@ -58,6 +58,34 @@ pub struct FhirClient {
     retry: RetryPolicy,
 }
 
+/// The kinds of request a sync makes.
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    Get,
+    /// A GET that starts an asynchronous operation (`Prefer: respond-async`).
+    KickOff,
+    Delete,
+    /// An operation's output file (NDJSON), with the bearer token or without.
+    Download {
+        token: bool,
+    },
+}
+
+/// Where an asynchronous operation stands.
+#[derive(Debug)]
+pub enum Poll {
+    /// Still working: the server's `X-Progress` (printable characters only, at most 100) and
+    /// its `Retry-After`.
+    Running { progress: Option<String>, retry_after: Option<Duration> },
+    /// Finished: the completion manifest.
+    Done(Json),
+}
+
+/// A server's progress text as shown: printable, short (it reaches a terminal).
+fn progress_text(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(100).collect()
+}
+
 /// Pages followed at most for one search (a server whose next links loop is cut off).
 const MAX_PAGES: usize = 100_000;
 
@@ -113,17 +141,21 @@ impl FhirClient {
     /// One attempt. A 401 with client credentials fetches a fresh token and asks once more
     /// (tokens expire); any other refusal, and a 404, are final.
     async fn get_once(&self, url: &str) -> Result<Json, Failure<ClientError>> {
-        let mut resp = self.send_get(url).await?;
+        let resp = self.attempt(Call::Get, url).await?;
+        let bytes = resp.bytes().await.map_err(|e| transport_failure(url, &e))?;
+        parse(url, &bytes).map_err(Failure::fatal)
+    }
+
+    /// One request, its refusals mapped: a success (2xx) comes back as it is.
+    async fn attempt(&self, call: Call, url: &str) -> Result<reqwest::Response, Failure<ClientError>> {
+        let mut resp = self.send(call, url).await?;
         if resp.status() == 401 && matches!(self.auth, ServerAuth::ClientCredentials { .. }) {
             *self.token.lock().await = None;
-            resp = self.send_get(url).await?;
+            resp = self.send(call, url).await?;
         }
         let status = resp.status();
         match status.as_u16() {
-            200..=299 => {
-                let bytes = resp.bytes().await.map_err(|e| transport_failure(url, &e))?;
-                parse(url, &bytes).map_err(Failure::fatal)
-            }
+            200..=299 => Ok(resp),
             401 | 403 => Err(Failure::fatal(ClientError::Unauthorized(url.into()))),
             404 | 410 => Err(Failure::fatal(ClientError::NotFound(url.into(), status.as_u16()))),
             // Redirects on the origin are followed by the client; one left is to elsewhere.
@@ -140,12 +172,74 @@ impl FhirClient {
         }
     }
 
-    async fn send_get(&self, url: &str) -> Result<reqwest::Response, Failure<ClientError>> {
-        let mut rb = self.http.get(url).header("Accept", "application/fhir+json");
-        if let Some(t) = self.bearer().await.map_err(Failure::fatal)? {
-            rb = rb.bearer_auth(t);
-        }
+    async fn send(&self, call: Call, url: &str) -> Result<reqwest::Response, Failure<ClientError>> {
+        let rb = match call {
+            Call::Get | Call::KickOff => self.http.get(url).header("Accept", "application/fhir+json"),
+            Call::Delete => self.http.delete(url).header("Accept", "application/fhir+json"),
+            Call::Download { .. } => self.http.get(url).header("Accept", "application/fhir+ndjson"),
+        };
+        let rb = match call {
+            Call::KickOff => rb.header("Prefer", "respond-async"),
+            _ => rb,
+        };
+        let rb = match (call, self.bearer().await.map_err(Failure::fatal)?) {
+            (Call::Download { token: false }, _) | (_, None) => rb,
+            (_, Some(t)) => rb.bearer_auth(t),
+        };
         rb.send().await.map_err(|e| transport_failure(url, &e))
+    }
+
+    /// Starts an asynchronous operation (`$export`): the status URL it answers 202 with, which
+    /// must be on the server's origin.
+    pub async fn kick_off(&self, path: &str) -> Result<String, ClientError> {
+        let url = self.url(path)?;
+        let resp = self.retry.run(&url, || self.attempt(Call::KickOff, &url)).await?;
+        if resp.status() != 202 {
+            let status = resp.status().as_u16();
+            return Err(ClientError::Garbage(
+                url,
+                format!("HTTP {status} where an asynchronous 202 was expected"),
+            ));
+        }
+        let location = resp.headers().get("Content-Location").and_then(|v| v.to_str().ok());
+        let location =
+            location.ok_or_else(|| ClientError::Garbage(url.clone(), "no Content-Location".into()))?;
+        self.url(location)
+    }
+
+    /// Asks an asynchronous operation how it is going.
+    pub async fn poll(&self, status_url: &str) -> Result<Poll, ClientError> {
+        let url = self.url(status_url)?;
+        let resp = self.retry.run(&url, || self.attempt(Call::Get, &url)).await?;
+        if resp.status() == 202 {
+            let progress = resp.headers().get("X-Progress").and_then(|v| v.to_str().ok()).map(progress_text);
+            let retry_after = retry::retry_after(resp.headers(), std::time::SystemTime::now());
+            return Ok(Poll::Running { progress, retry_after });
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Unreachable { url: url.clone(), reason: e.to_string() })?;
+        serde_json::from_slice(&bytes).map(Poll::Done).map_err(|e| ClientError::Garbage(url, e.to_string()))
+    }
+
+    /// A file an operation produced, with the token only when the server says it needs one.
+    pub async fn download(&self, file_url: &str, token: bool) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(file_url)?;
+        let call = Call::Download { token };
+        let resp = self.retry.run(&url, || self.attempt(call, &url)).await?;
+        let bytes =
+            resp.bytes().await.map_err(|e| ClientError::Unreachable { url, reason: e.to_string() })?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Ends an asynchronous operation on the server (its files go); one already gone is fine.
+    pub async fn delete(&self, status_url: &str) -> Result<(), ClientError> {
+        let url = self.url(status_url)?;
+        match self.retry.run(&url, || self.attempt(Call::Delete, &url)).await {
+            Ok(_) | Err(ClientError::NotFound(..)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Every resource of a search or operation, following `next` links page after page (empty

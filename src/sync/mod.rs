@@ -4,6 +4,7 @@
 //! last successful sync per server and patient makes the next run incremental, so an interrupted
 //! sync resumes where it stopped instead of starting over.
 
+pub mod bulk;
 pub mod client;
 mod fetch;
 pub mod origin;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub use bulk::{BulkProgress, BulkReport, BulkRequest, BulkScope};
 pub use client::{ClientError, FhirClient, ServerAuth};
 pub use fetch::Method;
 pub use origin::{Origin, ServerList};
@@ -208,26 +210,11 @@ async fn one(
     };
     let n = resources.len();
     let bytes = fetch::bundle(client, resources);
-    let counter = ws.counter.clone();
-    let source = format!("{}/Patient/{id}", req.server);
-    let loaded =
-        tokio::task::spawn_blocking(move || load_bytes(source, &bytes, Format::Json, counter.as_deref()))
-            .await
-            .map_err(|_| IngestError::ReaderGone)?;
-    let loaded = match loaded.accepted() {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            out.error = Some(format!("the server's data was refused: {e}"));
-            return Ok(out);
-        }
-    };
-    match ingest_loaded(ws, loaded).await {
-        Ok(_) => {}
-        Err(IngestError::Refused(reason)) => {
-            out.error = Some(format!("the server's data was refused: {reason}"));
-            return Ok(out);
-        }
-        Err(e) => return Err(e.into()),
+    if let Err(refused) =
+        ingest_input(ws, format!("{}/Patient/{id}", req.server), bytes, Format::Json).await?
+    {
+        out.error = Some(refused);
+        return Ok(out);
     }
     ws.store.set_last_sync(&req.server, id, &began).await.map_err(IngestError::from)?;
     out.status = Status::Synced;
@@ -235,4 +222,27 @@ async fn one(
     out.resources = n;
     out.binaries = binaries;
     Ok(out)
+}
+
+/// One fetched input ingested all-or-nothing: the resources stored, or why the server's data was
+/// refused (nothing of it stored). Only a failing database is an error of the sync's own.
+pub(crate) async fn ingest_input(
+    ws: &Workspace,
+    source: String,
+    bytes: Vec<u8>,
+    format: Format,
+) -> Result<Result<usize, String>, SyncError> {
+    let counter = ws.counter.clone();
+    let loaded = tokio::task::spawn_blocking(move || load_bytes(source, &bytes, format, counter.as_deref()))
+        .await
+        .map_err(|_| IngestError::ReaderGone)?;
+    let loaded = match loaded.accepted() {
+        Ok(l) => l,
+        Err(e) => return Ok(Err(format!("the server's data was refused: {e}"))),
+    };
+    match ingest_loaded(ws, loaded).await {
+        Ok(r) => Ok(Ok(r.resources)),
+        Err(IngestError::Refused(reason)) => Ok(Err(format!("the server's data was refused: {reason}"))),
+        Err(e) => Err(e.into()),
+    }
 }
