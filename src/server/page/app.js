@@ -227,11 +227,11 @@ async function loadChart(state, left, right) {
         [c.age !== undefined ? "Age " + c.age + (p.deceased ? " at death" : "") : null, p.gender, p.birth_date ? "born " + p.birth_date : null]
           .filter(Boolean).join(" · ")),
       h("p", { class: "notice" }, c.notice),
-      list("Active problems", p.active_problems),
-      list("Active medications", p.active_medications),
       list("Allergies", p.allergies),
       seriesSection("Vitals", c.vitals),
-      seriesSection("Key labs", c.labs));
+      seriesSection("Key labs", c.labs),
+      list("Active problems", p.active_problems),
+      list("Active medications", p.active_medications));
     draftPanel(state, right);
   } catch (e) {
     setStatus(e.message, true);
@@ -396,7 +396,7 @@ async function openRecord(ref) {
 function askPanel(state, root) {
   chartState = state;
   const conversation = h("ol", { class: "conversation", "aria-live": "polite", "aria-label": "Conversation" });
-  const input = h("textarea", { id: "question", rows: 2, placeholder: "What was his latest hemoglobin A1c?" });
+  const input = h("textarea", { id: "question", rows: 2, placeholder: "e.g. What was the latest hemoglobin A1c?" });
   const button = h("button", { type: "submit" }, "Ask");
   const form = h("form", { class: "ask" }, h("label", { for: "question" }, "Ask about this record"), input, button);
   root.append(h("h2", {}, "Ask"), conversation, form, h("aside", { id: "record", class: "record", "aria-label": "Cited record", hidden: true }));
