@@ -13,7 +13,7 @@ mod writer;
 
 pub use check::{check, CheckReport, IndexCheck, InputCheck};
 pub use error::IngestError;
-pub use pipeline::{ingest_files, ingest_loaded, load_bytes, load_file, Loaded};
+pub use pipeline::{ingest_files, ingest_loaded, ingest_stream, load_bytes, load_file, Loaded};
 pub use progress::{NoProgress, Progress};
 pub use rebuild::rebuild;
 pub use report::{Failure, IngestReport, Timings};

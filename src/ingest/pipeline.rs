@@ -82,11 +82,8 @@ pub async fn ingest_files(
     files: Vec<PathBuf>,
     progress: &dyn Progress,
 ) -> Result<IngestReport, IngestError> {
-    let started = Instant::now();
-    let writing = ws.writing().await?;
     let total: u64 = files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
-    progress.start(total, "ingest");
-    let (tx, mut rx) = mpsc::channel::<Loaded>(2);
+    let (tx, rx) = mpsc::channel::<Loaded>(2);
     let max = ws.settings.max_input_bytes;
     let counter = ws.counter.clone();
     let reader = std::thread::spawn(move || {
@@ -96,6 +93,23 @@ pub async fn ingest_files(
             }
         }
     });
+    let result = ingest_stream(ws, rx, total, progress).await;
+    reader.join().map_err(|_| IngestError::ReaderGone)?;
+    result
+}
+
+/// Ingests inputs as they come from `rx` (loaded by whoever sends them: the reader thread for
+/// files, a download for a Bulk Data export), committed in groups. Refused inputs are reported,
+/// not fatal; `total` bytes are expected, for progress.
+pub async fn ingest_stream(
+    ws: &Workspace,
+    mut rx: mpsc::Receiver<Loaded>,
+    total: u64,
+    progress: &dyn Progress,
+) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    let writing = ws.writing().await?;
+    progress.start(total, "ingest");
     let mut report = IngestReport::default();
     let result = async {
         let mut group = Group::new(ws)?;
@@ -112,7 +126,6 @@ pub async fn ingest_files(
     }
     .await;
     drop(rx);
-    reader.join().map_err(|_| IngestError::ReaderGone)?;
     progress.finish();
     result?;
     ws.index.reload()?;

@@ -11,12 +11,14 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::client::{query_escape, ClientError, FhirClient, Poll, ServerAuth};
-use super::{ingest_input, SyncError};
+use super::SyncError;
 use crate::fhir::date::FhirDate;
 use crate::fhir::input::Format;
 use crate::fhir::reference::is_valid_id;
 use crate::fhir::resource_type::is_known;
-use crate::ingest::{IngestError, Workspace};
+use tokio::sync::mpsc;
+
+use crate::ingest::{ingest_stream, load_bytes, IngestError, Loaded, NoProgress, Workspace};
 
 /// Whose data an export holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,8 +234,8 @@ fn ingest_rank(rtype: &str) -> u8 {
     }
 }
 
-/// The manifest's outputs, in `ingest_rank` order, each downloaded and ingested before the next
-/// is asked for.
+/// The manifest's outputs in `ingest_rank` order: each downloaded and prepared while the one
+/// before is written, all in the ingest's commit groups (a file is still all-or-nothing).
 async fn ingest_outputs(
     ws: &Workspace,
     client: &FhirClient,
@@ -250,15 +252,39 @@ async fn ingest_outputs(
         .collect();
     outputs.sort_by_key(|(t, _)| ingest_rank(t));
     let total = outputs.len();
-    for (i, (rtype, url)) in outputs.into_iter().enumerate() {
-        let bytes = client.download(url, token).await?;
-        let mut file = BulkFile { rtype: rtype.to_owned(), resources: 0, error: None };
-        match ingest_input(ws, url.to_owned(), bytes, Format::Ndjson).await? {
-            Ok(n) => file.resources = n,
-            Err(reason) => file.error = Some(reason),
+    let (tx, rx) = mpsc::channel::<Loaded>(2);
+    let counter = ws.counter.clone();
+    let fetch = async move {
+        let mut files = Vec::with_capacity(total);
+        for (i, (rtype, url)) in outputs.into_iter().enumerate() {
+            let bytes = client.download(url, token).await?;
+            let (counter, source) = (counter.clone(), url.to_owned());
+            let loaded = tokio::task::spawn_blocking(move || {
+                load_bytes(source, &bytes, Format::Ndjson, counter.as_deref())
+            })
+            .await
+            .map_err(|_| IngestError::ReaderGone)?;
+            let file = BulkFile {
+                rtype: rtype.to_owned(),
+                resources: loaded.result.as_ref().map_or(0, |b| b.resources.len()),
+                error: None,
+            };
+            progress.file(&file, i + 1, total);
+            files.push((file, url.to_owned()));
+            if tx.send(loaded).await.is_err() {
+                break;
+            }
+        }
+        Ok::<_, SyncError>(files)
+    };
+    let (files, ingested) = tokio::join!(fetch, ingest_stream(ws, rx, 0, &NoProgress));
+    let (files, ingested) = (files?, ingested?);
+    for (mut file, url) in files {
+        if let Some(refused) = ingested.failed.iter().find(|f| f.path == url) {
+            file.error = Some(format!("the server's data was refused: {}", refused.error));
+            file.resources = 0;
         }
         report.resources += file.resources;
-        progress.file(&file, i + 1, total);
         report.files.push(file);
     }
     Ok(())
