@@ -137,6 +137,18 @@ impl Store {
             .collect()
     }
 
+    /// Whether the patient's record holds this resource (without reading it).
+    pub async fn holds(&self, patient: &str, r: &ResourceRef) -> Result<bool, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE type = ? AND id = ? AND patient_id = ?")
+                .bind(r.rtype())
+                .bind(r.id())
+                .bind(patient)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n > 0)
+    }
+
     /// One record of the patient's, `None` when it is not theirs (or does not exist).
     pub async fn record_of(&self, patient: &str, r: &ResourceRef) -> Result<Option<Record>, StoreError> {
         let json: Option<String> =

@@ -120,7 +120,7 @@ impl FhirClient {
     /// An absolute URL for a path relative to the base; an absolute URL (a `next` link, a status
     /// URL) only when it is on the server's origin.
     pub fn url(&self, path: &str) -> Result<String, ClientError> {
-        if !(path.starts_with("http://") || path.starts_with("https://")) {
+        if !is_absolute(path) {
             return Ok(format!("{}/{}", self.base, path.trim_start_matches('/')));
         }
         match Origin::of(path) {
@@ -288,11 +288,7 @@ impl FhirClient {
     async fn fetch_token(&self, id: &str, secret: &str, token_url: &str) -> Result<String, ClientError> {
         // The token endpoint is configured beside the server and may be on another origin (an
         // authorization server); it is sent the client's own credentials, nothing of the server's.
-        let url = if token_url.starts_with("http://") || token_url.starts_with("https://") {
-            token_url.to_owned()
-        } else {
-            self.url(token_url)?
-        };
+        let url = if is_absolute(token_url) { token_url.to_owned() } else { self.url(token_url)? };
         let err = |m: String| ClientError::Token(url.clone(), m);
         let body = format!(
             "grant_type=client_credentials&client_id={}&client_secret={}",
@@ -314,6 +310,10 @@ impl FhirClient {
             .map(str::to_owned)
             .ok_or_else(|| err(format!("HTTP {status}: no access_token")))
     }
+}
+
+fn is_absolute(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
 }
 
 /// A transport error, retried when it is transient.

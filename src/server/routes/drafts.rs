@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::answers::{model_and_options, respond, AskRequest};
 use super::patient;
 use crate::draft::{self, Draft, MAX_RELATED, MAX_TEXT};
-use crate::fhir::ResourceRef;
+use crate::fhir::{Record, ResourceRef};
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, OperationOutcome};
 use crate::server::state::AppState;
@@ -38,14 +38,9 @@ pub async fn draft(
 ) -> Result<HttpResponse, ApiError> {
     let (pid, eid) = path.into_inner();
     let id = patient(&state, &caller, &pid).await?;
-    let enc = encounter_of(&state, &id, &eid).await?;
-    let date = state
-        .ws
-        .store
-        .record_of(&id, &enc)
-        .await?
-        .and_then(|r| r.date)
-        .ok_or_else(|| ApiError::BadRequest(format!("{enc} has no date to name the visit by")))?;
+    let (enc, visit) = encounter_of(&state, &id, &eid).await?;
+    let date =
+        visit.date.ok_or_else(|| ApiError::BadRequest(format!("{enc} has no date to name the visit by")))?;
     let q = draft::question(&enc, &date);
     let ask = AskRequest {
         question: q.clone(),
@@ -84,7 +79,7 @@ pub async fn export(
     let eid = body.encounter.strip_prefix("Encounter/").ok_or_else(|| {
         ApiError::BadRequest(format!("encounter must be Encounter/<id>, got {:?}", body.encounter))
     })?;
-    let enc = encounter_of(&state, &id, eid).await?;
+    let (enc, _) = encounter_of(&state, &id, eid).await?;
     let text = body.text.trim();
     if text.is_empty() || text.chars().count() > MAX_TEXT {
         return Err(ApiError::BadRequest(format!("text must be 1 to {MAX_TEXT} characters")));
@@ -96,7 +91,7 @@ pub async fn export(
     for r in &body.related {
         let rr =
             ResourceRef::parse(r).ok_or_else(|| ApiError::BadRequest(format!("invalid reference {r:?}")))?;
-        if state.ws.store.record_of(&id, &rr).await?.is_none() {
+        if !state.ws.store.holds(&id, &rr).await? {
             return Err(ApiError::BadRequest(format!("{rr} is not in patient {id}'s record")));
         }
         related.push(rr);
@@ -107,12 +102,13 @@ pub async fn export(
     Ok(HttpResponse::Ok().content_type("application/fhir+json").json(doc))
 }
 
-/// One of the patient's encounters, else 404 (another patient's encounter is not told apart).
-async fn encounter_of(state: &AppState, patient: &str, eid: &str) -> Result<ResourceRef, ApiError> {
+/// One of the patient's encounters and its record, else 404 (another patient's encounter is not
+/// told apart).
+async fn encounter_of(state: &AppState, patient: &str, eid: &str) -> Result<(ResourceRef, Record), ApiError> {
     let enc = ResourceRef::new("Encounter", eid)
         .ok_or_else(|| ApiError::BadRequest(format!("invalid encounter id {eid:?}")))?;
     match state.ws.store.record_of(patient, &enc).await? {
-        Some(_) => Ok(enc),
+        Some(visit) => Ok((enc, visit)),
         None => Err(ApiError::NotFound(format!("{enc} is not one of patient {patient}'s encounters"))),
     }
 }
