@@ -1,8 +1,10 @@
 //! `ehrqa sync --server URL (--patient ID ... | --all) [--since INSTANT] [auth]`: pull patients
 //! from a FHIR server into the data directory, one by one; with `--bulk (--all | --group ID)
-//! [--types T,T]`, as a population through Bulk Data `$export`.
+//! [--types T,T]`, as a population through Bulk Data `$export`. Auth is a bearer token, OAuth
+//! client credentials with a secret, or SMART Backend Services (`--client-id --private-key`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -11,6 +13,7 @@ use super::output::{print_json, OutputFormat};
 use crate::ingest::Workspace;
 use crate::settings::Settings;
 use crate::sync::bulk::BulkFile;
+use crate::sync::signing::SigningKey;
 use crate::sync::{
     self, BulkProgress, BulkRequest, BulkScope, PatientSync, ServerAuth, Status, SyncProgress, SyncRequest,
 };
@@ -48,13 +51,26 @@ pub struct Args {
     pub token: Option<String>,
     #[arg(long)]
     pub token_file: Option<PathBuf>,
-    /// OAuth client credentials (the secret from EHRQA_FHIR_CLIENT_SECRET or --client-secret).
-    #[arg(long, requires_all = ["client_secret", "token_url"])]
+    /// OAuth client credentials: with a secret (EHRQA_FHIR_CLIENT_SECRET or --client-secret), or
+    /// SMART Backend Services with --private-key.
+    #[arg(long, conflicts_with_all = ["token", "token_file"])]
     pub client_id: Option<String>,
-    #[arg(long, env = "EHRQA_FHIR_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(long, env = "EHRQA_FHIR_CLIENT_SECRET", hide_env_values = true, requires = "client_id")]
     pub client_secret: Option<String>,
-    #[arg(long)]
+    /// SMART Backend Services: the PKCS#8 PEM key (RS384 or ES384) client assertions are signed
+    /// with; `ehrqa key jwks --private-key FILE` prints the public key to register.
+    #[arg(long, requires = "client_id", conflicts_with = "client_secret")]
+    pub private_key: Option<PathBuf>,
+    /// The key id assertions name (default: the key's RFC 7638 thumbprint, as `key jwks` prints).
+    #[arg(long, requires = "private_key")]
+    pub kid: Option<String>,
+    /// The token endpoint (default: from the server's .well-known/smart-configuration).
+    #[arg(long, requires = "client_id")]
     pub token_url: Option<String>,
+    /// Scopes asked of the token endpoint (backend default: system/*.rs, or system/*.read for
+    /// servers that offer only SMART v1 scopes).
+    #[arg(long, requires = "client_id")]
+    pub scope: Option<String>,
     /// Resources per page.
     #[arg(long, default_value_t = 500)]
     pub page_size: usize,
@@ -95,6 +111,7 @@ pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow
     if args.bulk {
         return bulk(settings, args, format).await;
     }
+    let auth = auth(&args)?;
     let mut req = SyncRequest::new(&args.server);
     req.patients = args.patients;
     req.all = args.all;
@@ -103,7 +120,7 @@ pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow
     req.everything = !args.no_everything;
     req.page_size = args.page_size;
     req.timeout = Duration::from_secs(args.timeout);
-    req.auth = auth(args.token, args.token_file, args.client_id, args.client_secret, args.token_url)?;
+    req.auth = auth;
     sync::validate(&req)?;
     let ws = Workspace::open_with(settings.clone(), super::optional_counter(&settings)).await?;
     let report = sync::run(&ws, &req, &Lines).await?;
@@ -121,6 +138,7 @@ pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow
 }
 
 async fn bulk(settings: Settings, args: Args, format: OutputFormat) -> anyhow::Result<bool> {
+    let auth = auth(&args)?;
     let scope = match (args.all, args.group) {
         (true, None) => BulkScope::AllPatients,
         (false, Some(g)) => BulkScope::Group(g),
@@ -132,7 +150,7 @@ async fn bulk(settings: Settings, args: Args, format: OutputFormat) -> anyhow::R
         types: args.types,
         since: args.since,
         full: args.full,
-        auth: auth(args.token, args.token_file, args.client_id, args.client_secret, args.token_url)?,
+        auth,
         timeout: Duration::from_secs(args.timeout),
     };
     sync::bulk::validate(&req)?;
@@ -157,24 +175,26 @@ async fn bulk(settings: Settings, args: Args, format: OutputFormat) -> anyhow::R
     Ok(report.files.iter().all(|f| f.error.is_none()))
 }
 
-fn auth(
-    token: Option<String>,
-    token_file: Option<PathBuf>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    token_url: Option<String>,
-) -> anyhow::Result<ServerAuth> {
-    if let Some(path) = token_file {
-        let t = std::fs::read_to_string(&path)
+fn auth(args: &Args) -> anyhow::Result<ServerAuth> {
+    if let Some(path) = &args.token_file {
+        let t = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         return Ok(ServerAuth::Bearer(t.trim().to_owned()));
     }
-    match (token, client_id, client_secret, token_url) {
-        (Some(t), None, ..) => Ok(ServerAuth::Bearer(t)),
-        (None, Some(client_id), Some(client_secret), Some(token_url)) => {
-            Ok(ServerAuth::ClientCredentials { client_id, client_secret, token_url })
+    let (token_url, scope) = (args.token_url.clone(), args.scope.clone());
+    match (&args.token, &args.client_id, &args.client_secret, &args.private_key) {
+        (Some(t), None, ..) => Ok(ServerAuth::Bearer(t.clone())),
+        (None, Some(id), Some(secret), None) => Ok(ServerAuth::ClientCredentials {
+            client_id: id.clone(),
+            client_secret: secret.clone(),
+            token_url,
+            scope,
+        }),
+        (None, Some(id), None, Some(path)) => {
+            let key = SigningKey::load(path, args.kid.as_deref())?;
+            Ok(ServerAuth::Backend { client_id: id.clone(), key: Arc::new(key), token_url, scope })
         }
         (None, None, ..) => Ok(ServerAuth::None),
-        _ => bail!("give either --token or --client-id with --client-secret and --token-url"),
+        _ => bail!("give --token, or --client-id with --client-secret or --private-key"),
     }
 }

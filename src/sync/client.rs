@@ -1,5 +1,5 @@
 //! A FHIR REST client for reading: JSON over reqwest, bearer tokens (static, or fetched with
-//! OAuth client credentials and refreshed once on a 401), retries on 429, 5xx and timeouts (the
+//! OAuth client credentials: [`super::token`]; a refused one is fetched anew once), retries on 429, 5xx and timeouts (the
 //! shared [`RetryPolicy`], as the remote model's), and paging through `Bundle.link[next]` whatever
 //! shape the server gives its links.
 //!
@@ -11,23 +11,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use tokio::sync::Mutex;
 
+pub use super::token::ServerAuth;
+use super::token::Tokens;
 use crate::outgoing::{same_origin_redirects, Origin};
 use crate::retry::{self, Failure, RetryPolicy, Verdict};
-
-/// How to authenticate to the FHIR server.
-#[derive(Debug, Clone, Default)]
-pub enum ServerAuth {
-    #[default]
-    None,
-    Bearer(String),
-    ClientCredentials {
-        client_id: String,
-        client_secret: String,
-        token_url: String,
-    },
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -53,8 +41,7 @@ pub struct FhirClient {
     base: String,
     origin: Origin,
     http: reqwest::Client,
-    auth: ServerAuth,
-    token: Mutex<Option<String>>,
+    tokens: Tokens,
     retry: RetryPolicy,
 }
 
@@ -99,22 +86,22 @@ impl FhirClient {
             .redirect(same_origin_redirects())
             .build()
             .map_err(|e| unreachable(e.to_string()))?;
-        let token = match &auth {
-            ServerAuth::Bearer(t) => Some(t.clone()),
-            _ => None,
-        };
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             origin,
             http,
-            auth,
-            token: Mutex::new(token),
+            tokens: Tokens::new(auth),
             retry: RetryPolicy::default(),
         })
     }
 
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// How many access tokens this client fetched from the token endpoint so far.
+    pub fn tokens_fetched(&self) -> usize {
+        self.tokens.fetched()
     }
 
     /// An absolute URL for a path relative to the base; an absolute URL (a `next` link, a status
@@ -138,8 +125,8 @@ impl FhirClient {
         self.retry.run(&url, || self.get_once(&url)).await
     }
 
-    /// One attempt. A 401 with client credentials fetches a fresh token and asks once more
-    /// (tokens expire); any other refusal, and a 404, are final.
+    /// One attempt. A 401 with fetched tokens fetches a fresh one and asks once more (tokens
+    /// expire, servers restart); any other refusal, and a 404, are final.
     async fn get_once(&self, url: &str) -> Result<Json, Failure<ClientError>> {
         let resp = self.attempt(Call::Get, url).await?;
         let bytes = resp.bytes().await.map_err(|e| transport_failure(url, &e))?;
@@ -149,8 +136,8 @@ impl FhirClient {
     /// One request, its refusals mapped: a success (2xx) comes back as it is.
     async fn attempt(&self, call: Call, url: &str) -> Result<reqwest::Response, Failure<ClientError>> {
         let mut resp = self.send(call, url).await?;
-        if resp.status() == 401 && matches!(self.auth, ServerAuth::ClientCredentials { .. }) {
-            *self.token.lock().await = None;
+        if resp.status() == 401 && self.tokens.auth().fetches_tokens() {
+            self.tokens.refused().await;
             resp = self.send(call, url).await?;
         }
         let status = resp.status();
@@ -182,7 +169,8 @@ impl FhirClient {
             Call::KickOff => rb.header("Prefer", "respond-async"),
             _ => rb,
         };
-        let rb = match (call, self.bearer().await.map_err(Failure::fatal)?) {
+        let token = self.tokens.bearer(&self.http, &self.base).await.map_err(Failure::fatal)?;
+        let rb = match (call, token) {
             (Call::Download { token: false }, _) | (_, None) => rb,
             (_, Some(t)) => rb.bearer_auth(t),
         };
@@ -273,46 +261,9 @@ impl FhirClient {
         }
         Ok(out)
     }
-
-    async fn bearer(&self) -> Result<Option<String>, ClientError> {
-        let mut token = self.token.lock().await;
-        if token.is_none() {
-            if let ServerAuth::ClientCredentials { client_id, client_secret, token_url } = &self.auth {
-                *token = Some(self.fetch_token(client_id, client_secret, token_url).await?);
-            }
-        }
-        Ok(token.clone())
-    }
-
-    /// OAuth 2 client credentials (form body, as SMART backend services and most servers take).
-    async fn fetch_token(&self, id: &str, secret: &str, token_url: &str) -> Result<String, ClientError> {
-        // The token endpoint is configured beside the server and may be on another origin (an
-        // authorization server); it is sent the client's own credentials, nothing of the server's.
-        let url = if is_absolute(token_url) { token_url.to_owned() } else { self.url(token_url)? };
-        let err = |m: String| ClientError::Token(url.clone(), m);
-        let body = format!(
-            "grant_type=client_credentials&client_id={}&client_secret={}",
-            form_escape(id),
-            form_escape(secret)
-        );
-        let resp = self
-            .http
-            .post(&url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        let status = resp.status();
-        let json: Json = resp.json().await.map_err(|e| err(format!("HTTP {status}: {e}")))?;
-        json["access_token"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| err(format!("HTTP {status}: no access_token")))
-    }
 }
 
-fn is_absolute(url: &str) -> bool {
+pub(super) fn is_absolute(url: &str) -> bool {
     url.starts_with("http://") || url.starts_with("https://")
 }
 
@@ -332,7 +283,7 @@ fn parse(url: &str, bytes: &[u8]) -> Result<Json, ClientError> {
 }
 
 /// `application/x-www-form-urlencoded` escaping.
-fn form_escape(s: &str) -> String {
+pub(super) fn form_escape(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),

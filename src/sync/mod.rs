@@ -8,6 +8,8 @@ pub mod bulk;
 pub mod client;
 mod fetch;
 pub mod origin;
+pub mod signing;
+mod token;
 
 use std::time::{Duration, Instant};
 

@@ -26,6 +26,7 @@ mod remote;
 mod retrieval;
 mod scripted;
 mod server;
+mod smart_backend;
 mod sync;
 mod tokenizer;
 mod writers;

@@ -16,29 +16,35 @@ use serde_json::{json, Value};
 use crate::helpers::{ehrqa, fixture, free_port, stderr, stdout, wait_for_port, Process, DONG};
 use crate::scripted::{self, fixed};
 
-const BOB: &str = "3f6fd0bb-6cd3-eb3f-4401-cd38ace25f2b";
-const STATIC_TOKEN: &str = "test-static-token";
+pub(crate) const BOB: &str = "3f6fd0bb-6cd3-eb3f-4401-cd38ace25f2b";
+pub(crate) const STATIC_TOKEN: &str = "test-static-token";
 
 pub(crate) struct FhirServer {
     _process: Process,
     _dir: tempfile::TempDir,
     pub(crate) base: String,
-    root: String,
+    pub(crate) root: String,
 }
 
 impl FhirServer {
     pub(crate) fn start(auth: bool) -> Self {
+        let client = "{client_id: ehrqa-client, client_secret: ehrqa-secret, scopes: \"system/*.read system/*.write\"}";
+        Self::start_with(auth.then_some(client))
+    }
+
+    /// A server; with SMART clients (YAML flow mappings, comma-separated), it takes only the
+    /// static token and those clients' tokens.
+    pub(crate) fn start_with(smart_clients: Option<&str>) -> Self {
         let sekmet = ehrqa::settings::default_cache_dir().join("venv-sekmet/bin/sekmet");
         assert!(sekmet.is_file(), "run scripts/setup (installs sekmet-fhir)");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let root = format!("http://127.0.0.1:{port}");
-        let auth_yaml = if auth {
-            format!(
-                "server_auth:\n  types: [bearer, smart]\n  tokens: [{STATIC_TOKEN}]\n  smart_clients: [{{client_id: ehrqa-client, client_secret: ehrqa-secret, scopes: \"system/*.read system/*.write\"}}]\n  token_lifetime: 3600\n  enforce_scopes: true\n"
-            )
-        } else {
-            "server_auth:\n  types: [none]\n".to_owned()
+        let auth_yaml = match smart_clients {
+            Some(clients) => format!(
+                "server_auth:\n  types: [bearer, smart]\n  tokens: [{STATIC_TOKEN}]\n  smart_clients: [{clients}]\n  token_lifetime: 3600\n  enforce_scopes: true\n"
+            ),
+            None => "server_auth:\n  types: [none]\n".to_owned(),
         };
         let settings = format!(
             "base_url: {root}/fhir\nhost: 127.0.0.1\nport: {port}\ndb_path: {}\n{auth_yaml}simulator:\n  enabled: false\nvalidation:\n  inbound: warn\nlog_inbound: false\n",
@@ -114,14 +120,15 @@ fn rewrite(v: &mut Value, urls: &BTreeMap<String, String>) {
     }
 }
 
-fn read(rel: &str) -> Value {
+pub(crate) fn read(rel: &str) -> Value {
     serde_json::from_slice(&std::fs::read(fixture(rel)).unwrap()).unwrap()
 }
 
-const DONG_FILE: &str = "fhir/synthea/Dong_Effertz_a8f87e52.json";
-const BOB_FILE: &str = "fhir/synthea-java/Bob965_Keeling57_3f6fd0bb-6cd3-eb3f-4401-cd38ace25f2b.json";
+pub(crate) const DONG_FILE: &str = "fhir/synthea/Dong_Effertz_a8f87e52.json";
+pub(crate) const BOB_FILE: &str =
+    "fhir/synthea-java/Bob965_Keeling57_3f6fd0bb-6cd3-eb3f-4401-cd38ace25f2b.json";
 /// The practitioners and organisations the Java Synthea patient refers to conditionally.
-const SHARED: [&str; 2] = [
+pub(crate) const SHARED: [&str; 2] = [
     "fhir/synthea-java/practitionerInformation1633536936158.json",
     "fhir/synthea-java/hospitalInformation1633536936158.json",
 ];
@@ -145,7 +152,7 @@ fn base64_encode(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-fn sync(dir: &Path, args: &[&str]) -> (bool, Value, String) {
+pub(crate) fn sync(dir: &Path, args: &[&str]) -> (bool, Value, String) {
     let mut all = vec!["sync", "--format", "json"];
     all.extend_from_slice(args);
     let out = ehrqa(dir, &all);
