@@ -161,7 +161,14 @@ impl FhirClient {
 
     async fn send(&self, call: Call, url: &str) -> Result<reqwest::Response, Failure<ClientError>> {
         let rb = match call {
-            Call::Get | Call::KickOff => self.http.get(url).header("Accept", "application/fhir+json"),
+            // No cached search results (HAPI reuses a search's results for 60 s by default, so
+            // an incremental sync would miss what changed in that minute).
+            Call::Get => self
+                .http
+                .get(url)
+                .header("Accept", "application/fhir+json")
+                .header("Cache-Control", "no-cache"),
+            Call::KickOff => self.http.get(url).header("Accept", "application/fhir+json"),
             Call::Delete => self.http.delete(url).header("Accept", "application/fhir+json"),
             Call::Download { .. } => self.http.get(url).header("Accept", "application/fhir+ndjson"),
         };
@@ -256,7 +263,7 @@ impl FhirClient {
                 .flatten()
                 .find(|l| l["relation"] == "next")
                 .and_then(|l| l["url"].as_str())
-                .map(|u| self.url(u))
+                .map(|u| self.url(&json_format(u)))
                 .transpose()?;
         }
         Ok(out)
@@ -271,6 +278,20 @@ pub(super) fn is_absolute(url: &str) -> bool {
 fn transport_failure(url: &str, e: &reqwest::Error) -> Failure<ClientError> {
     let error = ClientError::Unreachable { url: url.into(), reason: e.to_string() };
     Failure::new(error, retry::error_verdict(e))
+}
+
+/// A `next` link asking for JSON: HAPI's links repeat the `_format` a search was made with (or
+/// one a proxy added), and `_format` outranks the Accept header.
+fn json_format(url: &str) -> String {
+    let Some((path, query)) = url.split_once('?') else { return url.to_owned() };
+    let params: Vec<&str> =
+        query.split('&').filter(|p| !p.starts_with("_format=") && *p != "_format").collect();
+    if params.len() == query.split('&').count() {
+        return url.to_owned();
+    }
+    let mut out = format!("{path}?{}", params.join("&"));
+    out.push_str(if params.is_empty() { "_format=json" } else { "&_format=json" });
+    out
 }
 
 fn parse(url: &str, bytes: &[u8]) -> Result<Json, ClientError> {
@@ -295,4 +316,21 @@ pub(super) fn form_escape(s: &str) -> String {
 /// Query-string escaping for values (ids, instants).
 pub fn query_escape(s: &str) -> String {
     form_escape(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_format;
+
+    #[test]
+    fn next_links_ask_for_json_whatever_format_they_carry() {
+        let hapi = "http://h/fhir?_getpages=ab&_getpagesoffset=20&_count=20&_format=xml&_pretty=true";
+        assert_eq!(
+            json_format(hapi),
+            "http://h/fhir?_getpages=ab&_getpagesoffset=20&_count=20&_pretty=true&_format=json"
+        );
+        assert_eq!(json_format("http://h/fhir?_format=xml"), "http://h/fhir?_format=json");
+        let plain = "http://h/fhir/Observation?patient=1&_count=5";
+        assert_eq!(json_format(plain), plain);
+    }
 }

@@ -11,6 +11,7 @@ mod gemma3;
 mod gemma3_real;
 mod gemma3_vision;
 mod grounding;
+mod hapi_paging;
 mod helpers;
 mod identity;
 mod images;

@@ -161,7 +161,7 @@ pub(crate) fn sync(dir: &Path, args: &[&str]) -> (bool, Value, String) {
 }
 
 /// (type, id) -> rendering of every resource in a patient's compartment.
-async fn compartment(dir: &Path, patient: &str) -> BTreeMap<(String, String), String> {
+pub(crate) async fn compartment(dir: &Path, patient: &str) -> BTreeMap<(String, String), String> {
     let pool =
         sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("ehrqa.sqlite").display())).await.unwrap();
     let rows: Vec<(String, String, String)> =
@@ -190,7 +190,7 @@ async fn own_fields(dir: &Path, patient: &str) -> BTreeMap<(String, String), Str
     rows.into_iter().map(|(t, id, fields)| ((t, id), fields)).collect()
 }
 
-fn per_type(c: &BTreeMap<(String, String), String>) -> BTreeMap<String, usize> {
+pub(crate) fn per_type(c: &BTreeMap<(String, String), String>) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for (t, _) in c.keys() {
         *m.entry(t.clone()).or_default() += 1;
