@@ -76,10 +76,10 @@ pub enum Command {
     /// Generate text with the local model or a remote server (streams to stdout).
     Generate(generate::Args),
     /// Serve the REST API.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Pull patients from a FHIR server (HAPI and others).
     Sync(sync::Args),
-    /// API keys for `serve`.
+    /// API keys for `serve`, and signing keys for SMART Backend Services.
     #[command(subcommand)]
     Key(key::Key),
     /// Evaluations: generate question sets, measure retrieval.
@@ -132,7 +132,7 @@ impl Cli {
             Command::Eval(cmd) => eval::run(settings, cmd, format).await,
             Command::Ask(args) => ask::run(settings, args, format).await,
             Command::Chat(args) => chat::run(settings, args, format).await,
-            Command::Serve(args) => serve::run(settings, args).await,
+            Command::Serve(args) => serve::run(settings, *args).await,
             Command::Sync(args) => sync::run(settings, args, format).await,
             Command::Key(cmd) => key::run(cmd, format),
             Command::Generate(args) => generate::run(settings, args).await,

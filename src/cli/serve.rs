@@ -16,8 +16,12 @@ use crate::server::metrics::Metrics;
 use crate::server::preparation::PreparationBudget;
 use crate::server::queue::GenerationQueue;
 use crate::server::state::{AppState, Limits, Model};
+use crate::server::subscriptions::{Subscriptions, Target};
 use crate::settings::Settings;
-use crate::sync::ServerList;
+use crate::sync::subscription::Criteria;
+use crate::sync::{ServerList, COMPARTMENT_TYPES};
+
+use super::sync::FhirAuthArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -57,6 +61,33 @@ pub struct Args {
     /// service fetches from no other server, and follows no link off that server's origin.
     #[arg(long = "sync-server", value_name = "URL")]
     pub sync_servers: Vec<String>,
+    /// A FHIR server to stay in step with (repeat for several): rest-hook Subscriptions are made
+    /// on it at start-up, each notification syncs the patient it names, and they are deleted at
+    /// shutdown. Signed in to with the auth options below.
+    #[arg(long = "subscribe-to", value_name = "URL")]
+    pub subscribe_to: Vec<String>,
+    /// Resource types subscribed to (R4 `criteria: Type?`; default: the patient compartment's
+    /// clinical types).
+    #[arg(long = "subscribe-type", value_name = "TYPE", value_delimiter = ',', requires = "subscribe_to")]
+    pub subscribe_types: Vec<String>,
+    /// Subscribe to these SubscriptionTopic URLs instead (the R4 topic-based backport), where the
+    /// server offers them.
+    #[arg(
+        long = "subscribe-topic",
+        value_name = "URL",
+        requires = "subscribe_to",
+        conflicts_with = "subscribe_types"
+    )]
+    pub subscribe_topics: Vec<String>,
+    /// The URL the FHIR servers reach this service at (default: http://BIND); notifications go
+    /// to its /v1/notifications.
+    #[arg(long, value_name = "URL", requires = "subscribe_to")]
+    pub public_url: Option<String>,
+    /// Seconds between checks that each subscription is still active on its server.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub subscription_check: u64,
+    #[command(flatten)]
+    pub fhir_auth: FhirAuthArgs,
 }
 
 pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<bool> {
@@ -64,6 +95,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<bool> {
         .map_err(|_| anyhow::anyhow!("--write-wait must be a number of seconds, not {}", args.write_wait))?;
     let auth = auth(&args)?;
     let sync_servers = ServerList::new(&args.sync_servers).map_err(anyhow::Error::msg)?;
+    let subscriptions = subscriptions(&args)?;
     let tokenizer = Arc::new(load_tokenizer(&settings)?);
     let model = if args.no_model {
         None
@@ -97,10 +129,47 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<bool> {
             idle: std::time::Duration::from_secs(args.conversation_idle),
         }),
         sync_servers,
+        subscriptions: subscriptions.clone(),
     };
     eprintln!("ehrqa serving on http://{} (not for clinical use)", args.bind);
     crate::server::serve(state, args.bind, args.workers).await?;
+    if let Some(subs) = subscriptions {
+        eprintln!("deleting the subscriptions on the FHIR servers");
+        subs.unsubscribe_all().await;
+    }
     Ok(true)
+}
+
+/// The subscriptions asked for, checked before anything starts (they are made once the
+/// service listens, since a server may call back at once).
+fn subscriptions(args: &Args) -> anyhow::Result<Option<Arc<Subscriptions>>> {
+    if args.subscribe_to.is_empty() {
+        return Ok(None);
+    }
+    let auth = args.fhir_auth.server_auth()?;
+    let criteria: Vec<Criteria> = if !args.subscribe_topics.is_empty() {
+        args.subscribe_topics.iter().cloned().map(Criteria::Topic).collect()
+    } else if !args.subscribe_types.is_empty() {
+        args.subscribe_types.iter().cloned().map(Criteria::Type).collect()
+    } else {
+        COMPARTMENT_TYPES.iter().map(|t| Criteria::Type((*t).to_owned())).collect()
+    };
+    let is_type = |t: &str| {
+        t.starts_with(|c: char| c.is_ascii_uppercase()) && t.chars().all(|c| c.is_ascii_alphabetic())
+    };
+    if let Some(bad) = args.subscribe_types.iter().find(|t| !is_type(t)) {
+        bail!("--subscribe-type {bad:?} is not a FHIR resource type");
+    }
+    let mut targets = Vec::new();
+    for url in &args.subscribe_to {
+        let base = crate::sync::origin::normalise_base(url)
+            .ok_or_else(|| anyhow::anyhow!("--subscribe-to {url:?} is not an http(s) base URL"))?;
+        targets.push(Target { base, auth: auth.clone(), criteria: criteria.clone() });
+    }
+    let public = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.bind));
+    let endpoint = format!("{}/v1/notifications", public.trim_end_matches('/'));
+    let every = std::time::Duration::from_secs(args.subscription_check.max(1));
+    Ok(Some(Arc::new(Subscriptions::new(targets, endpoint, every)?)))
 }
 
 /// Keys are required except with `--no-auth` on a loopback address.

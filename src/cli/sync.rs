@@ -46,6 +46,19 @@ pub struct Args {
     /// Search each resource type by patient instead of asking for `$everything`.
     #[arg(long)]
     pub no_everything: bool,
+    #[command(flatten)]
+    pub auth: FhirAuthArgs,
+    /// Resources per page.
+    #[arg(long, default_value_t = 500)]
+    pub page_size: usize,
+    /// Seconds to wait for one response.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+/// How to sign in to a FHIR server (shared by `sync` and `serve --subscribe-to`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FhirAuthArgs {
     /// A bearer token (or EHRQA_FHIR_TOKEN, or --token-file).
     #[arg(long, env = "EHRQA_FHIR_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -71,12 +84,6 @@ pub struct Args {
     /// servers that offer only SMART v1 scopes).
     #[arg(long, requires = "client_id")]
     pub scope: Option<String>,
-    /// Resources per page.
-    #[arg(long, default_value_t = 500)]
-    pub page_size: usize,
-    /// Seconds to wait for one response.
-    #[arg(long, default_value_t = 120)]
-    pub timeout: u64,
 }
 
 struct Lines;
@@ -111,7 +118,7 @@ pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow
     if args.bulk {
         return bulk(settings, args, format).await;
     }
-    let auth = auth(&args)?;
+    let auth = args.auth.server_auth()?;
     let mut req = SyncRequest::new(&args.server);
     req.patients = args.patients;
     req.all = args.all;
@@ -138,7 +145,7 @@ pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow
 }
 
 async fn bulk(settings: Settings, args: Args, format: OutputFormat) -> anyhow::Result<bool> {
-    let auth = auth(&args)?;
+    let auth = args.auth.server_auth()?;
     let scope = match (args.all, args.group) {
         (true, None) => BulkScope::AllPatients,
         (false, Some(g)) => BulkScope::Group(g),
@@ -175,26 +182,28 @@ async fn bulk(settings: Settings, args: Args, format: OutputFormat) -> anyhow::R
     Ok(report.files.iter().all(|f| f.error.is_none()))
 }
 
-fn auth(args: &Args) -> anyhow::Result<ServerAuth> {
-    if let Some(path) = &args.token_file {
-        let t = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        return Ok(ServerAuth::Bearer(t.trim().to_owned()));
-    }
-    let (token_url, scope) = (args.token_url.clone(), args.scope.clone());
-    match (&args.token, &args.client_id, &args.client_secret, &args.private_key) {
-        (Some(t), None, ..) => Ok(ServerAuth::Bearer(t.clone())),
-        (None, Some(id), Some(secret), None) => Ok(ServerAuth::ClientCredentials {
-            client_id: id.clone(),
-            client_secret: secret.clone(),
-            token_url,
-            scope,
-        }),
-        (None, Some(id), None, Some(path)) => {
-            let key = SigningKey::load(path, args.kid.as_deref())?;
-            Ok(ServerAuth::Backend { client_id: id.clone(), key: Arc::new(key), token_url, scope })
+impl FhirAuthArgs {
+    pub fn server_auth(&self) -> anyhow::Result<ServerAuth> {
+        if let Some(path) = &self.token_file {
+            let t = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            return Ok(ServerAuth::Bearer(t.trim().to_owned()));
         }
-        (None, None, ..) => Ok(ServerAuth::None),
-        _ => bail!("give --token, or --client-id with --client-secret or --private-key"),
+        let (token_url, scope) = (self.token_url.clone(), self.scope.clone());
+        match (&self.token, &self.client_id, &self.client_secret, &self.private_key) {
+            (Some(t), None, ..) => Ok(ServerAuth::Bearer(t.clone())),
+            (None, Some(id), Some(secret), None) => Ok(ServerAuth::ClientCredentials {
+                client_id: id.clone(),
+                client_secret: secret.clone(),
+                token_url,
+                scope,
+            }),
+            (None, Some(id), None, Some(path)) => {
+                let key = SigningKey::load(path, self.kid.as_deref())?;
+                Ok(ServerAuth::Backend { client_id: id.clone(), key: Arc::new(key), token_url, scope })
+            }
+            (None, None, ..) => Ok(ServerAuth::None),
+            _ => bail!("give --token, or --client-id with --client-secret or --private-key"),
+        }
     }
 }

@@ -18,6 +18,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("a valid API key is required (Authorization: Bearer <key>)")]
     Unauthorized,
+    #[error("a valid notification secret is required")]
+    NotificationSecret,
     #[error("this API key may not read patient {0}")]
     Forbidden(String),
     /// Something no key may ask of this service as it was started (a server it was not given).
@@ -67,6 +69,14 @@ pub struct Issue {
 }
 
 impl OperationOutcome {
+    /// A success that says what was done.
+    pub fn information(diagnostics: String) -> Self {
+        Self {
+            resource_type: "OperationOutcome",
+            issue: vec![Issue { severity: "information", code: "informational", diagnostics }],
+        }
+    }
+
     pub fn error(code: &'static str, diagnostics: String) -> Self {
         Self {
             resource_type: "OperationOutcome",
@@ -79,7 +89,7 @@ impl ApiError {
     fn issue_code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "invalid",
-            ApiError::Unauthorized => "login",
+            ApiError::Unauthorized | ApiError::NotificationSecret => "login",
             ApiError::Forbidden(_) | ApiError::NotAllowed(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::TooLarge(_) => "too-long",
@@ -97,7 +107,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::NotificationSecret => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::NotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -12,6 +12,7 @@ pub mod preparation;
 pub mod queue;
 pub mod routes;
 pub mod state;
+pub mod subscriptions;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,8 @@ use state::AppState;
 pub async fn serve(state: AppState, bind: SocketAddr, workers: usize) -> std::io::Result<()> {
     let state = web::Data::new(state);
     background::start(state.clone());
+    let subscriptions = state.subscriptions.clone();
+    let ws = state.ws.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -50,6 +53,15 @@ pub async fn serve(state: AppState, bind: SocketAddr, workers: usize) -> std::io
     })
     .workers(workers.max(1))
     .bind(bind)?;
+    if let Some(subs) = subscriptions {
+        // Made once the socket listens, since a server may call back at once.
+        if let Err(e) = subs.subscribe_all().await {
+            subs.unsubscribe_all().await;
+            return Err(std::io::Error::other(e.to_string()));
+        }
+        tokio::spawn(subs.clone().work(ws));
+        tokio::spawn(subs.watch());
+    }
     tracing::info!(%bind, "serving");
     server.run().await
 }

@@ -7,11 +7,11 @@
 //! a new route cannot forget them.
 
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{answers, bundles, chart, conversations, drafts, health, jobs, patients};
+use super::routes::{answers, bundles, chart, conversations, drafts, health, jobs, notifications, patients};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,7 @@ use super::routes::{answers, bundles, chart, conversations, drafts, health, jobs
         conversations::create, conversations::ask,
         drafts::draft, drafts::export,
         jobs::start, jobs::get,
+        notifications::post, notifications::put, notifications::list,
     ),
     modifiers(&Bearer, &SharedAnswers),
     security(("bearer" = []))
@@ -40,6 +41,13 @@ impl Modify for Bearer {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // What a FHIR server's notifications carry instead of a key (`serve --subscribe-to`).
+        components.add_security_scheme(
+            "notificationSecret",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(
+                crate::sync::subscription::SECRET_HEADER,
+            ))),
+        );
     }
 }
 
@@ -48,7 +56,7 @@ const PUBLIC: &[&str] = &["/healthz"];
 
 /// Routes where a key scoped to some patients can be refused (`Caller::may_read`, `may_write`).
 fn may_forbid(path: &str) -> bool {
-    path.starts_with("/v1/patients/{id}") || path == "/v1/bundles" || path == "/v1/sync"
+    path.starts_with("/v1/patients/{id}") || ["/v1/bundles", "/v1/sync", "/v1/subscriptions"].contains(&path)
 }
 
 /// The shared error answers, as named responses every operation refers to.

@@ -7,6 +7,7 @@ use super::jobs::Jobs;
 use super::metrics::Metrics;
 use super::preparation::PreparationBudget;
 use super::queue::GenerationQueue;
+use super::subscriptions::Subscriptions;
 use crate::answer::PromptStyle;
 use crate::conversation::Conversations;
 use crate::ingest::Workspace;
@@ -48,4 +49,6 @@ pub struct AppState {
     pub conversations: Conversations<KeyId>,
     /// The FHIR servers `/v1/sync` may fetch from (`--sync-server`); none: sync is off.
     pub sync_servers: ServerList,
+    /// The servers the service subscribes to (`--subscribe-to`), when any.
+    pub subscriptions: Option<Arc<Subscriptions>>,
 }

@@ -47,8 +47,10 @@ pub struct FhirClient {
 
 /// The kinds of request a sync makes.
 #[derive(Debug, Clone, Copy)]
-enum Call {
+enum Call<'a> {
     Get,
+    /// A new resource (`POST`), the body its JSON.
+    Create(&'a [u8]),
     /// A GET that starts an asynchronous operation (`Prefer: respond-async`).
     KickOff,
     Delete,
@@ -134,7 +136,7 @@ impl FhirClient {
     }
 
     /// One request, its refusals mapped: a success (2xx) comes back as it is.
-    async fn attempt(&self, call: Call, url: &str) -> Result<reqwest::Response, Failure<ClientError>> {
+    async fn attempt(&self, call: Call<'_>, url: &str) -> Result<reqwest::Response, Failure<ClientError>> {
         let mut resp = self.send(call, url).await?;
         if resp.status() == 401 && self.tokens.auth().fetches_tokens() {
             self.tokens.refused().await;
@@ -159,7 +161,7 @@ impl FhirClient {
         }
     }
 
-    async fn send(&self, call: Call, url: &str) -> Result<reqwest::Response, Failure<ClientError>> {
+    async fn send(&self, call: Call<'_>, url: &str) -> Result<reqwest::Response, Failure<ClientError>> {
         let rb = match call {
             // No cached search results (HAPI reuses a search's results for 60 s by default, so
             // an incremental sync would miss what changed in that minute).
@@ -169,6 +171,13 @@ impl FhirClient {
                 .header("Accept", "application/fhir+json")
                 .header("Cache-Control", "no-cache"),
             Call::KickOff => self.http.get(url).header("Accept", "application/fhir+json"),
+            Call::Create(body) => self
+                .http
+                .post(url)
+                .header("Accept", "application/fhir+json")
+                .header("Content-Type", "application/fhir+json")
+                .header("Prefer", "return=representation")
+                .body(body.to_vec()),
             Call::Delete => self.http.delete(url).header("Accept", "application/fhir+json"),
             Call::Download { .. } => self.http.get(url).header("Accept", "application/fhir+ndjson"),
         };
@@ -228,7 +237,23 @@ impl FhirClient {
         Ok(bytes.to_vec())
     }
 
-    /// Ends an asynchronous operation on the server (its files go); one already gone is fine.
+    /// Creates a resource (`POST {base}/{type}`) and returns the server's copy, with the id it
+    /// was given. Made once, not retried: a create is not idempotent.
+    pub async fn create(&self, resource: &Json) -> Result<Json, ClientError> {
+        let rtype = resource["resourceType"].as_str().unwrap_or_default();
+        let url = self.url(rtype)?;
+        let body =
+            serde_json::to_vec(resource).map_err(|e| ClientError::Garbage(url.clone(), e.to_string()))?;
+        let resp = self.attempt(Call::Create(&body), &url).await.map_err(|f| f.error)?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Unreachable { url: url.clone(), reason: e.to_string() })?;
+        parse(&url, &bytes)
+    }
+
+    /// Deletes what a URL names: an asynchronous operation (its files go), a Subscription. One
+    /// already gone is fine.
     pub async fn delete(&self, status_url: &str) -> Result<(), ClientError> {
         let url = self.url(status_url)?;
         match self.retry.run(&url, || self.attempt(Call::Delete, &url)).await {

@@ -20,7 +20,7 @@ pub enum Method {
 
 /// Types searched by `patient=` when `$everything` is not available (the patient compartment's
 /// clinical types Synthea and most servers hold).
-const COMPARTMENT_TYPES: [&str; 23] = [
+pub const COMPARTMENT_TYPES: [&str; 23] = [
     "AllergyIntolerance",
     "CarePlan",
     "CareTeam",

@@ -7,8 +7,10 @@
 pub mod bulk;
 pub mod client;
 mod fetch;
+pub mod notification;
 pub mod origin;
 pub mod signing;
+pub mod subscription;
 mod token;
 
 use std::time::{Duration, Instant};
@@ -17,7 +19,7 @@ use serde::Serialize;
 
 pub use bulk::{BulkProgress, BulkReport, BulkRequest, BulkScope};
 pub use client::{ClientError, FhirClient, ServerAuth};
-pub use fetch::Method;
+pub use fetch::{Method, COMPARTMENT_TYPES};
 pub use origin::{Origin, ServerList};
 
 use crate::fhir::date::FhirDate;

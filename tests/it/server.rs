@@ -255,6 +255,7 @@ async fn endpoints_auth_and_errors() {
                 "post" => {
                     reqwest::Client::new().post(format!("{}{url}", s.base)).json(&serde_json::json!({}))
                 }
+                "put" => reqwest::Client::new().put(format!("{}{url}", s.base)).json(&serde_json::json!({})),
                 m => panic!("unexpected method {m}"),
             };
             let r = rb.bearer_auth(&s.admin).send().await.unwrap();

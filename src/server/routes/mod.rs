@@ -8,6 +8,7 @@ pub mod conversations;
 pub mod drafts;
 pub mod health;
 pub mod jobs;
+pub mod notifications;
 pub mod page;
 pub mod patients;
 
@@ -42,7 +43,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/patients/{id}/conversations", web::post().to(conversations::create))
                 .route("/patients/{id}/conversations/{cid}/ask", web::post().to(conversations::ask))
                 .route("/sync", web::post().to(jobs::start))
-                .route("/jobs/{id}", web::get().to(jobs::get)),
+                .route("/jobs/{id}", web::get().to(jobs::get))
+                .route("/notifications", web::post().to(notifications::post))
+                .route("/notifications/{type}/{rid}", web::put().to(notifications::put))
+                .route("/subscriptions", web::get().to(notifications::list)),
         );
 }
 
