@@ -15,9 +15,11 @@ use crate::server::jobs::Jobs;
 use crate::server::metrics::Metrics;
 use crate::server::preparation::PreparationBudget;
 use crate::server::queue::GenerationQueue;
+use crate::server::sessions::Sessions;
 use crate::server::state::{AppState, Limits, Model};
 use crate::server::subscriptions::{Subscriptions, Target};
 use crate::settings::Settings;
+use crate::sync::smart::{Launches, SmartClients};
 use crate::sync::subscription::Criteria;
 use crate::sync::{ServerList, COMPARTMENT_TYPES};
 
@@ -86,6 +88,10 @@ pub struct Args {
     /// Seconds between checks that each subscription is still active on its server.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub subscription_check: u64,
+    /// The FHIR servers that may launch ehrqa with SMART (EHR launch or standalone): a JSON file
+    /// `[{"issuer": URL, "client_id": ID, "redirect_uri": "https://HOST/smart/callback"}]`.
+    #[arg(long, value_name = "FILE")]
+    pub smart_client: Option<PathBuf>,
     #[command(flatten)]
     pub fhir_auth: FhirAuthArgs,
 }
@@ -96,6 +102,10 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<bool> {
     let auth = auth(&args)?;
     let sync_servers = ServerList::new(&args.sync_servers).map_err(anyhow::Error::msg)?;
     let subscriptions = subscriptions(&args)?;
+    let smart_clients = match &args.smart_client {
+        Some(path) => SmartClients::load(path).map_err(anyhow::Error::msg)?,
+        None => SmartClients::default(),
+    };
     let tokenizer = Arc::new(load_tokenizer(&settings)?);
     let model = if args.no_model {
         None
@@ -130,6 +140,9 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<bool> {
         }),
         sync_servers,
         subscriptions: subscriptions.clone(),
+        smart_clients,
+        launches: Launches::default(),
+        sessions: Sessions::default(),
     };
     eprintln!("ehrqa serving on http://{} (not for clinical use)", args.bind);
     crate::server::serve(state, args.bind, args.workers).await?;

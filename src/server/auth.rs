@@ -189,7 +189,14 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let result = match req.app_data::<web::Data<AppState>>() {
-            Some(state) => state.auth.check(req),
+            // A key when one is presented; else a SMART launch's session cookie, if any.
+            Some(state) => state.auth.check(req).or_else(|refused| {
+                let presented = req.headers().contains_key(actix_web::http::header::AUTHORIZATION);
+                match presented {
+                    true => Err(refused),
+                    false => state.sessions.caller(req).ok_or(refused),
+                }
+            }),
             None => Err(ApiError::Internal("no application state".into())),
         };
         ready(result)

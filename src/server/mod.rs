@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod preparation;
 pub mod queue;
 pub mod routes;
+pub mod sessions;
 pub mod state;
 pub mod subscriptions;
 

@@ -7,11 +7,13 @@ use super::jobs::Jobs;
 use super::metrics::Metrics;
 use super::preparation::PreparationBudget;
 use super::queue::GenerationQueue;
+use super::sessions::Sessions;
 use super::subscriptions::Subscriptions;
 use crate::answer::PromptStyle;
 use crate::conversation::Conversations;
 use crate::ingest::Workspace;
 use crate::llm::{Generator, Tokenizer};
+use crate::sync::smart::{Launches, SmartClients};
 use crate::sync::ServerList;
 use crate::tokens::TokenBudget;
 
@@ -51,4 +53,10 @@ pub struct AppState {
     pub sync_servers: ServerList,
     /// The servers the service subscribes to (`--subscribe-to`), when any.
     pub subscriptions: Option<Arc<Subscriptions>>,
+    /// The servers that may launch the service with SMART (`--smart-client`), and the launches
+    /// under way.
+    pub smart_clients: SmartClients,
+    pub launches: Launches,
+    /// Sessions SMART launches opened.
+    pub sessions: Sessions,
 }

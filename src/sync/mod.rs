@@ -10,6 +10,7 @@ mod fetch;
 pub mod notification;
 pub mod origin;
 pub mod signing;
+pub mod smart;
 pub mod subscription;
 mod token;
 

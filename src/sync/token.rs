@@ -15,6 +15,8 @@ use tokio::sync::Mutex;
 
 use super::client::{form_escape, is_absolute, ClientError};
 use super::signing::SigningKey;
+use super::smart::discovery::discover;
+use super::smart::launch::oauth_code;
 
 /// How to authenticate to the FHIR server.
 #[derive(Debug, Clone, Default)]
@@ -118,36 +120,6 @@ impl Tokens {
     }
 }
 
-/// What a server says of its authorization in `.well-known/smart-configuration`.
-struct SmartConfiguration {
-    token_endpoint: String,
-    v2_scopes: bool,
-}
-
-async fn discover(http: &reqwest::Client, base: &str) -> Result<SmartConfiguration, ClientError> {
-    let url = format!("{base}/.well-known/smart-configuration");
-    let err = |m: String| ClientError::Token(url.clone(), m);
-    let resp = http
-        .get(&url)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| err(format!("cannot read the SMART configuration: {e}")))?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(err(format!("HTTP {status}: no SMART configuration; give --token-url")));
-    }
-    let doc: Json = resp.json().await.map_err(|e| err(format!("not JSON: {e}")))?;
-    let token_endpoint = doc["token_endpoint"]
-        .as_str()
-        .filter(|u| is_absolute(u))
-        .ok_or_else(|| err("no absolute token_endpoint; give --token-url".into()))?
-        .to_owned();
-    let capabilities = doc["capabilities"].as_array().into_iter().flatten();
-    let v2_scopes = capabilities.filter_map(Json::as_str).any(|c| c == "permission-v2");
-    Ok(SmartConfiguration { token_endpoint, v2_scopes })
-}
-
 /// One token from the token endpoint.
 async fn fetch(http: &reqwest::Client, base: &str, auth: &ServerAuth) -> Result<Token, ClientError> {
     let (token_url, scope) = match auth {
@@ -157,7 +129,10 @@ async fn fetch(http: &reqwest::Client, base: &str, auth: &ServerAuth) -> Result<
     };
     let discovered = match (token_url, scope, auth) {
         (Some(_), Some(_), _) | (Some(_), None, ServerAuth::ClientCredentials { .. }) => None,
-        _ => Some(discover(http, base).await?),
+        _ => Some(discover(http, base).await.map_err(|e| match e {
+            ClientError::Token(u, m) => ClientError::Token(u, format!("{m}; give --token-url")),
+            e => e,
+        })?),
     };
     let url = match (token_url, &discovered) {
         (Some(u), _) if is_absolute(u) => u.clone(),
@@ -179,12 +154,12 @@ async fn fetch(http: &reqwest::Client, base: &str, auth: &ServerAuth) -> Result<
         ServerAuth::None | ServerAuth::Bearer(_) => {}
     }
     let default_scope = match (auth, &discovered) {
-        (ServerAuth::Backend { .. }, Some(d)) if !d.v2_scopes => Some("system/*.read"),
-        (ServerAuth::Backend { .. }, _) => Some("system/*.rs"),
+        (ServerAuth::Backend { .. }, Some(d)) => Some(d.read_scope("system")),
+        (ServerAuth::Backend { .. }, None) => Some("system/*.rs".to_owned()),
         _ => None,
     };
-    if let Some(s) = scope.as_deref().or(default_scope) {
-        form.push(("scope", s.to_owned()));
+    if let Some(s) = scope.clone().or(default_scope) {
+        form.push(("scope", s));
     }
     request(http, &url, &form, matches!(auth, ServerAuth::Backend { .. })).await
 }
@@ -235,9 +210,7 @@ async fn request(
 /// A token endpoint's refusal: its OAuth error code (a short word, checked as such; the
 /// description is the server's text and is not repeated), with what to check.
 fn refusal(status: u16, json: &Json, asserted: bool) -> String {
-    let code = json["error"].as_str().filter(|c| {
-        !c.is_empty() && c.len() <= 40 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    });
+    let code = oauth_code(json["error"].as_str());
     let hint = match code {
         Some("invalid_client") if asserted => {
             ": the client assertion was not accepted; check the client id and that the server holds \

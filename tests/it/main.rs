@@ -28,6 +28,7 @@ mod retrieval;
 mod scripted;
 mod server;
 mod smart_backend;
+mod smart_launch;
 mod subscriptions;
 mod sync;
 mod tokenizer;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::helpers::{ehrqa, fixture, stdout, MERVIN};
 use crate::server::start;
 
-fn screenshots() -> PathBuf {
+pub(crate) fn screenshots() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod notifications;
 pub mod page;
 pub mod patients;
+pub mod smart;
 
 use actix_web::web;
 
@@ -22,6 +23,8 @@ use crate::fhir::reference::is_valid_id;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(page::index))
         .route("/page/{file}", web::get().to(page::asset))
+        .route("/smart/launch", web::get().to(smart::launch))
+        .route("/smart/callback", web::get().to(smart::callback))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
