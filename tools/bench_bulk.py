@@ -7,16 +7,23 @@ resolving them would), then syncs them all into fresh data directories with the 
 binary, one way after the other, best of N: `ehrqa sync --all` (per patient, `$everything`) and
 `ehrqa sync --bulk --all` (`Patient/$export`). Prints resources/s for each and the ratio.
 
-    python3 tools/bench_bulk.py [--runs 3] [--ehrqa PATH] [BUNDLE.json ...]
+With `--latency MS`, both go through a proxy on loopback that holds each request MS
+milliseconds before passing it on (a remote server's round trip; the server's own URLs in its
+answers are rewritten to the proxy's, as a server behind a gateway would give them).
+
+    python3 tools/bench_bulk.py [--runs 3] [--latency 0] [--ehrqa PATH] [BUNDLE.json ...]
 """
 import argparse
+import http.server
 import json
+import threading
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -76,6 +83,46 @@ def load(base, bundle):
         assert resp.status < 300, resp.status
 
 
+def latency_proxy(upstream, delay):
+    """A threaded proxy adding `delay` seconds to every request; returns its base URL."""
+    port = free_port()
+    own = f"http://127.0.0.1:{port}/fhir"
+    passed = ("Accept", "Prefer", "Authorization", "Cache-Control")
+    kept = ("Content-Type", "Content-Location", "Retry-After", "X-Progress")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def forward(self):
+            time.sleep(delay)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            target = upstream + self.path[len("/fhir"):]
+            req = urllib.request.Request(target, data=body, method=self.command,
+                                         headers={h: self.headers[h] for h in passed if self.headers.get(h)})
+            try:
+                resp = urllib.request.urlopen(req, timeout=600)
+            except urllib.error.HTTPError as e:
+                resp = e
+            data = resp.read().replace(upstream.encode(), own.encode())
+            self.send_response(resp.status)
+            for h in kept:
+                if resp.headers.get(h):
+                    self.send_header(h, resp.headers[h].replace(upstream, own))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_DELETE = do_POST = forward
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return own
+
+
 def sync(binary, base, extra):
     with tempfile.TemporaryDirectory() as d:
         started = time.perf_counter()
@@ -91,6 +138,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bundles", nargs="*", type=Path, default=DEFAULT_BUNDLES)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--latency", type=float, default=0, help="milliseconds added to each request")
     ap.add_argument("--ehrqa")
     args = ap.parse_args()
     binary = ehrqa_binary(args.ehrqa)
@@ -111,7 +159,9 @@ def main():
             # Shared practitioners and organisations first: patients refer to them conditionally.
             for b in sorted(args.bundles, key=lambda b: "Information" not in b.name):
                 load(base, json.loads(b.read_text()))
-            rows = {}
+            if args.latency > 0:
+                base = latency_proxy(base, args.latency / 1000)
+            rows = {"latency_ms": args.latency}
             for name, extra in (("per patient ($everything)", []), ("bulk ($export)", ["--bulk"])):
                 best = min((sync(binary, base, extra) for _ in range(args.runs)), key=lambda r: r[0])
                 rows[name] = {"seconds": round(best[0], 3), "resources": best[1],

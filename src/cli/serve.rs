@@ -179,8 +179,12 @@ fn subscriptions(args: &Args) -> anyhow::Result<Option<Arc<Subscriptions>>> {
             .ok_or_else(|| anyhow::anyhow!("--subscribe-to {url:?} is not an http(s) base URL"))?;
         targets.push(Target { base, auth: auth.clone(), criteria: criteria.clone() });
     }
-    let public = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.bind));
-    let endpoint = format!("{}/v1/notifications", public.trim_end_matches('/'));
+    let public = match &args.public_url {
+        Some(url) => crate::sync::origin::normalise_base(url)
+            .ok_or_else(|| anyhow::anyhow!("--public-url {url:?} is not an http(s) URL"))?,
+        None => format!("http://{}", args.bind),
+    };
+    let endpoint = format!("{public}/v1/notifications");
     let every = std::time::Duration::from_secs(args.subscription_check.max(1));
     Ok(Some(Arc::new(Subscriptions::new(targets, endpoint, every)?)))
 }

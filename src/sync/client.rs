@@ -1,7 +1,8 @@
-//! A FHIR REST client for reading: JSON over reqwest, bearer tokens (static, or fetched with
-//! OAuth client credentials: [`super::token`]; a refused one is fetched anew once), retries on 429, 5xx and timeouts (the
-//! shared [`RetryPolicy`], as the remote model's), and paging through `Bundle.link[next]` whatever
-//! shape the server gives its links.
+//! A FHIR REST client, mostly for reading (it also creates and deletes Subscriptions and ends
+//! exports): JSON over reqwest, bearer tokens (static, or fetched with OAuth client credentials,
+//! see [`super::token`]; a refused one is fetched anew once), retries on 429, 5xx and timeouts
+//! (the shared [`RetryPolicy`], as the remote model's), and paging through `Bundle.link[next]`
+//! whatever shape the server gives its links.
 //!
 //! Every request stays on the server's origin: a `next` link or a redirect elsewhere is refused,
 //! not followed, so the token goes nowhere else. A refusal's body is not repeated in errors (they
