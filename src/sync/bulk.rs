@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -127,6 +128,9 @@ pub trait BulkProgress: Send + Sync {
     fn file(&self, _file: &BulkFile, _done: usize, _total: usize) {}
 }
 
+/// Output files downloaded and prepared at once (each whole in memory until it is written).
+const DOWNLOADS_AT_ONCE: usize = 4;
+
 /// Longest wait between polls, whatever `Retry-After` asks (a server may say an hour).
 const MAX_POLL_WAIT: Duration = Duration::from_secs(120);
 /// Wait between polls when the server does not say.
@@ -234,8 +238,10 @@ fn ingest_rank(rtype: &str) -> u8 {
     }
 }
 
-/// The manifest's outputs in `ingest_rank` order: each downloaded and prepared while the one
-/// before is written, all in the ingest's commit groups (a file is still all-or-nothing).
+/// The manifest's outputs in `ingest_rank` order, all in the ingest's commit groups (a file is
+/// still all-or-nothing). Up to [`DOWNLOADS_AT_ONCE`] files are downloaded and prepared at once,
+/// in order, while the ones before are written: round trips to a remote server overlap, and
+/// preparation uses both cores.
 async fn ingest_outputs(
     ws: &Workspace,
     client: &FhirClient,
@@ -254,22 +260,32 @@ async fn ingest_outputs(
     let total = outputs.len();
     let (tx, rx) = mpsc::channel::<Loaded>(2);
     let counter = ws.counter.clone();
+    let prepared = futures_util::stream::iter(outputs)
+        .map(|(rtype, url)| {
+            let counter = counter.clone();
+            async move {
+                let bytes = client.download(url, token).await?;
+                let source = url.to_owned();
+                let loaded = tokio::task::spawn_blocking(move || {
+                    load_bytes(source, &bytes, Format::Ndjson, counter.as_deref())
+                })
+                .await
+                .map_err(|_| IngestError::ReaderGone)?;
+                Ok::<_, SyncError>((rtype, url, loaded))
+            }
+        })
+        .buffered(DOWNLOADS_AT_ONCE);
     let fetch = async move {
         let mut files = Vec::with_capacity(total);
-        for (i, (rtype, url)) in outputs.into_iter().enumerate() {
-            let bytes = client.download(url, token).await?;
-            let (counter, source) = (counter.clone(), url.to_owned());
-            let loaded = tokio::task::spawn_blocking(move || {
-                load_bytes(source, &bytes, Format::Ndjson, counter.as_deref())
-            })
-            .await
-            .map_err(|_| IngestError::ReaderGone)?;
+        let mut prepared = std::pin::pin!(prepared);
+        while let Some(next) = prepared.next().await {
+            let (rtype, url, loaded) = next?;
             let file = BulkFile {
                 rtype: rtype.to_owned(),
                 resources: loaded.result.as_ref().map_or(0, |b| b.resources.len()),
                 error: None,
             };
-            progress.file(&file, i + 1, total);
+            progress.file(&file, files.len() + 1, total);
             files.push((file, url.to_owned()));
             if tx.send(loaded).await.is_err() {
                 break;
