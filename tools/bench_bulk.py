@@ -14,7 +14,7 @@ With `--latency MS`, both go through a proxy on loopback that holds each request
 milliseconds before passing it on (a remote server's round trip; the server's own URLs in its
 answers are rewritten to the proxy's, as a server behind a gateway would give them).
 
-    python3 tools/bench_bulk.py [--runs 3] [--latency 0,50,200] [--ehrqa PATH] [BUNDLE.json ...]
+    python3 tools/bench_bulk.py [--runs 3] [--latency 0,50,200] [--trace] [--ehrqa PATH] [BUNDLE.json ...]
 """
 import argparse
 import http.server
@@ -126,15 +126,24 @@ def latency_proxy(upstream, delay):
     return own
 
 
-def sync(binary, base, extra):
+def sync(binary, base, extra, trace=False):
+    """One sync into a fresh data directory: (seconds, resources). With `trace`, its progress
+    lines are printed as they come, each with the seconds since it started."""
     with tempfile.TemporaryDirectory() as d:
         started = time.perf_counter()
-        out = subprocess.run([binary, "--data-dir", d, "--format", "json", "sync", "--server", base, "--all", *extra],
-                             capture_output=True, text=True)
+        proc = subprocess.Popen([binary, "--data-dir", d, "--format", "json", "sync", "--server", base, "--all", *extra],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        errors = []
+        for line in proc.stderr:
+            errors.append(line)
+            if trace:
+                print(f"  {time.perf_counter() - started:7.2f} s {line.rstrip()[:120]}", file=sys.stderr)
+        out = proc.stdout.read()
+        proc.wait()
         elapsed = time.perf_counter() - started
-        if out.returncode != 0:
-            sys.exit(f"sync {' '.join(extra)} failed: {out.stderr.strip()[-500:]}")
-        return elapsed, json.loads(out.stdout)["resources"]
+        if proc.returncode != 0:
+            sys.exit(f"sync {' '.join(extra)} failed: {''.join(errors).strip()[-500:]}")
+        return elapsed, json.loads(out)["resources"]
 
 
 def main():
@@ -144,6 +153,7 @@ def main():
     ap.add_argument("--latency", default="0",
                     help="milliseconds added to each request; several (0,50,200) are measured one after the other")
     ap.add_argument("--ehrqa")
+    ap.add_argument("--trace", action="store_true", help="print each sync's progress lines with their times")
     args = ap.parse_args()
     binary = ehrqa_binary(args.ehrqa)
     sekmet = CACHE / "venv-sekmet/bin/sekmet"
@@ -163,7 +173,7 @@ def main():
             # Shared practitioners and organisations first: patients refer to them conditionally.
             for b in sorted(args.bundles, key=lambda b: "Information" not in b.name):
                 load(base, json.loads(b.read_text()))
-            results = [measure(binary, base, float(ms), args.runs) for ms in args.latency.split(",")]
+            results = [measure(binary, base, float(ms), args.runs, args.trace) for ms in args.latency.split(",")]
         finally:
             server.terminate()
             server.wait()
@@ -178,13 +188,13 @@ def main():
     print(json.dumps(results))
 
 
-def measure(binary, base, latency_ms, runs):
+def measure(binary, base, latency_ms, runs, trace):
     """Both ways, best of `runs`, with `latency_ms` added to each request."""
     if latency_ms > 0:
         base = latency_proxy(base, latency_ms / 1000)
     rows = {"latency_ms": latency_ms}
     for name, extra in (("per patient ($everything)", []), ("bulk ($export)", ["--bulk"])):
-        best = min((sync(binary, base, extra) for _ in range(runs)), key=lambda r: r[0])
+        best = min((sync(binary, base, extra, trace) for _ in range(runs)), key=lambda r: r[0])
         rows[name] = {"seconds": round(best[0], 3), "resources": best[1], "resources_per_sec": round(best[1] / best[0])}
     return rows
 
