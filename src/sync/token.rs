@@ -13,10 +13,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Value as Json};
 use tokio::sync::Mutex;
 
-use super::client::{form_escape, is_absolute, ClientError};
+use super::client::{is_absolute, ClientError};
 use super::signing::SigningKey;
 use super::smart::discovery::discover;
-use super::smart::launch::oauth_code;
+use super::smart::oauth::{oauth_code, post_form};
 
 /// How to authenticate to the FHIR server.
 #[derive(Debug, Clone, Default)]
@@ -187,17 +187,8 @@ async fn request(
     asserted: bool,
 ) -> Result<Token, ClientError> {
     let err = |m: String| ClientError::Token(url.into(), m);
-    let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", form_escape(v))).collect();
-    let resp = http
-        .post(url)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("Accept", "application/json")
-        .body(body.join("&"))
-        .send()
-        .await
-        .map_err(|e| err(e.to_string()))?;
-    let status = resp.status();
-    let json: Json = resp.json().await.unwrap_or(Json::Null);
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, json) = post_form(http, url, &pairs).await.map_err(|e| err(e.to_string()))?;
     if !status.is_success() {
         return Err(err(refusal(status.as_u16(), &json, asserted)));
     }

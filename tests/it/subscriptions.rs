@@ -90,6 +90,9 @@ async fn a_change_on_the_server_reaches_the_context_through_a_rest_hook() {
     for f in SHARED.iter().chain([&BOB_FILE]) {
         server.load(&read(f), None).await;
     }
+    // A sync remembers the second it began and next asks `_since` that second, inclusive: one
+    // begun in the second the loading ended would fetch the loaded records again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let dir = tempfile::tempdir().unwrap();
     let (ok, _, err) = sync(dir.path(), &["--server", &server.base, "--patient", BOB]);
     assert!(ok, "{err}");

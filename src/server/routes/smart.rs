@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use crate::fhir::redact::redact;
 use crate::server::state::AppState;
-use crate::sync::smart::launch::{oauth_code, LaunchError};
+use crate::sync::smart::launch::LaunchError;
+use crate::sync::smart::oauth::oauth_code;
 use crate::sync::{self, ServerAuth, Status, SyncRequest};
 
 #[derive(Debug, Deserialize)]

@@ -19,9 +19,9 @@ use sha2::{Digest, Sha256};
 
 use super::clients::SmartClient;
 use super::discovery::discover;
+use super::oauth::{oauth_code, post_form};
 use crate::fhir::reference::is_valid_id;
 use crate::outgoing::same_origin_redirects;
-use crate::sync::client::form_escape;
 
 /// How long a user has to sign in before the launch is forgotten.
 const PENDING_FOR: Duration = Duration::from_secs(600);
@@ -131,17 +131,7 @@ impl Launches {
             ("client_id", &pending.client.client_id),
             ("code_verifier", &pending.verifier),
         ];
-        let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", form_escape(v))).collect();
-        let resp = http()?
-            .post(url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("Accept", "application/json")
-            .body(body.join("&"))
-            .send()
-            .await
-            .map_err(|e| server(e.to_string()))?;
-        let status = resp.status();
-        let json: Json = resp.json().await.unwrap_or(Json::Null);
+        let (status, json) = post_form(&http()?, url, &form).await.map_err(|e| server(e.to_string()))?;
         if !status.is_success() {
             return Err(LaunchError::Refused(format!(
                 "HTTP {status} {}",
@@ -168,13 +158,6 @@ fn context(client: SmartClient, json: &Json) -> Result<Launched, String> {
         encounter,
         need_patient_banner: json["need_patient_banner"].as_bool().unwrap_or(true),
         expires_in: json["expires_in"].as_u64().map(Duration::from_secs),
-    })
-}
-
-/// An OAuth error code, if the text is one (a short word); the server's description is not kept.
-pub fn oauth_code(error: Option<&str>) -> Option<&str> {
-    error.filter(|c| {
-        !c.is_empty() && c.len() <= 40 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     })
 }
 

@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod discovery;
 pub mod launch;
+pub mod oauth;
 
 pub use clients::{SmartClient, SmartClients};
 pub use discovery::SmartConfiguration;
