@@ -23,5 +23,5 @@ pub use grounding::{Evidence, Ungrounded};
 pub use images::{attach_images, IMAGE_TOKENS};
 pub use pipeline::{answer, prepare, AskOptions, Prepared};
 pub use prompt::{PromptStyle, NOT_IN_RECORD};
-pub use response::{Answer, Citation, Method, Timings, Usage, NOTICE};
+pub use response::{Answer, Citation, Method, Timings, Usage, COMPUTED_NOTICE, NOTICE};
 pub use tags::Tagged;

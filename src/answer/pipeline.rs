@@ -11,7 +11,7 @@ use super::computed;
 use super::grounding::Evidence;
 use super::images::{caption, IMAGE_TOKENS};
 use super::prompt::{self, Built, PromptStyle, NOT_IN_RECORD};
-use super::response::{Answer, Citation, Method, Timings, Usage, NOTICE};
+use super::response::{Answer, Citation, Method, Timings, Usage};
 use super::tags::Tagged;
 use super::{abstain, phrasing, AnswerError};
 use crate::fhir::date::FhirDate;
@@ -125,7 +125,7 @@ pub async fn answer(
         usage: Usage::default(),
         timings: Timings { retrieval_ms: prep.retrieval_ms, ..Timings::default() },
         patient: prep.ctx.patient.clone(),
-        notice: NOTICE.to_owned(),
+        notice: Method::Computed.notice().to_owned(),
     };
     if let Some(text) = &prep.abstain {
         out.answer.clone_from(text);
@@ -139,6 +139,7 @@ pub async fn answer(
         return Ok(out);
     }
     out.method = Method::Model;
+    out.notice = Method::Model.notice().to_owned();
     let g = generator.generate(request(&prep), sink).await?;
     out.usage = Usage { prompt_tokens: g.prompt_tokens, completion_tokens: g.completion_tokens };
     out.timings.load_ms = g.load_ms;

@@ -3,6 +3,7 @@
 //! [--types T,T]`, as a population through Bulk Data `$export`. Auth is a bearer token, OAuth
 //! client credentials with a secret, or SMART Backend Services (`--client-id --private-key`).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,9 +108,47 @@ impl BulkProgress for Lines {
     }
 
     fn file(&self, f: &BulkFile, done: usize, total: usize) {
-        match &f.error {
-            None => eprintln!("  [{done}/{total}] {}: {} resources", f.rtype, f.resources),
-            Some(e) => eprintln!("  [{done}/{total}] {}: failed: {e}", f.rtype),
+        eprintln!("  {}", file_line(f, done, total));
+    }
+}
+
+fn file_line(f: &BulkFile, done: usize, total: usize) -> String {
+    match &f.error {
+        None => format!("[{done}/{total}] {}: {} resources", f.rtype, f.resources),
+        Some(e) => format!("[{done}/{total}] {}: failed: {e}", f.rtype),
+    }
+}
+
+/// On a terminal, a bulk export's progress as a bar: the server's `X-Progress` while it
+/// exports, then the files as they are stored (each file's line is kept above the bar).
+struct BulkBar(indicatif::ProgressBar);
+
+impl BulkBar {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self(bar)
+    }
+}
+
+impl BulkProgress for BulkBar {
+    fn waiting(&self, progress: Option<&str>) {
+        self.0.set_message(format!("export: {}", progress.unwrap_or("in progress")));
+    }
+
+    fn file(&self, f: &BulkFile, done: usize, total: usize) {
+        if self.0.length() != Some(total as u64) {
+            let style = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} files")
+                .expect("valid template")
+                .progress_chars("=> ");
+            self.0.set_style(style);
+            self.0.set_length(total as u64);
+        }
+        self.0.set_position(done as u64);
+        self.0.set_message("downloading and storing");
+        self.0.println(format!("  {}", file_line(f, done, total)));
+        if done == total {
+            self.0.finish_and_clear();
         }
     }
 }
@@ -167,7 +206,11 @@ async fn bulk(settings: Settings, args: Args, format: OutputFormat) -> anyhow::R
         req.server,
         if let BulkScope::Group(g) = &req.scope { format!(" (Group/{g})") } else { String::new() }
     );
-    let report = sync::bulk::run(&ws, &req, &Lines).await?;
+    let report = if std::io::stderr().is_terminal() {
+        sync::bulk::run(&ws, &req, &BulkBar::new()).await?
+    } else {
+        sync::bulk::run(&ws, &req, &Lines).await?
+    };
     match format {
         OutputFormat::Json => print_json(&report)?,
         OutputFormat::Text => println!(
