@@ -1,6 +1,7 @@
 //! Follow-up questions read against the turns before them. A follow-up that names no concept
-//! ("when was it started?") inherits the previous turn's concepts; one without an intent word
-//! ("what about her potassium?") inherits the previous intent; "the one before" means the value
+//! ("when was it started?") inherits the previous turn's concepts; an elliptical one without an
+//! intent word ("what about her potassium?", "and her weight?") inherits the previous intent,
+//! while a whole question of its own ("what medications was he given for sinusitis?") does not; "the one before" means the value
 //! recorded before the one last answered, found in the context the conversation keeps.
 //!
 //! Resolution only rewrites text: retrieval reads the question with what it inherits appended
@@ -75,7 +76,8 @@ pub fn resolve(
     let own_concepts = !a.concepts.is_empty();
     let concepts = if own_concepts { a.concepts.clone() } else { prev.concepts.clone() };
     let own_intent = a.intent != Intent::Lookup && !one_before;
-    let intent = if own_intent { a.intent } else { prev.intent };
+    let inherits_intent = !own_intent && (!own_concepts || elliptical(&ws));
+    let intent = if inherits_intent { prev.intent } else { a.intent };
     let keep_context = sources.is_some() && a.time.is_open() && names(&concepts) == names(&prev.concepts);
 
     let mut hints: Vec<String> = Vec::new();
@@ -86,7 +88,7 @@ pub fn resolve(
             }
         }
     }
-    if !own_intent {
+    if inherits_intent {
         hints.extend(intent_word(intent).map(str::to_owned));
     }
     let retrieval =
@@ -107,6 +109,13 @@ pub fn resolve(
         };
     }
     Resolved { retrieval, shown, concepts, intent, keep_context, refers_back: one_before, before }
+}
+
+/// A question that leans on the one before for what it asks: "what about ...", "how about ...",
+/// "and ...", "same for ...", "also ...".
+fn elliptical(ws: &[String]) -> bool {
+    let starts = |p: &[&str]| ws.len() >= p.len() && ws.iter().zip(p).all(|(w, p)| w == p);
+    [&["what", "about"][..], &["how", "about"], &["and"], &["same", "for"], &["also"]].into_iter().any(starts)
 }
 
 /// "and the one before?", "before that", "the previous one".
@@ -254,6 +263,22 @@ mod tests {
         assert_eq!(r.intent, Intent::Latest);
         assert!(!r.keep_context);
         assert_eq!(analyse(&r.retrieval, today(), Vocabulary::embedded()).intent, Intent::Latest);
+    }
+
+    #[test]
+    fn a_whole_question_of_its_own_keeps_its_own_intent() {
+        let prev = topic("When was he diagnosed with sinusitis?");
+        assert_eq!(prev.intent, Intent::First);
+        let r = resolve(
+            Some(&prev),
+            Some(&BTreeMap::new()),
+            "What medications was he given for sinusitis?",
+            today(),
+        );
+        assert_eq!(r.intent, Intent::Lookup, "{}", r.retrieval);
+        assert_eq!(r.retrieval, "What medications was he given for sinusitis?");
+        let and = resolve(Some(&prev), Some(&BTreeMap::new()), "and his asthma?", today());
+        assert_eq!(and.intent, Intent::First, "an elliptical one still inherits: {}", and.retrieval);
     }
 
     #[test]
