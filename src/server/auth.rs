@@ -191,11 +191,10 @@ impl FromRequest for Caller {
         let result = match req.app_data::<web::Data<AppState>>() {
             // A key when one is presented; else a SMART launch's session cookie, if any.
             Some(state) => state.auth.check(req).or_else(|refused| {
-                let presented = req.headers().contains_key(actix_web::http::header::AUTHORIZATION);
-                match presented {
-                    true => Err(refused),
-                    false => state.sessions.caller(req).ok_or(refused),
+                if req.headers().contains_key(actix_web::http::header::AUTHORIZATION) {
+                    return Err(refused);
                 }
+                state.sessions.caller(req).ok_or(refused)
             }),
             None => Err(ApiError::Internal("no application state".into())),
         };

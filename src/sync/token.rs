@@ -125,20 +125,28 @@ async fn fetch(http: &reqwest::Client, base: &str, auth: &ServerAuth) -> Result<
     let (token_url, scope) = match auth {
         ServerAuth::ClientCredentials { token_url, scope, .. }
         | ServerAuth::Backend { token_url, scope, .. } => (token_url, scope),
-        ServerAuth::None | ServerAuth::Bearer(_) => unreachable!("only fetching auth comes here"),
+        ServerAuth::None | ServerAuth::Bearer(_) => {
+            return Err(ClientError::Token(base.into(), "this kind of auth fetches no tokens".into()))
+        }
     };
-    let discovered = match (token_url, scope, auth) {
-        (Some(_), Some(_), _) | (Some(_), None, ServerAuth::ClientCredentials { .. }) => None,
-        _ => Some(discover(http, base).await.map_err(|e| match e {
+    // The configuration tells the token endpoint and, for a backend, which scope version to ask.
+    let needs_discovery =
+        token_url.is_none() || (scope.is_none() && matches!(auth, ServerAuth::Backend { .. }));
+    let discovered = if needs_discovery {
+        Some(discover(http, base).await.map_err(|e| match e {
             ClientError::Token(u, m) => ClientError::Token(u, format!("{m}; give --token-url")),
             e => e,
-        })?),
+        })?)
+    } else {
+        None
     };
     let url = match (token_url, &discovered) {
         (Some(u), _) if is_absolute(u) => u.clone(),
         (Some(u), _) => format!("{base}/{}", u.trim_start_matches('/')),
         (None, Some(d)) => d.token_endpoint.clone(),
-        (None, None) => unreachable!("discovered when not configured"),
+        (None, None) => {
+            return Err(ClientError::Token(base.into(), "no token endpoint; give --token-url".into()))
+        }
     };
     let mut form = vec![("grant_type", "client_credentials".to_owned())];
     match auth {
