@@ -59,10 +59,12 @@ pub struct Args {
 
 /// How to sign in to a FHIR server (shared by `sync` and `serve --subscribe-to`).
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Signing in to the FHIR server")]
 pub struct FhirAuthArgs {
     /// A bearer token (or EHRQA_FHIR_TOKEN, or --token-file).
     #[arg(long, env = "EHRQA_FHIR_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A file holding a bearer token (surrounding whitespace ignored).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
     /// OAuth client credentials: with a secret (EHRQA_FHIR_CLIENT_SECRET or --client-secret), or
