@@ -167,10 +167,7 @@ fn subscriptions(args: &Args) -> anyhow::Result<Option<Arc<Subscriptions>>> {
     } else {
         COMPARTMENT_TYPES.iter().map(|t| Criteria::Type((*t).to_owned())).collect()
     };
-    let is_type = |t: &str| {
-        t.starts_with(|c: char| c.is_ascii_uppercase()) && t.chars().all(|c| c.is_ascii_alphabetic())
-    };
-    if let Some(bad) = args.subscribe_types.iter().find(|t| !is_type(t)) {
+    if let Some(bad) = args.subscribe_types.iter().find(|t| !crate::fhir::resource_type::is_known(t)) {
         bail!("--subscribe-type {bad:?} is not a FHIR resource type");
     }
     let mut targets = Vec::new();

@@ -8,6 +8,7 @@
 use serde_json::Value as Json;
 
 use crate::fhir::reference::is_valid_id;
+use crate::fhir::resource_type::is_known;
 
 /// One thing a notification names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -96,10 +97,7 @@ fn reference(s: &str) -> Option<Named> {
     let mut parts = s.rsplit('/');
     let id = parts.next()?;
     let rtype = parts.next()?;
-    let is_type = !rtype.is_empty()
-        && rtype.starts_with(|c: char| c.is_ascii_uppercase())
-        && rtype.chars().all(|c| c.is_ascii_alphabetic());
-    if !is_type || !is_valid_id(id) {
+    if !is_known(rtype) || !is_valid_id(id) {
         return None;
     }
     Some(if rtype == "Patient" {
