@@ -9,8 +9,12 @@ pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Holds the database (`ehrqa.sqlite`) and the search index (`index/`).
+    /// Holds the search index (`index/`) and, without `database_url`, the SQLite database
+    /// (`ehrqa.sqlite`).
     pub data_dir: PathBuf,
+    /// A PostgreSQL database (`postgres://user@host:port/db`) shared by every replica, instead
+    /// of SQLite in the data directory. Each replica keeps its own index in its data directory.
+    pub database_url: Option<DatabaseUrl>,
     /// Inputs larger than this are refused before being read.
     pub max_input_bytes: u64,
     /// Where `scripts/setup` caches the tokenizer and test model (`~/.cache/ehrqa`).
@@ -23,6 +27,32 @@ pub struct Settings {
     pub write_wait: Duration,
 }
 
+/// A database URL, which may hold a password: `Debug` shows it without one.
+#[derive(Clone)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // scheme://user:password@host... -> scheme://user@host...
+        let s = &self.0;
+        let shown = match (s.find("://"), s.rfind('@')) {
+            (Some(a), Some(at)) if at > a => {
+                let userinfo = &s[a + 3..at];
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{}{user}{}", &s[..a + 3], &s[at..])
+            }
+            _ => s.clone(),
+        };
+        f.write_str(&shown)
+    }
+}
+
 /// `$HOME/.cache/ehrqa`, the cache `scripts/setup` fills.
 pub fn default_cache_dir() -> PathBuf {
     std::env::var_os("HOME")
@@ -33,6 +63,7 @@ impl Settings {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            database_url: None,
             max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
             cache_dir: default_cache_dir(),
             tokenizer: None,

@@ -36,6 +36,12 @@ pub struct Cli {
     /// Directory holding the database and the search index.
     #[arg(long, global = true, env = "EHRQA_DATA_DIR", default_value = "./ehrqa-data")]
     pub data_dir: PathBuf,
+    /// A PostgreSQL database shared by several replicas (`postgres://user:password@host:port/db`;
+    /// prefer the environment, which keeps the password off the command line). Without it the
+    /// database is SQLite in the data directory; with it the data directory keeps this
+    /// replica's search index only.
+    #[arg(long, global = true, env = "EHRQA_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Output as human-readable text or as one JSON document on stdout.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
@@ -110,6 +116,7 @@ impl Cli {
     fn settings(&self) -> Settings {
         Settings {
             data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone().map(crate::settings::DatabaseUrl),
             max_input_bytes: self.max_input_bytes,
             cache_dir: self.cache_dir.clone().unwrap_or_else(crate::settings::default_cache_dir),
             tokenizer: self.tokenizer.clone(),

@@ -217,7 +217,9 @@ impl<'a> Group<'a> {
     ) -> Result<Option<String>, IngestError> {
         let t = Instant::now();
         if self.txn.is_none() {
-            self.txn = Some(self.ws.store.begin_write().await?);
+            let mut txn = self.ws.store.begin_write().await?;
+            super::rebuild::in_step(self.ws, &mut txn, &mut self.writer).await?;
+            self.txn = Some(txn);
         }
         let txn = self.txn.as_mut().expect("just opened");
         let outcome = match txn.stage(batch, source, sha).await? {

@@ -5,9 +5,9 @@
 //! Both take a `Writing` guard: only the data directory's one writer may touch the index.
 
 use super::writer::Writing;
-use super::{IngestError, Progress, Workspace};
+use super::{IngestError, NoProgress, Progress, Workspace};
 use crate::retrieval::{IndexError, IndexUpdater, IndexedRecord};
-use crate::store::StoredRecord;
+use crate::store::{StoredRecord, WriteTxn};
 
 const PAGE: i64 = 5_000;
 
@@ -55,6 +55,25 @@ pub(super) async fn catch_up(
     let mut writer = ws.index.writer()?;
     let done = index_pages(&mut writer, progress, |after| ws.store.records_since(ix, after, PAGE)).await?;
     commit(ws, writer, db)?;
+    Ok(done)
+}
+
+/// Adds to `writer` what other writers committed to a shared database since the index's tag,
+/// once this process holds the database's write turn (`txn`): on PostgreSQL another replica may
+/// have written between this one's last catch-up and its taking the turn, and the commit this
+/// writer makes will be tagged as reflecting every ingest up to its own. On SQLite the data
+/// directory's write gate has already brought the index in step and this finds nothing.
+pub(super) async fn in_step(
+    ws: &Workspace,
+    txn: &mut WriteTxn,
+    writer: &mut IndexUpdater,
+) -> Result<u64, IngestError> {
+    let ix = ws.index.committed_ingest_id()?;
+    if txn.last_ingest_id().await? <= ix {
+        return Ok(0);
+    }
+    let done = index_pages(writer, &NoProgress, |after| ws.store.records_since(ix, after, PAGE)).await?;
+    tracing::debug!(records = done, "indexed what other replicas wrote before this write");
     Ok(done)
 }
 

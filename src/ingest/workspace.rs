@@ -51,7 +51,8 @@ impl Workspace {
         settings: Settings,
         counter: Option<Arc<dyn TokenCounter>>,
     ) -> Result<Self, IngestError> {
-        let store = Store::open(settings.data_dir()).await?;
+        let store =
+            Store::open(settings.data_dir(), settings.database_url.as_ref().map(|u| u.as_str())).await?;
         let index = RecordIndex::open(&settings.index_dir())?;
         let gate = WriteGate::new(settings.data_dir());
         let seen = AtomicI64::new(index.commit_stamp()?);

@@ -24,15 +24,45 @@ pub fn start(state: web::Data<AppState>) {
     transcribe(state);
 }
 
-/// Keeps searches in step with the data directory when another process (`ehrqa ingest`, or a
-/// crashed writer) committed to it: see `Workspace::follow`.
+/// Keeps searches in step with the store when another process committed to it (`ehrqa ingest`
+/// or a crashed writer on this data directory; another replica on a shared PostgreSQL): see
+/// `Workspace::follow`. It looks every `FOLLOW_EVERY`, and at once when PostgreSQL announces an
+/// ingest.
 fn follow(state: web::Data<AppState>) {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    listen(state.clone(), wake.clone());
     tokio::spawn(async move {
         loop {
             if let Err(e) = state.ws.follow().await {
-                tracing::warn!("following the data directory failed: {}", redact(&e.to_string()));
+                tracing::warn!("following the store failed: {}", redact(&e.to_string()));
             }
-            tokio::time::sleep(FOLLOW_EVERY).await;
+            tokio::select! {
+                () = tokio::time::sleep(FOLLOW_EVERY) => {}
+                () = wake.notified() => {}
+            }
+        }
+    });
+}
+
+/// Wakes `follow` on each ingest PostgreSQL announces (`LISTEN`); nothing on SQLite. A lost
+/// connection is opened again; meanwhile polling carries on.
+fn listen(state: web::Data<AppState>, wake: Arc<tokio::sync::Notify>) {
+    tokio::spawn(async move {
+        loop {
+            match state.ws.store.ingest_listener().await {
+                Ok(None) => return,
+                Ok(Some(mut listener)) => loop {
+                    match listener.recv().await {
+                        Ok(_) => wake.notify_one(),
+                        Err(e) => {
+                            tracing::warn!("listening for ingests failed: {}", redact(&e.to_string()));
+                            break;
+                        }
+                    }
+                },
+                Err(e) => tracing::warn!("cannot listen for ingests: {}", redact(&e.to_string())),
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
         }
     });
 }

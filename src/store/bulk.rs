@@ -1,5 +1,6 @@
 //! Bulk Data export state: the export in flight and the last one completed, per server and scope.
 
+use super::backend::on;
 use super::{Store, StoreError};
 
 /// Where a server's exports of one scope stand.
@@ -13,27 +14,29 @@ pub struct BulkState {
 
 impl Store {
     pub async fn bulk_state(&self, server: &str, scope: &str) -> Result<BulkState, StoreError> {
-        let row: Option<BulkState> = sqlx::query_as(
-            "SELECT status_url, transaction_time FROM bulk_exports WHERE server = ? AND scope = ?",
+        let row: Option<BulkState> = on!(&self.pool, |p| sqlx::query_as(
+            "SELECT status_url, transaction_time FROM bulk_exports WHERE server = $1 AND scope = $2",
         )
         .bind(server)
         .bind(scope)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(p)
+        .await?);
         Ok(row.unwrap_or_default())
     }
 
     /// An export started: kept until it is finished, so an interrupted sync resumes it.
     pub async fn bulk_started(&self, server: &str, scope: &str, status_url: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO bulk_exports (server, scope, status_url) VALUES (?, ?, ?) \
+        on!(&self.pool, |p| {
+            sqlx::query(
+                "INSERT INTO bulk_exports (server, scope, status_url) VALUES ($1, $2, $3) \
              ON CONFLICT (server, scope) DO UPDATE SET status_url = excluded.status_url",
-        )
-        .bind(server)
-        .bind(scope)
-        .bind(status_url)
-        .execute(&self.pool)
-        .await?;
+            )
+            .bind(server)
+            .bind(scope)
+            .bind(status_url)
+            .execute(p)
+            .await?;
+        });
         Ok(())
     }
 
@@ -44,15 +47,17 @@ impl Store {
         scope: &str,
         transaction_time: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE bulk_exports SET status_url = NULL, \
-             transaction_time = COALESCE(?, transaction_time) WHERE server = ? AND scope = ?",
-        )
-        .bind(transaction_time)
-        .bind(server)
-        .bind(scope)
-        .execute(&self.pool)
-        .await?;
+        on!(&self.pool, |p| {
+            sqlx::query(
+                "UPDATE bulk_exports SET status_url = NULL, \
+             transaction_time = COALESCE($1, transaction_time) WHERE server = $2 AND scope = $3",
+            )
+            .bind(transaction_time)
+            .bind(server)
+            .bind(scope)
+            .execute(p)
+            .await?;
+        });
         Ok(())
     }
 }

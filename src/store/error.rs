@@ -8,18 +8,26 @@ pub enum StoreError {
     Sqlx(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the database URL is not a postgres:// URL sqlx can read (user, password, host, port, database)"
+    )]
+    DatabaseUrl,
     #[error("stored record {0} is corrupt: {1}")]
     CorruptRecord(String, serde_json::Error),
 }
 
 impl StoreError {
-    /// SQLite said the database is busy or locked (another connection holds the write lock past
-    /// the busy timeout, or a snapshot went stale), or no connection was free in time: a retry
-    /// may succeed, so the API answers 503 with `Retry-After` rather than 500.
+    /// The database is busy (SQLite: another connection holds the write lock past the busy
+    /// timeout, or a snapshot went stale; PostgreSQL: a serialization failure, a deadlock, a
+    /// lock not available) or no connection was free in time: a retry may succeed, so the API
+    /// answers 503 with `Retry-After` rather than 500.
     pub fn is_busy(&self) -> bool {
         match self {
             StoreError::Sqlx(sqlx::Error::PoolTimedOut) => true,
             StoreError::Sqlx(sqlx::Error::Database(db)) => {
+                if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+                    return matches!(db.code().as_deref(), Some("40001" | "40P01" | "55P03"));
+                }
                 // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes (517, 262...).
                 let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
                 matches!(code & 0xff, 5 | 6)

@@ -10,8 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::SqliteConnection;
-
+use super::backend::{on, Conn};
 use super::change::Existing;
 use super::StoreError;
 use crate::fhir::normalise::patient::Demographics;
@@ -19,14 +18,14 @@ use crate::fhir::{PreparedBatch, ResourceRef};
 
 /// Why `batch` may not be stored over what the store holds, if it may not.
 pub(super) async fn clash(
-    conn: &mut SqliteConnection,
+    mut conn: Conn<'_>,
     batch: &PreparedBatch,
     existing: &HashMap<ResourceRef, Existing>,
 ) -> Result<Option<String>, StoreError> {
     for r in &batch.resources {
         let Some(stored) = existing.get(&r.rref) else { continue };
         if let Some(incoming) = &r.demographics {
-            let held = stored_person(conn, r.rref.id()).await?;
+            let held = stored_person(conn.again(), r.rref.id()).await?;
             let differs = differences(&held, &Person::from_parts(incoming, &r.identifiers));
             if !differs.is_empty() {
                 return Ok(Some(format!(
@@ -103,18 +102,18 @@ fn differences(a: &Person, b: &Person) -> Vec<&'static str> {
     out
 }
 
-async fn stored_person(conn: &mut SqliteConnection, id: &str) -> Result<Person, StoreError> {
+async fn stored_person(mut conn: Conn<'_>, id: &str) -> Result<Person, StoreError> {
     let row: Option<(Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT name, birth_date FROM patients WHERE id = ?")
+        on!(conn.again(), |c| sqlx::query_as("SELECT name, birth_date FROM patients WHERE id = $1")
             .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let ids: Vec<(Option<String>, String)> = sqlx::query_as(
-        "SELECT system, value FROM identifiers WHERE resource_type = 'Patient' AND resource_id = ?",
+            .fetch_optional(&mut *c)
+            .await?);
+    let ids: Vec<(Option<String>, String)> = on!(conn, |c| sqlx::query_as(
+        "SELECT system, value FROM identifiers WHERE resource_type = 'Patient' AND resource_id = $1",
     )
     .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
+    .fetch_all(&mut *c)
+    .await?);
     let (name, birth_date) = row.unwrap_or_default();
     let d = Demographics { name, birth_date, gender: None, deceased: None };
     Ok(Person::from_parts(&d, &ids))

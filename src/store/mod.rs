@@ -1,9 +1,11 @@
-//! The store: sqlx over SQLite, the source of truth for raw resources, normalised records,
+//! The store: sqlx over SQLite (embedded, the default) or PostgreSQL (one database shared by
+//! several `ehrqa serve` replicas), the source of truth for raw resources, normalised records,
 //! patients, references and the ingest log.
 //!
 //! Queries are built at run time (no compile-time checked macros) so the crate builds without a
-//! database and a PostgreSQL implementation can sit beside this one behind the same methods.
+//! database; each is written once for both backends (`backend.rs`).
 
+mod backend;
 mod bulk;
 mod busy;
 mod change;
@@ -21,9 +23,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
 
+pub use backend::Backend;
+use backend::{on, Pool};
 pub use bulk::BulkState;
 pub use busy::retry_busy;
 pub use change::{Change, Staged, WriteOutcome};
@@ -35,20 +39,36 @@ pub use service::{PatientSummary, SummaryLine};
 pub use timeline::{TimelineCursor, TimelineEntry, TimelinePage, TIMELINE_TYPES};
 pub use write::WriteTxn;
 
-/// File name of the database inside the data directory.
+/// File name of the SQLite database inside the data directory.
 pub const DB_FILE: &str = "ehrqa.sqlite";
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The PostgreSQL channel a committed ingest is announced on (its payload: the ingest id), so
+/// replicas index it at once instead of at their next poll.
+pub const INGEST_CHANNEL: &str = "ehrqa_ingests";
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
+    /// Who this process is when it claims work in the database (`images.claimed_by`).
+    claimant: std::sync::Arc<str>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in `data_dir`, in WAL mode, and migrates it.
-    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+    /// Opens the database, migrated: PostgreSQL at `database_url` when one is given, else
+    /// SQLite in `data_dir` (created if needed).
+    pub async fn open(data_dir: &Path, database_url: Option<&str>) -> Result<Self, StoreError> {
+        match database_url {
+            Some(url) => Self::open_postgres(url).await,
+            None => Self::open_sqlite(data_dir).await,
+        }
+    }
+
+    /// SQLite in WAL mode, in `data_dir`.
+    async fn open_sqlite(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
         let url = format!("sqlite://{}", data_dir.join(DB_FILE).display());
@@ -62,17 +82,71 @@ impl Store {
             .pragma("cache_size", "-131072")
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        SQLITE_MIGRATOR.run(&pool).await?;
+        Ok(Self { pool: Backend::Sqlite(pool), claimant: claimant() })
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// PostgreSQL at `url`. Replicas starting together migrate once: sqlx's migrator holds an
+    /// advisory lock while it runs.
+    async fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::DatabaseUrl)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        POSTGRES_MIGRATOR.run(&pool).await?;
+        Ok(Self { pool: Backend::Postgres(pool), claimant: claimant() })
+    }
+
+    /// Who this process is when it claims work (`claim_images`).
+    pub fn claimant(&self) -> &str {
+        &self.claimant
+    }
+
+    /// Which database this is: `sqlite` or `postgres` (health, metrics and `ehrqa check`).
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The pool, for diagnostics and tests that read the database directly.
+    pub fn pool(&self) -> Backend<&sqlx::SqlitePool, &sqlx::PgPool> {
+        match &self.pool {
+            Backend::Sqlite(p) => Backend::Sqlite(p),
+            Backend::Postgres(p) => Backend::Postgres(p),
+        }
     }
 
     /// The id of the last committed ingest (0 when none): the index is tagged with it.
     pub async fn last_ingest_id(&self) -> Result<i64, StoreError> {
-        let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM ingests").fetch_one(&self.pool).await?;
+        let id: Option<i64> =
+            on!(&self.pool, |p| sqlx::query_scalar("SELECT MAX(id) FROM ingests").fetch_one(p).await?);
         Ok(id.unwrap_or(0))
     }
+
+    /// A listener for committed ingests (`INGEST_CHANNEL`), on PostgreSQL; `None` on SQLite,
+    /// whose only writers share this machine's data directory and are noticed by polling.
+    pub async fn ingest_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
+        let Backend::Postgres(pool) = &self.pool else { return Ok(None) };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(INGEST_CHANNEL).await?;
+        Ok(Some(listener))
+    }
+}
+
+/// A name for this process among those sharing the database: its host, process id and start.
+fn claimant() -> std::sync::Arc<str> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{}:{}:{:x}", host.trim(), std::process::id(), nanos.as_nanos()).into()
+}
+
+/// Now, as the database keeps instants (`finished_at`): RFC 3339 UTC with milliseconds.
+fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let seconds = crate::fhir::date::FhirDate::instant_string(now.as_secs() as i64);
+    format!("{}.{:03}Z", seconds.trim_end_matches('Z'), now.subsec_millis())
 }

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::backend::on;
 use super::{Store, StoreError};
 use crate::fhir::{Record, ResourceRef};
 
@@ -45,32 +46,35 @@ pub struct RefCounts {
 
 impl Store {
     pub async fn patients(&self) -> Result<Vec<PatientRow>, StoreError> {
-        Ok(sqlx::query_as::<_, PatientRow>(
+        Ok(on!(&self.pool, |p| sqlx::query_as::<_, PatientRow>(
             "SELECT p.id, p.name, p.birth_date, p.gender, p.deceased, \
                (SELECT COUNT(*) FROM resources r WHERE r.patient_id = p.id) AS resources \
              FROM patients p ORDER BY p.name, p.id",
         )
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(p)
+        .await?))
     }
 
     pub async fn patient_exists(&self, id: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM patients WHERE id = ?")
+        let n: i64 = on!(&self.pool, |p| sqlx::query_scalar("SELECT COUNT(*) FROM patients WHERE id = $1")
             .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
+            .fetch_one(p)
+            .await?);
         Ok(n > 0)
     }
 
     /// Records in storage order, `limit` at a time after `after` (a rowid cursor).
     pub async fn records_page(&self, after: i64, limit: i64) -> Result<(Vec<StoredRecord>, i64), StoreError> {
-        let rows: Vec<RecordRow> = sqlx::query_as(
-            "SELECT rowid, type, id, record, tokens FROM resources WHERE rowid > ? ORDER BY rowid LIMIT ?",
+        let rows: Vec<RecordRow> =
+            on!(&self.pool, |p| {
+                sqlx::query_as(
+            "SELECT rowid, type, id, record, tokens FROM resources WHERE rowid > $1 ORDER BY rowid LIMIT $2",
         )
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(p)
+        .await?
+            });
         page(rows, after)
     }
 
@@ -82,26 +86,26 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<(Vec<StoredRecord>, i64), StoreError> {
-        let rows: Vec<RecordRow> = sqlx::query_as(
+        let rows: Vec<RecordRow> = on!(&self.pool, |p| sqlx::query_as(
             "SELECT rowid, type, id, record, tokens FROM resources \
-             WHERE ingest_id > ? AND rowid > ? ORDER BY rowid LIMIT ?",
+             WHERE ingest_id > $1 AND rowid > $2 ORDER BY rowid LIMIT $3",
         )
         .bind(ingest_id)
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(p)
+        .await?);
         page(rows, after)
     }
 
     /// Every record of a patient, oldest first.
     pub async fn patient_records(&self, patient: &str) -> Result<Vec<Record>, StoreError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT type, id, record FROM resources WHERE patient_id = ? ORDER BY ts, type, id",
+        let rows: Vec<(String, String, String)> = on!(&self.pool, |p| sqlx::query_as(
+            "SELECT type, id, record FROM resources WHERE patient_id = $1 ORDER BY ts, type, id",
         )
         .bind(patient)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(p)
+        .await?);
         rows.into_iter()
             .map(|(t, id, json)| {
                 serde_json::from_str(&json).map_err(|e| StoreError::CorruptRecord(format!("{t}/{id}"), e))
@@ -110,25 +114,28 @@ impl Store {
     }
 
     pub async fn record_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM records").fetch_one(&self.pool).await?)
+        Ok(on!(&self.pool, |p| sqlx::query_scalar("SELECT COUNT(*) FROM records").fetch_one(p).await?))
     }
 
     /// The stored raw JSON of a resource.
     pub async fn raw_resource(&self, r: &ResourceRef) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT raw FROM resources WHERE type = ? AND id = ?")
+        Ok(on!(&self.pool, |p| sqlx::query_scalar("SELECT raw FROM resources WHERE type = $1 AND id = $2")
             .bind(r.rtype())
             .bind(r.id())
-            .fetch_optional(&self.pool)
-            .await?)
+            .fetch_optional(p)
+            .await?))
     }
 
     pub async fn ref_counts(&self) -> Result<RefCounts, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT kind, COUNT(*) FROM refs WHERE resolved = 0 GROUP BY kind")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String, i64)> = on!(&self.pool, |p| sqlx::query_as(
+            "SELECT kind, COUNT(*) FROM refs WHERE resolved = 0 GROUP BY kind"
+        )
+        .fetch_all(p)
+        .await?);
         let total: Option<i64> =
-            sqlx::query_scalar("SELECT SUM(refs) FROM records").fetch_one(&self.pool).await?;
+            on!(&self.pool, |p| sqlx::query_scalar("SELECT CAST(SUM(refs) AS BIGINT) FROM records")
+                .fetch_one(p)
+                .await?);
         let mut c = RefCounts { total: total.unwrap_or(0), ..RefCounts::default() };
         for (kind, n) in rows {
             c.unresolved += n;

@@ -6,8 +6,7 @@
 //! `urn:uuid:` by fullUrl, conditional references by identifier. The partial index
 //! `refs_pending` keeps this proportional to what is still unresolved, not to the store's size.
 
-use sqlx::SqliteConnection;
-
+use super::backend::{on, Conn};
 use super::StoreError;
 
 const PASSES: [&str; 3] = [
@@ -35,9 +34,11 @@ const PASSES: [&str; 3] = [
           AND (refs.cond_system IS NULL OR i.system = refs.cond_system))",
 ];
 
-pub async fn run(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+pub async fn run(mut conn: Conn<'_>) -> Result<(), StoreError> {
     for sql in PASSES {
-        sqlx::query(sql).execute(&mut *conn).await?;
+        on!(conn.again(), |c| {
+            sqlx::query(sql).execute(&mut *c).await?;
+        });
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::backend::on;
 use super::{Store, StoreError};
 
 /// A patient at a glance (`GET /v1/patients/{id}`).
@@ -53,45 +54,58 @@ impl Store {
     ) -> Result<(), StoreError> {
         let ts = crate::clock::now();
         super::retry_busy(|| async {
-            sqlx::query("INSERT INTO audit (ts, key_name, action, patient, detail) VALUES (?, ?, ?, ?, ?)")
+            on!(&self.pool, |p| {
+                sqlx::query(
+                    "INSERT INTO audit (ts, key_name, action, patient, detail) VALUES ($1, $2, $3, $4, $5)",
+                )
                 .bind(ts)
                 .bind(key_name)
                 .bind(action)
                 .bind(patient)
                 .bind(detail)
-                .execute(&self.pool)
+                .execute(p)
                 .await?;
+            });
             Ok(())
         })
         .await
     }
 
     pub async fn patient_summary(&self, id: &str) -> Result<Option<PatientSummary>, StoreError> {
-        let row: Option<Demographics> =
-            sqlx::query_as("SELECT id, name, birth_date, gender, deceased FROM patients WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<Demographics> = on!(&self.pool, |p| sqlx::query_as(
+            "SELECT id, name, birth_date, gender, deceased FROM patients WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
         let Some(Demographics { id, name, birth_date, gender, deceased }) = row else { return Ok(None) };
-        let counts: Vec<(String, i64)> =
-            sqlx::query_as("SELECT type, COUNT(*) FROM resources WHERE patient_id = ? GROUP BY type")
-                .bind(&id)
-                .fetch_all(&self.pool)
-                .await?;
-        let (first_date, last_date): (Option<String>, Option<String>) = sqlx::query_as(
-            "SELECT MIN(date), MAX(date) FROM resources WHERE patient_id = ? AND type <> 'Patient' AND date IS NOT NULL",
+        let counts: Vec<(String, i64)> = on!(&self.pool, |p| sqlx::query_as(
+            "SELECT type, COUNT(*) FROM resources WHERE patient_id = $1 GROUP BY type"
         )
         .bind(&id)
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_all(p)
+        .await?);
+        let (first_date, last_date): (Option<String>, Option<String>) = on!(&self.pool, |p| {
+            sqlx::query_as(
+            "SELECT MIN(date), MAX(date) FROM resources WHERE patient_id = $1 AND type <> 'Patient' AND date IS NOT NULL",
+        )
+        .bind(&id)
+        .fetch_one(p)
+        .await?
+        });
         let list = |types: &'static str, statuses: &'static str| {
             let sql = format!(
-                "SELECT type || '/' || id AS rref, date, text FROM records WHERE patient_id = ? \
+                "SELECT type || '/' || id AS rref, date, text FROM records WHERE patient_id = $1 \
                  AND type IN ({types}) AND (status IS NULL OR status IN ({statuses})) ORDER BY ts DESC LIMIT 50"
             );
-            let pool = self.pool.clone();
+            let pool = &self.pool;
             let id = id.clone();
-            async move { sqlx::query_as::<_, SummaryLine>(&sql).bind(id).fetch_all(&pool).await }
+            async move {
+                Ok::<_, sqlx::Error>(on!(pool, |p| sqlx::query_as::<_, SummaryLine>(&sql)
+                    .bind(id)
+                    .fetch_all(p)
+                    .await?))
+            }
         };
         Ok(Some(PatientSummary {
             active_problems: list("'Condition'", "'active','recurrence','relapse'").await?,
@@ -114,37 +128,45 @@ impl Store {
         rtype: &str,
         id: &str,
     ) -> Result<Option<(Option<String>, String)>, StoreError> {
-        Ok(sqlx::query_as("SELECT patient_id, raw FROM resources WHERE type = ? AND id = ?")
-            .bind(rtype)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(on!(&self.pool, |p| sqlx::query_as(
+            "SELECT patient_id, raw FROM resources WHERE type = $1 AND id = $2"
+        )
+        .bind(rtype)
+        .bind(id)
+        .fetch_optional(p)
+        .await?))
     }
 
     pub async fn last_sync(&self, server: &str, patient: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT synced_at FROM sync_state WHERE server = ? AND patient = ?")
-            .bind(server)
-            .bind(patient)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    pub async fn set_last_sync(&self, server: &str, patient: &str, at: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sync_state (server, patient, synced_at) VALUES (?, ?, ?) \
-             ON CONFLICT (server, patient) DO UPDATE SET synced_at = excluded.synced_at",
+        Ok(on!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT synced_at FROM sync_state WHERE server = $1 AND patient = $2"
         )
         .bind(server)
         .bind(patient)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
+        .fetch_optional(p)
+        .await?))
+    }
+
+    pub async fn set_last_sync(&self, server: &str, patient: &str, at: &str) -> Result<(), StoreError> {
+        on!(&self.pool, |p| {
+            sqlx::query(
+                "INSERT INTO sync_state (server, patient, synced_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (server, patient) DO UPDATE SET synced_at = excluded.synced_at",
+            )
+            .bind(server)
+            .bind(patient)
+            .bind(at)
+            .execute(p)
+            .await?;
+        });
         Ok(())
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        on!(&self.pool, |p| {
+            sqlx::query("SELECT 1").execute(p).await?;
+        });
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::backend::on;
 use super::{Store, StoreError};
 use crate::fhir::{Measured, Record, ResourceRef};
 
@@ -94,16 +95,16 @@ impl Store {
         let list = types.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(",");
         let sql = format!(
             "SELECT type || '/' || id AS rref, type AS rtype, date, status, text, ts, id FROM resources \
-             WHERE patient_id = ? AND type IN ({list}) AND ts IS NOT NULL AND date IS NOT NULL \
-             AND (ts < ? OR (ts = ? AND (type > ? OR (type = ? AND id > ?)))) \
-             ORDER BY ts DESC, type, id LIMIT ?"
+             WHERE patient_id = $1 AND type IN ({list}) AND ts IS NOT NULL AND date IS NOT NULL \
+             AND (ts < $2 OR (ts = $3 AND (type > $4 OR (type = $5 AND id > $6)))) \
+             ORDER BY ts DESC, type, id LIMIT $7"
         );
         let c = cursor.cloned().unwrap_or(TimelineCursor {
             ts: i64::MAX,
             rtype: String::new(),
             id: String::new(),
         });
-        let mut entries: Vec<TimelineEntry> = sqlx::query_as(&sql)
+        let mut entries: Vec<TimelineEntry> = on!(&self.pool, |p| sqlx::query_as(&sql)
             .bind(patient)
             .bind(c.ts)
             .bind(c.ts)
@@ -111,8 +112,8 @@ impl Store {
             .bind(&c.rtype)
             .bind(&c.id)
             .bind((limit + 1) as i64)
-            .fetch_all(&self.pool)
-            .await?;
+            .fetch_all(p)
+            .await?);
         let more = entries.len() > limit;
         entries.truncate(limit);
         let next_cursor =
@@ -122,13 +123,13 @@ impl Store {
 
     /// The measured part of the patient's observations, oldest first, for trend series.
     pub async fn observations(&self, patient: &str) -> Result<Vec<Measured>, StoreError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, record FROM resources WHERE patient_id = ? AND type = 'Observation' \
+        let rows: Vec<(String, String)> = on!(&self.pool, |p| sqlx::query_as(
+            "SELECT id, record FROM resources WHERE patient_id = $1 AND type = 'Observation' \
              AND ts IS NOT NULL ORDER BY ts, id",
         )
         .bind(patient)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(p)
+        .await?);
         rows.into_iter()
             .map(|(id, json)| {
                 serde_json::from_str(&json)
@@ -139,25 +140,27 @@ impl Store {
 
     /// Whether the patient's record holds this resource (without reading it).
     pub async fn holds(&self, patient: &str, r: &ResourceRef) -> Result<bool, StoreError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE type = ? AND id = ? AND patient_id = ?")
-                .bind(r.rtype())
-                .bind(r.id())
-                .bind(patient)
-                .fetch_one(&self.pool)
-                .await?;
+        let n: i64 = on!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM resources WHERE type = $1 AND id = $2 AND patient_id = $3"
+        )
+        .bind(r.rtype())
+        .bind(r.id())
+        .bind(patient)
+        .fetch_one(p)
+        .await?);
         Ok(n > 0)
     }
 
     /// One record of the patient's, `None` when it is not theirs (or does not exist).
     pub async fn record_of(&self, patient: &str, r: &ResourceRef) -> Result<Option<Record>, StoreError> {
-        let json: Option<String> =
-            sqlx::query_scalar("SELECT record FROM resources WHERE type = ? AND id = ? AND patient_id = ?")
-                .bind(r.rtype())
-                .bind(r.id())
-                .bind(patient)
-                .fetch_optional(&self.pool)
-                .await?;
+        let json: Option<String> = on!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT record FROM resources WHERE type = $1 AND id = $2 AND patient_id = $3"
+        )
+        .bind(r.rtype())
+        .bind(r.id())
+        .bind(patient)
+        .fetch_optional(p)
+        .await?);
         json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::CorruptRecord(r.to_string(), e)))
             .transpose()
     }

@@ -7,44 +7,80 @@
 
 use std::collections::HashMap;
 
-use sqlx::query_builder::Separated;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, Transaction};
+use sqlx::QueryBuilder;
 
+use super::backend::{on, Backend, Conn, Txn};
 use super::change::{decide, Change, Existing, Staged, WriteOutcome};
 use super::{identity, resolve, Store, StoreError};
 use crate::fhir::resolve::RefLink;
 use crate::fhir::{PreparedBatch, PreparedResource, ResourceRef};
 
-/// SQLite allows 32,766 bound parameters per statement; stay below.
+/// SQLite allows 32,766 bound parameters per statement (PostgreSQL 65,535); stay below.
 const MAX_PARAMS: usize = 30_000;
 
 /// An open write transaction. Inputs staged in it become visible together on `commit`; if it is
 /// dropped or rolled back, none of them leaves a trace.
 pub struct WriteTxn {
-    pub(super) tx: Transaction<'static, Sqlite>,
+    pub(super) tx: Txn,
 }
 
+/// The key of the PostgreSQL advisory lock every write transaction holds (`pg_advisory_xact_lock`):
+/// writers take turns across replicas as SQLite's write lock makes them take turns on one
+/// machine, so ingest ids commit in the order they are given out and an index tagged with an
+/// id reflects every ingest up to it.
+const WRITE_LOCK: i64 = 0x6568_7271_6100; // "ehrqa\0"
+
 impl Store {
-    /// Opens a write transaction that holds SQLite's write lock from its first statement
-    /// (`BEGIN IMMEDIATE`): a deferred one reads first and must then upgrade its read snapshot,
-    /// which fails at once, whatever the busy timeout, when any other connection (an audit row,
-    /// another process) wrote in between.
+    /// Opens a write transaction that holds the database's write turn from its first statement.
+    /// On SQLite that is `BEGIN IMMEDIATE`: a deferred transaction reads first and must then
+    /// upgrade its read snapshot, which fails at once, whatever the busy timeout, when any other
+    /// connection (an audit row, another process) wrote in between. On PostgreSQL it is the
+    /// advisory lock `WRITE_LOCK`, held until commit or rollback.
     pub async fn begin_write(&self) -> Result<WriteTxn, StoreError> {
-        let pool = &self.pool;
-        let tx = super::retry_busy(|| async { Ok(pool.begin_with("BEGIN IMMEDIATE").await?) }).await?;
+        let tx = match &self.pool {
+            Backend::Sqlite(pool) => Backend::Sqlite(
+                super::retry_busy(|| async { Ok(pool.begin_with("BEGIN IMMEDIATE").await?) }).await?,
+            ),
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
+                Backend::Postgres(tx)
+            }
+        };
         Ok(WriteTxn { tx })
     }
 }
 
 impl WriteTxn {
+    /// Commits; on PostgreSQL the commit also announces the new ingests on `INGEST_CHANNEL`
+    /// (a notification is delivered only if the transaction commits).
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
+        match self.tx {
+            Backend::Sqlite(tx) => tx.commit().await?,
+            Backend::Postgres(mut tx) => {
+                sqlx::query("SELECT pg_notify($1, (SELECT CAST(MAX(id) AS TEXT) FROM ingests))")
+                    .bind(super::INGEST_CHANNEL)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 
     pub async fn rollback(self) -> Result<(), StoreError> {
-        self.tx.rollback().await?;
+        on!(self.tx, |tx| tx.rollback().await?);
         Ok(())
+    }
+
+    /// The last ingest committed before this transaction took the write turn, and those it
+    /// wrote itself: what an index must reflect before it is tagged with this transaction's
+    /// ingest (another replica may have written since this one's index last caught up).
+    pub async fn last_ingest_id(&mut self) -> Result<i64, StoreError> {
+        let id: Option<i64> = on!(self.tx.conn(), |c| sqlx::query_scalar("SELECT MAX(id) FROM ingests")
+            .fetch_one(&mut *c)
+            .await?);
+        Ok(id.unwrap_or(0))
     }
 
     /// Writes one input (with its own ingest row) into the transaction, or refuses it, before
@@ -56,9 +92,9 @@ impl WriteTxn {
         source: &str,
         sha256: Option<&str>,
     ) -> Result<Staged, StoreError> {
-        let tx = &mut *self.tx;
-        let existing = fetch_existing(tx, batch).await?;
-        if let Some(reason) = identity::clash(tx, batch, &existing).await? {
+        let mut tx = self.tx.conn();
+        let existing = fetch_existing(tx.again(), batch).await?;
+        if let Some(reason) = identity::clash(tx.again(), batch, &existing).await? {
             return Ok(Staged::Refused(reason));
         }
         let mut outcome = WriteOutcome::default();
@@ -83,12 +119,12 @@ impl WriteTxn {
             }
             to_write.push(r);
         }
-        outcome.ingest_id = open_ingest(tx, source, sha256).await?;
-        delete_derived(tx, &replaced).await?;
-        write_rows(tx, &to_write, outcome.ingest_id).await?;
-        resolve::run(tx).await?;
-        outcome.unresolved = count_unresolved(tx, outcome.ingest_id).await?;
-        close_ingest(tx, &outcome, batch.resources.len()).await?;
+        outcome.ingest_id = open_ingest(tx.again(), source, sha256).await?;
+        delete_derived(tx.again(), &replaced).await?;
+        write_rows(tx.again(), &to_write, outcome.ingest_id).await?;
+        resolve::run(tx.again()).await?;
+        outcome.unresolved = count_unresolved(tx.again(), outcome.ingest_id).await?;
+        close_ingest(tx.again(), &outcome, batch.resources.len()).await?;
         outcome.changed = to_write.iter().map(|r| r.rref.clone()).collect();
         Ok(Staged::Written(outcome))
     }
@@ -105,18 +141,20 @@ struct ExistingRow {
 }
 
 async fn fetch_existing(
-    conn: &mut SqliteConnection,
+    mut conn: Conn<'_>,
     batch: &PreparedBatch,
 ) -> Result<HashMap<ResourceRef, Existing>, StoreError> {
     let mut found = HashMap::new();
     for chunk in batch.resources.chunks(MAX_PARAMS) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT type, id, hash, version_id, last_updated, patient_id FROM resources WHERE id IN ",
-        );
-        qb.push_tuples(chunk, |mut b, r| {
-            b.push_bind(r.rref.id());
+        let rows: Vec<ExistingRow> = on!(conn.again(), |c, Db| {
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT type, id, hash, version_id, last_updated, patient_id FROM resources WHERE id IN ",
+            );
+            qb.push_tuples(chunk, |mut b, r| {
+                b.push_bind(r.rref.id());
+            });
+            qb.build_query_as().fetch_all(&mut *c).await?
         });
-        let rows: Vec<ExistingRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
         for row in rows {
             if let Some(r) = ResourceRef::new(&row.r#type, &row.id) {
                 let ExistingRow { hash, version_id, last_updated, patient_id, .. } = row;
@@ -127,198 +165,213 @@ async fn fetch_existing(
     Ok(found)
 }
 
-async fn open_ingest(
-    conn: &mut SqliteConnection,
-    source: &str,
-    sha256: Option<&str>,
-) -> Result<i64, StoreError> {
-    let id = sqlx::query_scalar(
+async fn open_ingest(conn: Conn<'_>, source: &str, sha256: Option<&str>) -> Result<i64, StoreError> {
+    Ok(on!(conn, |c| sqlx::query_scalar(
         "INSERT INTO ingests (source, sha256, finished_at, resources, inserted, updated, \
          unchanged, stale, unresolved, by_type) \
-         VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 0, 0, 0, 0, 0, 0, '{}') RETURNING id",
+         VALUES ($1, $2, $3, 0, 0, 0, 0, 0, 0, '{}') RETURNING id",
     )
     .bind(source)
     .bind(sha256)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(id)
+    .bind(super::now_rfc3339())
+    .fetch_one(&mut *c)
+    .await?))
 }
 
-async fn close_ingest(
-    conn: &mut SqliteConnection,
-    o: &WriteOutcome,
-    resources: usize,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE ingests SET resources = ?, inserted = ?, updated = ?, unchanged = ?, stale = ?, \
-         unresolved = ?, by_type = ? WHERE id = ?",
-    )
-    .bind(resources as i64)
-    .bind(o.inserted as i64)
-    .bind(o.updated as i64)
-    .bind(o.unchanged as i64)
-    .bind(o.stale as i64)
-    .bind(o.unresolved as i64)
-    .bind(serde_json::to_string(&o.by_type).expect("counts serialise"))
-    .bind(o.ingest_id)
-    .execute(&mut *conn)
-    .await?;
+async fn close_ingest(conn: Conn<'_>, o: &WriteOutcome, resources: usize) -> Result<(), StoreError> {
+    on!(conn, |c| {
+        sqlx::query(
+            "UPDATE ingests SET resources = $1, inserted = $2, updated = $3, unchanged = $4, stale = $5, \
+         unresolved = $6, by_type = $7 WHERE id = $8",
+        )
+        .bind(resources as i64)
+        .bind(o.inserted as i64)
+        .bind(o.updated as i64)
+        .bind(o.unchanged as i64)
+        .bind(o.stale as i64)
+        .bind(o.unresolved as i64)
+        .bind(serde_json::to_string(&o.by_type).expect("counts serialise"))
+        .bind(o.ingest_id)
+        .execute(&mut *c)
+        .await?;
+    });
     Ok(())
 }
 
-async fn count_unresolved(conn: &mut SqliteConnection, ingest_id: i64) -> Result<usize, StoreError> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refs WHERE resolved = 0 AND ingest_id = ?")
-        .bind(ingest_id)
-        .fetch_one(&mut *conn)
-        .await?;
+async fn count_unresolved(conn: Conn<'_>, ingest_id: i64) -> Result<usize, StoreError> {
+    let n: i64 =
+        on!(conn, |c| sqlx::query_scalar("SELECT COUNT(*) FROM refs WHERE resolved = 0 AND ingest_id = $1")
+            .bind(ingest_id)
+            .fetch_one(&mut *c)
+            .await?);
     Ok(n as usize)
 }
 
 /// Removes what was derived from the older versions of replaced resources.
-async fn delete_derived(conn: &mut SqliteConnection, replaced: &[&ResourceRef]) -> Result<(), StoreError> {
+async fn delete_derived(mut conn: Conn<'_>, replaced: &[&ResourceRef]) -> Result<(), StoreError> {
     for r in replaced {
         for sql in [
-            "DELETE FROM refs WHERE src_type = ? AND src_id = ?",
-            "DELETE FROM identifiers WHERE resource_type = ? AND resource_id = ?",
-            "DELETE FROM attachments WHERE resource_type = ? AND resource_id = ?",
-            "DELETE FROM images WHERE resource_type = ? AND resource_id = ?",
+            "DELETE FROM refs WHERE src_type = $1 AND src_id = $2",
+            "DELETE FROM identifiers WHERE resource_type = $1 AND resource_id = $2",
+            "DELETE FROM attachments WHERE resource_type = $1 AND resource_id = $2",
+            "DELETE FROM images WHERE resource_type = $1 AND resource_id = $2",
         ] {
-            sqlx::query(sql).bind(r.rtype()).bind(r.id()).execute(&mut *conn).await?;
+            on!(conn.again(), |c| {
+                sqlx::query(sql).bind(r.rtype()).bind(r.id()).execute(&mut *c).await?;
+            });
         }
     }
     Ok(())
 }
 
+/// Multi-row `INSERT ... VALUES (...), (...) tail` in chunks that respect the parameter limit,
+/// for one backend's types (`$db`). A macro, not a generic function: the builder's arguments
+/// borrow the rows, which sqlx's generic bounds cannot express.
+macro_rules! insert_rows {
+    ($db:ident, $conn:expr, $head:expr, $tail:expr, $columns:expr, $rows:expr, $bind:expr $(,)?) => {
+        for chunk in $rows.chunks(MAX_PARAMS / $columns) {
+            let mut qb = QueryBuilder::<$db>::new($head);
+            qb.push_values(chunk, $bind);
+            qb.push($tail);
+            qb.build().execute(&mut *$conn).await?;
+        }
+    };
+}
+
+/// The tables written by multi-row inserts, expanded for one backend's types (`$db`).
+macro_rules! write_tables {
+    ($db:ident, $conn:expr, $rows:expr, $ingest_id:expr) => {{
+        let (conn, rows, ingest_id): (_, &[&PreparedResource], i64) = ($conn, $rows, $ingest_id);
+        insert_rows!(
+            $db,
+            conn,
+            "INSERT INTO resources (type, id, patient_id, full_url, version_id, \
+         last_updated, hash, raw, ingest_id, date, ts, status, code, text, record, refs, tokens) ",
+            " ON CONFLICT (type, id) DO UPDATE SET patient_id = excluded.patient_id, \
+         full_url = excluded.full_url, version_id = excluded.version_id, \
+         last_updated = excluded.last_updated, hash = excluded.hash, raw = excluded.raw, \
+         ingest_id = excluded.ingest_id, date = excluded.date, ts = excluded.ts, \
+         status = excluded.status, code = excluded.code, text = excluded.text, \
+         record = excluded.record, refs = excluded.refs, tokens = excluded.tokens",
+            17,
+            rows,
+            |mut b, r| {
+                let rec = &r.record;
+                b.push_bind(r.rref.rtype())
+                    .push_bind(r.rref.id())
+                    .push_bind(rec.patient.as_deref())
+                    .push_bind(r.full_url.as_deref())
+                    .push_bind(r.version_id.as_deref())
+                    .push_bind(r.last_updated)
+                    .push_bind(r.hash.as_str())
+                    .push_bind(r.raw.as_str())
+                    .push_bind(ingest_id)
+                    .push_bind(rec.date.map(|d| d.day_string()))
+                    .push_bind(rec.date.map(|d| d.timestamp()))
+                    .push_bind(rec.status.as_deref())
+                    .push_bind(rec.code.as_ref().and_then(|c| c.codings.first()).map(|c| c.code.as_str()))
+                    .push_bind(rec.text.as_str())
+                    .push_bind(r.record_json.as_str())
+                    .push_bind(r.links.len() as i64)
+                    .push_bind(r.tokens.map(i64::from));
+            },
+        );
+        let links: Vec<(&PreparedResource, &RefLink)> =
+            rows.iter().flat_map(|r| r.links.iter().filter(|l| !l.resolved).map(move |l| (*r, l))).collect();
+        insert_rows!(
+            $db,
+            conn,
+            "INSERT INTO refs (src_type, src_id, path, raw, kind, target_type, target_id, resolved, \
+         cond_system, cond_value, ingest_id) ",
+            "",
+            11,
+            &links,
+            |mut b, (r, l)| {
+                let cond = l.conditional.as_ref();
+                b.push_bind(r.rref.rtype())
+                    .push_bind(r.rref.id())
+                    .push_bind(l.path.as_str())
+                    .push_bind(l.raw.as_str())
+                    .push_bind(l.kind.as_str())
+                    .push_bind(l.target.as_ref().map(|t| t.rtype()).or(cond.map(|c| c.rtype.as_str())))
+                    .push_bind(l.target.as_ref().map(|t| t.id()))
+                    .push_bind(i64::from(l.resolved))
+                    .push_bind(cond.and_then(|c| c.system.as_deref()))
+                    .push_bind(cond.map(|c| c.value.as_str()))
+                    .push_bind(ingest_id);
+            },
+        );
+        let idents: Vec<(&PreparedResource, &(Option<String>, String))> =
+            rows.iter().flat_map(|r| r.identifiers.iter().map(move |i| (*r, i))).collect();
+        insert_rows!(
+            $db,
+            conn,
+            "INSERT INTO identifiers (resource_type, resource_id, system, value) ",
+            "",
+            4,
+            &idents,
+            |mut b, (r, (system, value))| {
+                b.push_bind(r.rref.rtype())
+                    .push_bind(r.rref.id())
+                    .push_bind(system.as_deref())
+                    .push_bind(value.as_str());
+            },
+        );
+        let atts: Vec<_> = rows.iter().flat_map(|r| r.attachments.iter().map(move |a| (*r, a))).collect();
+        insert_rows!(
+            $db,
+            conn,
+            "INSERT INTO attachments (resource_type, resource_id, path, content_type, title, size, \
+         sha256, url, is_text) ",
+            "",
+            9,
+            &atts,
+            |mut b, (r, a)| {
+                b.push_bind(r.rref.rtype())
+                    .push_bind(r.rref.id())
+                    .push_bind(a.path.as_str())
+                    .push_bind(a.content_type.as_deref())
+                    .push_bind(a.title.as_deref())
+                    .push_bind(a.size as i64)
+                    .push_bind(a.sha256.as_deref())
+                    .push_bind(a.url.as_deref())
+                    .push_bind(i64::from(a.text.is_some()));
+            },
+        );
+        let patients: Vec<_> =
+            rows.iter().filter_map(|r| Some((r.rref.id(), r.demographics.as_ref()?))).collect();
+        insert_rows!(
+            $db,
+            conn,
+            "INSERT INTO patients (id, name, birth_date, gender, deceased) ",
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, birth_date = excluded.birth_date, \
+         gender = excluded.gender, deceased = excluded.deceased",
+            5,
+            &patients,
+            |mut b, (id, d)| {
+                b.push_bind(*id)
+                    .push_bind(d.name.as_deref())
+                    .push_bind(d.birth_date.as_deref())
+                    .push_bind(d.gender.as_deref())
+                    .push_bind(d.deceased.as_deref());
+            },
+        );
+    }};
+}
+
+/// The resource rows, and what is derived from them. A replaced resource's row is updated in
+/// place (`ON CONFLICT ... DO UPDATE`, which both backends speak).
 async fn write_rows(
-    conn: &mut SqliteConnection,
+    mut conn: Conn<'_>,
     rows: &[&PreparedResource],
     ingest_id: i64,
 ) -> Result<(), StoreError> {
-    insert_rows(
-        conn,
-        "INSERT OR REPLACE INTO resources (type, id, patient_id, full_url, version_id, \
-         last_updated, hash, raw, ingest_id, date, ts, status, code, text, record, refs, tokens) ",
-        17,
-        rows,
-        |b, r| {
-            let rec = &r.record;
-            b.push_bind(r.rref.rtype())
-                .push_bind(r.rref.id())
-                .push_bind(rec.patient.as_deref())
-                .push_bind(r.full_url.as_deref())
-                .push_bind(r.version_id.as_deref())
-                .push_bind(r.last_updated)
-                .push_bind(r.hash.as_str())
-                .push_bind(r.raw.as_str())
-                .push_bind(ingest_id)
-                .push_bind(rec.date.map(|d| d.day_string()))
-                .push_bind(rec.date.map(|d| d.timestamp()))
-                .push_bind(rec.status.as_deref())
-                .push_bind(rec.code.as_ref().and_then(|c| c.codings.first()).map(|c| c.code.as_str()))
-                .push_bind(rec.text.as_str())
-                .push_bind(r.record_json.as_str())
-                .push_bind(r.links.len() as i64)
-                .push_bind(r.tokens.map(i64::from));
-        },
-    )
-    .await?;
-    let links: Vec<(&PreparedResource, &RefLink)> =
-        rows.iter().flat_map(|r| r.links.iter().filter(|l| !l.resolved).map(move |l| (*r, l))).collect();
-    insert_rows(
-        conn,
-        "INSERT INTO refs (src_type, src_id, path, raw, kind, target_type, target_id, resolved, \
-         cond_system, cond_value, ingest_id) ",
-        11,
-        &links,
-        |b, (r, l)| {
-            let cond = l.conditional.as_ref();
-            b.push_bind(r.rref.rtype())
-                .push_bind(r.rref.id())
-                .push_bind(l.path.as_str())
-                .push_bind(l.raw.as_str())
-                .push_bind(l.kind.as_str())
-                .push_bind(l.target.as_ref().map(|t| t.rtype()).or(cond.map(|c| c.rtype.as_str())))
-                .push_bind(l.target.as_ref().map(|t| t.id()))
-                .push_bind(l.resolved)
-                .push_bind(cond.and_then(|c| c.system.as_deref()))
-                .push_bind(cond.map(|c| c.value.as_str()))
-                .push_bind(ingest_id);
-        },
-    )
-    .await?;
-    let idents: Vec<(&PreparedResource, &(Option<String>, String))> =
-        rows.iter().flat_map(|r| r.identifiers.iter().map(move |i| (*r, i))).collect();
-    insert_rows(
-        conn,
-        "INSERT INTO identifiers (resource_type, resource_id, system, value) ",
-        4,
-        &idents,
-        |b, (r, (system, value))| {
-            b.push_bind(r.rref.rtype())
-                .push_bind(r.rref.id())
-                .push_bind(system.as_deref())
-                .push_bind(value.as_str());
-        },
-    )
-    .await?;
-    let atts: Vec<_> = rows.iter().flat_map(|r| r.attachments.iter().map(move |a| (*r, a))).collect();
-    insert_rows(
-        conn,
-        "INSERT INTO attachments (resource_type, resource_id, path, content_type, title, size, \
-         sha256, url, is_text) ",
-        9,
-        &atts,
-        |b, (r, a)| {
-            b.push_bind(r.rref.rtype())
-                .push_bind(r.rref.id())
-                .push_bind(a.path.as_str())
-                .push_bind(a.content_type.as_deref())
-                .push_bind(a.title.as_deref())
-                .push_bind(a.size as i64)
-                .push_bind(a.sha256.as_deref())
-                .push_bind(a.url.as_deref())
-                .push_bind(a.text.is_some());
-        },
-    )
-    .await?;
-    write_images(conn, rows).await?;
-    let patients: Vec<_> =
-        rows.iter().filter_map(|r| Some((r.rref.id(), r.demographics.as_ref()?))).collect();
-    insert_rows(
-        conn,
-        "INSERT OR REPLACE INTO patients (id, name, birth_date, gender, deceased) ",
-        5,
-        &patients,
-        |b, (id, d)| {
-            b.push_bind(*id)
-                .push_bind(d.name.as_deref())
-                .push_bind(d.birth_date.as_deref())
-                .push_bind(d.gender.as_deref())
-                .push_bind(d.deceased.as_deref());
-        },
-    )
-    .await?;
-    Ok(())
-}
-
-/// Multi-row `INSERT ... VALUES (...), (...)` in chunks that respect the parameter limit.
-async fn insert_rows<'a, T>(
-    conn: &mut SqliteConnection,
-    head: &'static str,
-    columns: usize,
-    rows: &'a [T],
-    bind: impl Fn(&mut Separated<'_, 'a, Sqlite, &'static str>, &'a T),
-) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(MAX_PARAMS / columns) {
-        let mut qb = QueryBuilder::<Sqlite>::new(head);
-        qb.push_values(chunk, |mut sep, row| bind(&mut sep, row));
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+    on!(conn.again(), |c, Db| write_tables!(Db, c, rows, ingest_id));
+    write_images(conn, rows).await
 }
 
 /// Image attachments, one row each (bound one at a time: they are large).
-async fn write_images(conn: &mut SqliteConnection, rows: &[&PreparedResource]) -> Result<(), StoreError> {
+async fn write_images(mut conn: Conn<'_>, rows: &[&PreparedResource]) -> Result<(), StoreError> {
     use crate::fhir::image::ImageCheck;
     for r in rows {
         for a in &r.attachments {
@@ -335,26 +388,34 @@ async fn write_images(conn: &mut SqliteConnection, rows: &[&PreparedResource]) -
                 ImageCheck::Pdf => ("stored", None, Some("pdf"), None, None, None),
                 ImageCheck::Refused(why) => ("refused", Some(why.as_str()), None, None, None, None),
             };
-            sqlx::query(
-                "INSERT OR REPLACE INTO images (resource_type, resource_id, path, patient_id, content_type, \
+            on!(conn.again(), |c| {
+                sqlx::query(
+                    "INSERT INTO images (resource_type, resource_id, path, patient_id, content_type, \
                  format, width, height, sha256, original, normalised, status, reason) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(r.rref.rtype())
-            .bind(r.rref.id())
-            .bind(a.path.as_str())
-            .bind(r.record.patient.as_deref())
-            .bind(a.content_type.as_deref())
-            .bind(format)
-            .bind(w.map(i64::from))
-            .bind(h.map(i64::from))
-            .bind(a.sha256.as_deref().unwrap_or(""))
-            .bind(img.original.as_slice())
-            .bind(normalised)
-            .bind(status)
-            .bind(reason)
-            .execute(&mut *conn)
-            .await?;
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 ON CONFLICT (resource_type, resource_id, path) DO UPDATE SET \
+                 patient_id = excluded.patient_id, content_type = excluded.content_type, \
+                 format = excluded.format, width = excluded.width, height = excluded.height, \
+                 sha256 = excluded.sha256, original = excluded.original, \
+                 normalised = excluded.normalised, status = excluded.status, reason = excluded.reason, \
+                 transcript = NULL, transcriber = NULL",
+                )
+                .bind(r.rref.rtype())
+                .bind(r.rref.id())
+                .bind(a.path.as_str())
+                .bind(r.record.patient.as_deref())
+                .bind(a.content_type.as_deref())
+                .bind(format)
+                .bind(w.map(i64::from))
+                .bind(h.map(i64::from))
+                .bind(a.sha256.as_deref().unwrap_or(""))
+                .bind(img.original.as_slice())
+                .bind(normalised)
+                .bind(status)
+                .bind(reason)
+                .execute(&mut *c)
+                .await?;
+            });
         }
     }
     Ok(())

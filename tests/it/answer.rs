@@ -35,10 +35,11 @@ fn prepare(t: &TestData, patient: &str, q: &str, style: PromptStyle) -> Prepared
 
 /// Every resource of a patient.
 async fn refs_of(t: &TestData, patient: &str) -> BTreeSet<String> {
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT type, id FROM records WHERE patient_id = ?")
-        .bind(patient)
-        .fetch_all(t.ws.store.pool())
-        .await
+    let rows: Vec<(String, String)> =
+        crate::db!(t.ws.store, |p| sqlx::query_as("SELECT type, id FROM records WHERE patient_id = $1")
+            .bind(patient)
+            .fetch_all(p)
+            .await)
         .unwrap();
     rows.into_iter().map(|(t, id)| format!("{t}/{id}")).collect()
 }
@@ -327,11 +328,19 @@ async fn a_question_about_someone_else_stays_on_this_patient() {
 }
 
 /// `ehrqa ask --format json` with the real 270M model.
-fn ask(dir: &std::path::Path, patient: &str, q: &str) -> Value {
-    let out = ehrqa(
-        dir,
-        &["ask", "--patient", patient, "--budget", "1024", "--max-tokens", "48", "--format", "json", q],
-    );
+fn ask(t: &TestData, patient: &str, q: &str) -> Value {
+    let out = t.ehrqa(&[
+        "ask",
+        "--patient",
+        patient,
+        "--budget",
+        "1024",
+        "--max-tokens",
+        "48",
+        "--format",
+        "json",
+        q,
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     serde_json::from_str(&stdout(&out)).expect("one JSON document")
 }
@@ -339,13 +348,12 @@ fn ask(dir: &std::path::Path, patient: &str, q: &str) -> Value {
 #[tokio::test]
 async fn ask_end_to_end_with_the_real_model() {
     let t = fixtures().await;
-    let dir = t.dir.path();
     for (patient, q) in [
         (MERVIN, "What was his latest hemoglobin A1c?"),
         (INJECTED, "What does the note say about the plan?"),
         (MERVIN, "What was his most recent lymph node biopsy result?"),
     ] {
-        let a = ask(dir, patient, q);
+        let a = ask(&t, patient, q);
         let keys: BTreeSet<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
         for k in [
             "answer",
@@ -379,10 +387,17 @@ async fn ask_end_to_end_with_the_real_model() {
             assert_eq!(c["type"].as_str().unwrap(), r.split('/').next().unwrap());
             assert_eq!(c["text"].as_str().unwrap(), t.line(r).await);
         }
-        let ctx: Value = serde_json::from_str(&stdout(&ehrqa(
-            dir,
-            &["context", "--patient", patient, "--budget", "4096", "--format", "json", "--question", q],
-        )))
+        let ctx: Value = serde_json::from_str(&stdout(&t.ehrqa(&[
+            "context",
+            "--patient",
+            patient,
+            "--budget",
+            "4096",
+            "--format",
+            "json",
+            "--question",
+            q,
+        ])))
         .unwrap();
         let in_context: BTreeSet<&str> = ctx["items"]
             .as_array()
@@ -412,7 +427,7 @@ async fn ask_end_to_end_with_the_real_model() {
         }
     }
     // The demo question is computed: the latest A1c, citing the record that states it.
-    let a = ask(dir, MERVIN, "What was his latest hemoglobin A1c?");
+    let a = ask(&t, MERVIN, "What was his latest hemoglobin A1c?");
     assert_eq!(a["method"], "computed");
     // A computed answer never loads the model (`ask` opens it lazily).
     assert_eq!(a["timings"]["load_ms"], 0.0, "{a}");
@@ -420,28 +435,25 @@ async fn ask_end_to_end_with_the_real_model() {
     let cited = a["citations"][0]["text"].as_str().unwrap();
     assert!(cited.contains("Hemoglobin A1c") && cited.contains("6.2 %") && cited.starts_with("1984-07-17"));
     // `--model-only` sends it to the model, whose answer is checked and grounded like any.
-    let out = ehrqa(
-        dir,
-        &[
-            "ask",
-            "--patient",
-            MERVIN,
-            "--budget",
-            "1024",
-            "--max-tokens",
-            "48",
-            "--format",
-            "json",
-            "--model-only",
-            "What was his latest hemoglobin A1c?",
-        ],
-    );
+    let out = t.ehrqa(&[
+        "ask",
+        "--patient",
+        MERVIN,
+        "--budget",
+        "1024",
+        "--max-tokens",
+        "48",
+        "--format",
+        "json",
+        "--model-only",
+        "What was his latest hemoglobin A1c?",
+    ]);
     let m: Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
     assert_eq!(m["method"], "model", "{m}");
     assert!(m["usage"]["prompt_tokens"].as_u64().unwrap() > 100);
     assert!(m["timings"]["load_ms"].as_f64().unwrap() > 0.0, "the first generation loads the model: {m}");
     // The biopsy question is answered "not in the record" without the model.
-    let a = ask(dir, MERVIN, "What was his most recent lymph node biopsy result?");
+    let a = ask(&t, MERVIN, "What was his most recent lymph node biopsy result?");
     assert_eq!(a["answerable"], false);
     assert_eq!(a["usage"]["prompt_tokens"], 0);
 }

@@ -4,16 +4,15 @@ use crate::helpers::{ehrqa, fixture, stderr, TestData};
 
 /// Ingests one bad input through the real CLI and checks the refusal and the empty store.
 async fn refused(rel: &str, reason: &str) {
-    let dir = tempfile::tempdir().unwrap();
+    let t = TestData::new().await;
     let path = fixture(rel);
-    let out = ehrqa(dir.path(), &["ingest", path.to_str().unwrap()]);
+    let out = t.ehrqa(&["ingest", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{rel}");
     let err = stderr(&out);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "one line: {err}");
     assert!(lines[0].starts_with("error: ") && lines[0].contains(reason), "{rel}: {err}");
-    let t =
-        TestData { ws: ehrqa::ingest::Workspace::open(ehrqa::Settings::new(dir.path())).await.unwrap(), dir };
+    t.ws.follow().await.unwrap();
     for table in ["resources", "records", "refs", "patients", "identifiers", "attachments", "ingests"] {
         assert_eq!(t.count(&format!("SELECT COUNT(*) FROM {table}")).await, 0, "{rel}: {table}");
     }
@@ -77,15 +76,11 @@ async fn a_200_mb_file_is_refused_without_being_read() {
 
 #[tokio::test]
 async fn good_inputs_are_stored_beside_refused_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = ehrqa(
-        dir.path(),
-        &["ingest", fixture("bad").to_str().unwrap(), fixture("fhir/edge/bulk").to_str().unwrap()],
-    );
+    let t = TestData::new().await;
+    let out =
+        t.ehrqa(&["ingest", fixture("bad").to_str().unwrap(), fixture("fhir/edge/bulk").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "some inputs failed");
     assert_eq!(stderr(&out).lines().filter(|l| l.starts_with("error: ")).count(), 7);
-    let t =
-        TestData { ws: ehrqa::ingest::Workspace::open(ehrqa::Settings::new(dir.path())).await.unwrap(), dir };
     assert_eq!(t.count("SELECT COUNT(*) FROM resources").await, 4);
     assert_eq!(t.count("SELECT COUNT(*) FROM resources WHERE id LIKE 'bad-%'").await, 0);
 }

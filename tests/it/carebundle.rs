@@ -5,18 +5,14 @@
 //! (missing fields, results dated a year after their visit, "QNS" for numbers, site-local code
 //! systems, near-duplicates). Everything goes through the real binary.
 
-use std::path::Path;
-
 use ehrqa::eval;
 use ehrqa::fhir::date::FhirDate;
-use ehrqa::ingest::Workspace;
 use ehrqa::retrieval::context::ItemKind;
 use ehrqa::retrieval::{assemble, ContextOptions};
 use ehrqa::tokens::TokenBudget;
-use ehrqa::Settings;
 use serde_json::Value;
 
-use crate::helpers::{ehrqa, fixture, stderr, stdout, tokenizer, TestData};
+use crate::helpers::{fixture, stderr, stdout, tokenizer, TestData};
 
 const PATIENTS: &str = "carebundle/patients";
 
@@ -49,20 +45,21 @@ fn rref(entry: &Value) -> String {
 }
 
 /// `ehrqa ingest --format json` of `rel`, with its exit status.
-fn ingest(dir: &Path, rel: &str) -> (bool, Value, String) {
-    let out = ehrqa(dir, &["ingest", "--format", "json", fixture(rel).to_str().unwrap()]);
+fn ingest(t: &TestData, rel: &str) -> (bool, Value, String) {
+    let out = t.ehrqa(&["ingest", "--format", "json", fixture(rel).to_str().unwrap()]);
     let report = serde_json::from_str(&stdout(&out)).unwrap_or(Value::Null);
     (out.status.success(), report, stderr(&out))
 }
 
-async fn open(dir: tempfile::TempDir) -> TestData {
-    TestData { ws: Workspace::open(Settings::new(dir.path())).await.unwrap(), dir }
+/// The test's workspace, in step with what the CLI wrote.
+async fn follow(t: &TestData) {
+    t.ws.follow().await.unwrap();
 }
 
 #[tokio::test]
 async fn resources_without_ids_take_them_from_their_full_urls_and_every_reference_resolves() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ok, report, err) = ingest(dir.path(), PATIENTS);
+    let t = TestData::new().await;
+    let (ok, report, err) = ingest(&t, PATIENTS);
     assert!(ok, "{err}");
     let all = bundles();
     let total: usize = all.iter().map(|(_, b)| entries(b).len()).sum();
@@ -73,12 +70,12 @@ async fn resources_without_ids_take_them_from_their_full_urls_and_every_referenc
     assert_eq!(report["references"]["unresolved"], 0, "{}", report["references"]);
     assert!(report["references"]["total"].as_u64().unwrap() > 700);
     // The same ids again: re-ingesting changes nothing.
-    let (ok, again, err) = ingest(dir.path(), PATIENTS);
+    let (ok, again, err) = ingest(&t, PATIENTS);
     assert!(ok, "{err}");
     assert_eq!(again["unchanged"], total);
     assert_eq!(again["inserted"], 0);
 
-    let t = open(dir).await;
+    follow(&t).await;
     assert_eq!(t.count("SELECT COUNT(*) FROM resources").await as usize, total);
     assert_eq!(t.count("SELECT COUNT(*) FROM refs").await, 0, "nothing waits for a target");
     let mut without_id = 0;
@@ -90,12 +87,14 @@ async fn resources_without_ids_take_them_from_their_full_urls_and_every_referenc
             let r = rref(e);
             let (rt, id) = r.split_once('/').unwrap();
             let (full_url, owner): (Option<String>, Option<String>) =
-                sqlx::query_as("SELECT full_url, patient_id FROM resources WHERE type = ? AND id = ?")
-                    .bind(rt)
-                    .bind(id)
-                    .fetch_one(t.ws.store.pool())
-                    .await
-                    .unwrap_or_else(|_| panic!("{name}: {r} is stored under its fullUrl's UUID"));
+                crate::db!(t.ws.store, |p| sqlx::query_as(
+                    "SELECT full_url, patient_id FROM resources WHERE type = $1 AND id = $2"
+                )
+                .bind(rt)
+                .bind(id)
+                .fetch_one(p)
+                .await)
+                .unwrap_or_else(|_| panic!("{name}: {r} is stored under its fullUrl's UUID"));
             assert_eq!(full_url.as_deref(), e["fullUrl"].as_str(), "{name}: {r}");
             if rt != "Practitioner" && !(rt == "Patient" && id != pid) {
                 assert_eq!(
@@ -115,12 +114,17 @@ async fn resources_without_ids_take_them_from_their_full_urls_and_every_referenc
             e["resource"]["resourceType"] == "Observation" && e["resource"].get("encounter").is_some()
         })
         .count() as i64;
+    // The record's `encounter` field, in each backend's JSON syntax.
+    let encounter = match t.ws.store.backend() {
+        "postgres" => "CAST(o.record AS json) ->> 'encounter'",
+        _ => "json_extract(o.record, '$.encounter')",
+    };
     let resolved = t
-        .count(
+        .count(&format!(
             "SELECT COUNT(*) FROM resources o JOIN resources e ON e.type = 'Encounter' \
-             AND json_extract(o.record, '$.encounter') = 'Encounter/' || e.id \
-             WHERE o.type = 'Observation' AND e.patient_id = o.patient_id",
-        )
+             AND {encounter} = 'Encounter/' || e.id \
+             WHERE o.type = 'Observation' AND e.patient_id = o.patient_id"
+        ))
         .await;
     assert_eq!(resolved, with_encounter);
     // A panel names its results, which it references by `urn:uuid` alone: the comprehensive
@@ -135,8 +139,8 @@ async fn resources_without_ids_take_them_from_their_full_urls_and_every_referenc
 
 #[tokio::test]
 async fn injected_defects_are_normalisation_issues_not_failures() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ok, report, err) = ingest(dir.path(), PATIENTS);
+    let t = TestData::new().await;
+    let (ok, report, err) = ingest(&t, PATIENTS);
     assert!(ok, "{err}");
     assert_eq!(report["failed"], Value::Array(vec![]));
     let defects: Value =
@@ -166,7 +170,7 @@ async fn injected_defects_are_normalisation_issues_not_failures() {
     assert_eq!(issues["category"], missing_category, "{issues}");
     assert_eq!(issues.as_object().unwrap().len(), 2, "nothing else is an issue: {issues}");
 
-    let t = open(dir).await;
+    follow(&t).await;
     // A number replaced by text ("QNS", "<0.1") is kept and shown as written.
     for (r, text) in &unreadable {
         let line = t.line(r).await;
@@ -178,11 +182,11 @@ async fn injected_defects_are_normalisation_issues_not_failures() {
 
 #[tokio::test]
 async fn the_history_generators_reused_patient_uuid_is_refused_not_merged() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ok, report, err) = ingest(dir.path(), PATIENTS);
+    let t = TestData::new().await;
+    let (ok, report, err) = ingest(&t, PATIENTS);
     assert!(ok, "{err}");
     let stored = report["resources"].as_u64().unwrap() as i64;
-    let (ok, clash, err) = ingest(dir.path(), "carebundle/identity-clash");
+    let (ok, clash, err) = ingest(&t, "carebundle/identity-clash");
     assert!(!ok, "the clashing input makes the run fail");
     assert_eq!(clash["failed"].as_array().unwrap().len(), 1, "{clash}");
     assert!(err.contains("different person"), "{err}");
@@ -197,20 +201,21 @@ async fn the_history_generators_reused_patient_uuid_is_refused_not_merged() {
         .find(|(_, b)| entries(b).iter().any(|e| rref(e) == pid))
         .expect("the clashing UUID is a stored patient's");
     let family = entries(&owner.1)[0]["resource"]["name"][0]["family"].as_str().unwrap().to_owned();
-    let t = open(dir).await;
+    follow(&t).await;
     assert_eq!(t.count("SELECT COUNT(*) FROM resources").await, stored, "nothing of it stored");
-    let name: String = sqlx::query_scalar("SELECT name FROM patients WHERE id = ?")
-        .bind(pid.strip_prefix("Patient/").unwrap())
-        .fetch_one(t.ws.store.pool())
-        .await
+    let name: String =
+        crate::db!(t.ws.store, |p| sqlx::query_scalar("SELECT name FROM patients WHERE id = $1")
+            .bind(pid.strip_prefix("Patient/").unwrap())
+            .fetch_one(p)
+            .await)
         .unwrap();
     assert!(name.contains(&family), "the stored person is kept: {name}");
 }
 
-#[test]
-fn codes_from_other_systems_are_found_by_their_display() {
-    let dir = tempfile::tempdir().unwrap();
-    assert!(ingest(dir.path(), PATIENTS).0);
+#[tokio::test]
+async fn codes_from_other_systems_are_found_by_their_display() {
+    let t = TestData::new().await;
+    assert!(ingest(&t, PATIENTS).0);
     let ckd = bundles().into_iter().find(|(n, _)| n.contains("ckd")).unwrap().1;
     let pid = rref(&entries(&ckd)[0]).strip_prefix("Patient/").unwrap().to_owned();
     let find = |code: &str| {
@@ -226,10 +231,17 @@ fn codes_from_other_systems_are_found_by_their_display() {
     for (question, code) in
         [("When was she diagnosed with kidney disease?", "N18.32"), ("What was her latest eGFR?", "98979-8")]
     {
-        let out = ehrqa(
-            dir.path(),
-            &["context", "--patient", &pid, "--question", question, "--budget", "2048", "--format", "json"],
-        );
+        let out = t.ehrqa(&[
+            "context",
+            "--patient",
+            &pid,
+            "--question",
+            question,
+            "--budget",
+            "2048",
+            "--format",
+            "json",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let ctx: Value = serde_json::from_str(&stdout(&out)).unwrap();
         let items = ctx["items"].as_array().unwrap();
@@ -246,13 +258,19 @@ fn codes_from_other_systems_are_found_by_their_display() {
 
 #[tokio::test]
 async fn evidence_recall_on_the_carebundle_questions() {
-    let dir = tempfile::tempdir().unwrap();
-    assert!(ingest(dir.path(), PATIENTS).0);
+    let t = TestData::new().await;
+    assert!(ingest(&t, PATIENTS).0);
     let path = fixture("../eval/questions-carebundle.jsonl");
-    let out = ehrqa(
-        dir.path(),
-        &["eval", "retrieval", "--questions", path.to_str().unwrap(), "--budget", "2048", "--format", "json"],
-    );
+    let out = t.ehrqa(&[
+        "eval",
+        "retrieval",
+        "--questions",
+        path.to_str().unwrap(),
+        "--budget",
+        "2048",
+        "--format",
+        "json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert!(report["questions"].as_u64().unwrap() >= 70, "{report}");
@@ -263,7 +281,7 @@ async fn evidence_recall_on_the_carebundle_questions() {
     // Recall counts the evidence anywhere in the context, and the header lists every active
     // problem: a context can hold the evidence and still state, as a computed fact, that the
     // record has none of what was asked (the answer then abstains). None may.
-    let t = open(dir).await;
+    follow(&t).await;
     let today = FhirDate::parse("2026-11-29").unwrap().timestamp();
     let opts = ContextOptions { budget: TokenBudget::new(2048).unwrap(), today };
     for q in eval::questions::read(&path).unwrap().iter().filter(|q| !q.kind.expects_absence()) {

@@ -1,9 +1,8 @@
 //! The index follows the database: rebuilt by `reindex`, and automatically when out of step.
 
 use ehrqa::ingest::Workspace;
-use ehrqa::Settings;
 
-use crate::helpers::{ehrqa, stdout, TestData, MERVIN};
+use crate::helpers::{stdout, TestData, MERVIN};
 
 #[tokio::test]
 async fn the_index_commit_is_tagged_with_the_last_ingest() {
@@ -21,11 +20,12 @@ async fn a_lost_index_is_rebuilt_from_the_database_on_open() {
     let t = TestData::new().await;
     t.ingest(&["fhir/synthea/Mervin_Gaylord_d75e2405.json"]).await;
     let before = t.search(MERVIN, "hemoglobin a1c", 10);
-    let dir = t.dir;
-    drop(t.ws);
+    let TestData { dir, ws, _pg } = t;
+    let settings = ws.settings.clone();
+    drop(ws);
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
-    let ws = Workspace::open(Settings::new(dir.path())).await.unwrap();
-    let t = TestData { dir, ws };
+    let ws = Workspace::open(settings).await.unwrap();
+    let t = TestData { dir, ws, _pg };
     let after = t.search(MERVIN, "hemoglobin a1c", 10);
     assert_eq!(
         after.iter().map(|h| &h.rref).collect::<Vec<_>>(),
@@ -38,13 +38,11 @@ async fn reindex_rebuilds_every_record() {
     let t = TestData::new().await;
     t.ingest(&["fhir/edge"]).await;
     let records = t.count("SELECT COUNT(*) FROM records").await;
-    let path = t.dir.path().to_owned();
-    drop(t.ws);
-    let out = ehrqa(&path, &["reindex", "--format", "json"]);
+    let out = t.ehrqa(&["reindex", "--format", "json"]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["records"].as_i64(), Some(records));
-    let out = ehrqa(&path, &["search", "--patient", "srch-1", "--format", "json", "colonoscopy"]);
+    let out = t.ehrqa(&["search", "--patient", "srch-1", "--format", "json", "colonoscopy"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["results"][0]["ref"], "Procedure/proc-1");
 }

@@ -8,9 +8,12 @@ use std::sync::{Arc, OnceLock};
 use ehrqa::ingest::{ingest_files, IngestReport, NoProgress, Workspace};
 use ehrqa::llm::Tokenizer;
 use ehrqa::retrieval::{Hit, SearchRequest};
+use ehrqa::settings::DatabaseUrl;
 use ehrqa::tokens::TokenCounter;
 use ehrqa::Settings;
 use tempfile::TempDir;
+
+use super::pg::{postgres_requested, PgServer};
 
 /// The real Gemma 3 tokenizer, as `scripts/setup` caches it (`EHRQA_TOKENIZER` overrides).
 pub fn tokenizer() -> Arc<Tokenizer> {
@@ -30,26 +33,47 @@ pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
 }
 
-/// A fresh data directory with the workspace opened on it.
+/// Runs `$body` with `$p` bound to the test's database pool, SQLite or PostgreSQL: the SQL is
+/// written once, with `$1` parameters, which both read.
+#[macro_export]
+macro_rules! db {
+    ($store:expr, |$p:ident| $body:expr) => {
+        match $store.pool() {
+            ehrqa::store::Backend::Sqlite($p) => $body,
+            ehrqa::store::Backend::Postgres($p) => $body,
+        }
+    };
+}
+
+/// A fresh data directory with the workspace opened on it, on SQLite or, when the tests are
+/// run with `EHRQA_TEST_BACKEND=postgres`, on a PostgreSQL of its own.
 pub struct TestData {
-    pub dir: TempDir,
     pub ws: Workspace,
+    pub dir: TempDir,
+    /// Dropped after the workspace (fields drop in order), so its pool closes first.
+    pub _pg: Option<PgServer>,
 }
 
 impl TestData {
     pub async fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ws = Workspace::open(Settings::new(dir.path())).await.expect("open workspace");
-        Self { dir, ws }
+        Self::open(None).await
     }
 
     /// A data directory that counts tokens at ingest with the real Gemma 3 tokenizer.
     pub async fn with_tokens() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
         let counter: Arc<dyn TokenCounter> = tokenizer();
-        let ws =
-            Workspace::open_with(Settings::new(dir.path()), Some(counter)).await.expect("open workspace");
-        Self { dir, ws }
+        Self::open(Some(counter)).await
+    }
+
+    async fn open(counter: Option<Arc<dyn TokenCounter>>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::new(dir.path());
+        let pg = if postgres_requested() { Some(PgServer::start()) } else { None };
+        if let Some(pg) = &pg {
+            settings.database_url = Some(DatabaseUrl(pg.database("ehrqa").await));
+        }
+        let ws = Workspace::open_with(settings, counter).await.expect("open workspace");
+        Self { ws, dir, _pg: pg }
     }
 
     pub async fn ingest(&self, rels: &[&str]) -> IngestReport {
@@ -61,8 +85,19 @@ impl TestData {
         ingest_files(&self.ws, paths, &NoProgress).await.expect("ingest runs")
     }
 
+    /// Runs the real `ehrqa` binary on this data directory and database.
+    pub fn ehrqa(&self, args: &[&str]) -> Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ehrqa"));
+        cmd.arg("--data-dir").arg(self.dir.path()).args(args);
+        match &self.ws.settings.database_url {
+            Some(url) => cmd.env("EHRQA_DATABASE_URL", url.as_str()),
+            None => cmd.env_remove("EHRQA_DATABASE_URL"),
+        };
+        cmd.output().expect("run ehrqa")
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(self.ws.store.pool()).await.expect(sql)
+        db!(self.ws.store, |p| sqlx::query_scalar(sql).fetch_one(p).await.expect(sql))
     }
 
     pub fn search(&self, patient: &str, query: &str, limit: usize) -> Vec<Hit> {
@@ -78,12 +113,12 @@ impl TestData {
     /// The stored text of a record.
     pub async fn line(&self, rref: &str) -> String {
         let (t, id) = rref.split_once('/').unwrap();
-        sqlx::query_scalar("SELECT text FROM records WHERE type = ? AND id = ?")
+        db!(self.ws.store, |p| sqlx::query_scalar("SELECT text FROM records WHERE type = $1 AND id = $2")
             .bind(t)
             .bind(id)
-            .fetch_one(self.ws.store.pool())
+            .fetch_one(p)
             .await
-            .unwrap_or_else(|_| panic!("no record {rref}"))
+            .unwrap_or_else(|_| panic!("no record {rref}")))
     }
 }
 

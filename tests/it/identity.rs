@@ -51,10 +51,11 @@ async fn another_person_with_a_stored_patients_id_is_refused_and_nothing_is_stor
     }
     assert_eq!(t.count("SELECT COUNT(*) FROM resources").await, resources, "nothing of it stored");
     assert_eq!(t.count("SELECT COUNT(*) FROM resources WHERE id = 'obs-b'").await, 0);
-    let name: String = sqlx::query_scalar("SELECT name FROM patients WHERE id = ?")
-        .bind(pid)
-        .fetch_one(t.ws.store.pool())
-        .await
+    let name: String =
+        crate::db!(t.ws.store, |p| sqlx::query_scalar("SELECT name FROM patients WHERE id = $1")
+            .bind(pid)
+            .fetch_one(p)
+            .await)
         .unwrap();
     assert!(name.contains("Lopez"), "the stored person is kept: {name}");
 }
@@ -74,27 +75,31 @@ async fn the_same_person_updated_is_accepted() {
 async fn a_resource_stored_for_one_patient_cannot_move_to_another() {
     let t = TestData::new().await;
     t.ingest(&["fhir/synthea"]).await;
-    let stored: String =
-        sqlx::query_scalar("SELECT id FROM resources WHERE type = 'Observation' AND patient_id = ? LIMIT 1")
-            .bind(DONG)
-            .fetch_one(t.ws.store.pool())
-            .await
-            .unwrap();
-    let raw: String = sqlx::query_scalar("SELECT raw FROM resources WHERE type = 'Observation' AND id = ?")
-        .bind(&stored)
-        .fetch_one(t.ws.store.pool())
-        .await
-        .unwrap();
+    let stored: String = crate::db!(t.ws.store, |p| sqlx::query_scalar(
+        "SELECT id FROM resources WHERE type = 'Observation' AND patient_id = $1 LIMIT 1"
+    )
+    .bind(DONG)
+    .fetch_one(p)
+    .await)
+    .unwrap();
+    let raw: String = crate::db!(t.ws.store, |p| sqlx::query_scalar(
+        "SELECT raw FROM resources WHERE type = 'Observation' AND id = $1"
+    )
+    .bind(&stored)
+    .fetch_one(p)
+    .await)
+    .unwrap();
     let mut moved: Value = serde_json::from_str(&raw).unwrap();
     moved["subject"] = json!({"reference": format!("Patient/{MERVIN}")});
     let report = ingest_json(&t, "moved.json", &moved).await;
     assert_eq!(report.failed.len(), 1, "refused: {report:?}");
     assert!(report.failed[0].error.contains("another patient"), "{}", report.failed[0].error);
-    let owner: String =
-        sqlx::query_scalar("SELECT patient_id FROM resources WHERE type = 'Observation' AND id = ?")
-            .bind(&stored)
-            .fetch_one(t.ws.store.pool())
-            .await
-            .unwrap();
+    let owner: String = crate::db!(t.ws.store, |p| sqlx::query_scalar(
+        "SELECT patient_id FROM resources WHERE type = 'Observation' AND id = $1"
+    )
+    .bind(&stored)
+    .fetch_one(p)
+    .await)
+    .unwrap();
     assert_eq!(owner, DONG, "the record stays with its patient");
 }

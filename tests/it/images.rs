@@ -15,10 +15,12 @@ use serde_json::{json, Value};
 use crate::helpers::{ehrqa, fixture, stdout, tokenizer, TestData, DONG};
 
 async fn statuses(t: &TestData) -> Vec<(String, String, Option<String>)> {
-    sqlx::query_as("SELECT resource_id, status, reason FROM images ORDER BY resource_id")
-        .fetch_all(t.ws.store.pool())
-        .await
-        .unwrap()
+    crate::db!(t.ws.store, |p| sqlx::query_as(
+        "SELECT resource_id, status, reason FROM images ORDER BY resource_id"
+    )
+    .fetch_all(p)
+    .await)
+    .unwrap()
 }
 
 fn tesseract() -> Arc<Tesseract> {
@@ -41,11 +43,12 @@ async fn image_only_lab_values_are_transcribed_searchable_and_retrieved() {
     let hits = t.search(DONG, "platelet distribution width", 20);
     let dr =
         hits.iter().find(|h| h.rref == "DiagnosticReport/img-dr-2").expect("the image-only report is found");
-    let (record,): (String,) =
-        sqlx::query_as("SELECT record FROM resources WHERE type = 'DiagnosticReport' AND id = 'img-dr-2'")
-            .fetch_one(t.ws.store.pool())
-            .await
-            .unwrap();
+    let (record,): (String,) = crate::db!(t.ws.store, |p| sqlx::query_as(
+        "SELECT record FROM resources WHERE type = 'DiagnosticReport' AND id = 'img-dr-2'"
+    )
+    .fetch_one(p)
+    .await)
+    .unwrap();
     let record: Value = serde_json::from_str(&record).unwrap();
     let note = record["note"].as_str().unwrap();
     assert!(

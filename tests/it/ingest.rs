@@ -74,11 +74,11 @@ async fn conditional_references_resolve_whatever_order_the_bundles_arrive() {
 async fn snapshot(t: &TestData) -> (i64, i64, String, u64) {
     let resources = t.count("SELECT COUNT(*) FROM resources").await;
     let refs = t.count("SELECT COUNT(*) FROM refs").await;
-    let hashes: String = sqlx::query_scalar(
-        "SELECT group_concat(hash, '') FROM (SELECT hash FROM resources ORDER BY type, id)",
+    let hashes: String = crate::db!(t.ws.store, |p| sqlx::query_scalar(
+        "SELECT string_agg(hash, '') FROM (SELECT hash FROM resources ORDER BY type, id) AS h",
     )
-    .fetch_one(t.ws.store.pool())
-    .await
+    .fetch_one(p)
+    .await)
     .unwrap();
     (resources, refs, hashes, t.ws.index.num_docs().unwrap())
 }
@@ -132,9 +132,10 @@ async fn ndjson_bulk_files_resolve_relative_references_across_files() {
     assert_eq!(report.ingested, 2);
     assert_eq!(report.by_type.get("Observation"), Some(&3));
     // Observation.ndjson sorts before Patient.ndjson: the subject resolved once the patient came.
-    let unresolved: Vec<(String, String)> = sqlx::query_as("SELECT src_id, raw FROM refs WHERE resolved = 0")
-        .fetch_all(t.ws.store.pool())
-        .await
+    let unresolved: Vec<(String, String)> =
+        crate::db!(t.ws.store, |p| sqlx::query_as("SELECT src_id, raw FROM refs WHERE resolved = 0")
+            .fetch_all(p)
+            .await)
         .unwrap();
     assert_eq!(unresolved, vec![("bulk-obs-2".to_owned(), "Encounter/not-exported".to_owned())]);
     assert_eq!(report.references.unresolved_by_kind.get("literal"), Some(&1));
@@ -149,11 +150,11 @@ async fn notes_are_decoded_and_searchable_and_binaries_are_kept() {
     t.ingest(&["fhir/edge/searchset.json", "fhir/synthea/Mervin_Gaylord_d75e2405.json"]).await;
     let hits = t.search("srch-1", "thirst", 5);
     assert_eq!(hits[0].rref, "DocumentReference/doc-1");
-    let (ct, size, sha): (String, i64, String) = sqlx::query_as(
+    let (ct, size, sha): (String, i64, String) = crate::db!(t.ws.store, |p| sqlx::query_as(
         "SELECT content_type, size, sha256 FROM attachments WHERE resource_id = 'doc-1' AND is_text = 0",
     )
-    .fetch_one(t.ws.store.pool())
-    .await
+    .fetch_one(p)
+    .await)
     .unwrap();
     assert_eq!((ct.as_str(), size, sha.len()), ("image/png", 70, 64));
     // Synthea's notes: every DocumentReference of the patient has decoded text.

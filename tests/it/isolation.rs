@@ -4,12 +4,14 @@ use crate::helpers::{TestData, BOB_JAVA, DONG, MERVIN, SEARCHSET_PATIENT};
 
 async fn owner(t: &TestData, rref: &str) -> Option<String> {
     let (rt, id) = rref.split_once('/').unwrap();
-    sqlx::query_scalar("SELECT patient_id FROM records WHERE type = ? AND id = ?")
-        .bind(rt)
-        .bind(id)
-        .fetch_one(t.ws.store.pool())
-        .await
-        .unwrap()
+    crate::db!(t.ws.store, |p| sqlx::query_scalar(
+        "SELECT patient_id FROM records WHERE type = $1 AND id = $2"
+    )
+    .bind(rt)
+    .bind(id)
+    .fetch_one(p)
+    .await)
+    .unwrap()
 }
 
 #[tokio::test]

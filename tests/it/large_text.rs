@@ -113,21 +113,24 @@ async fn a_record_keeps_capped_text_and_the_raw_resource_whole() {
         kept.len() <= MAX_TEXT_BYTES + TEXT_MARKER.len() && value.starts_with(&kept[..MAX_TEXT_BYTES / 2])
     );
 
-    let (raw, tokens): (String, i64) =
-        sqlx::query_as("SELECT raw, tokens FROM resources WHERE type = 'Observation' AND id = 'big-obs'")
-            .fetch_one(t.ws.store.pool())
-            .await
-            .unwrap();
+    let (raw, tokens): (String, i64) = crate::db!(t.ws.store, |p| sqlx::query_as(
+        "SELECT raw, tokens FROM resources WHERE type = 'Observation' AND id = 'big-obs'"
+    )
+    .fetch_one(p)
+    .await)
+    .unwrap();
     assert!(raw.contains(&value), "the raw resource is stored whole");
     assert_eq!(tokens as usize, whole(&context_line(&format!("[Observation/big-obs] {}", obs.text))));
 }
 
 async fn record(t: &TestData, rtype: &str, id: &str) -> Record {
-    let json: String = sqlx::query_scalar("SELECT record FROM records WHERE type = ? AND id = ?")
-        .bind(rtype)
-        .bind(id)
-        .fetch_one(t.ws.store.pool())
-        .await
-        .unwrap();
+    let json: String = crate::db!(t.ws.store, |p| sqlx::query_scalar(
+        "SELECT record FROM records WHERE type = $1 AND id = $2"
+    )
+    .bind(rtype)
+    .bind(id)
+    .fetch_one(p)
+    .await)
+    .unwrap();
     serde_json::from_str(&json).unwrap()
 }

@@ -7,12 +7,14 @@ use crate::helpers::TestData;
 
 async fn record(t: &TestData, rref: &str) -> Record {
     let (rt, id) = rref.split_once('/').unwrap();
-    let json: String = sqlx::query_scalar("SELECT record FROM records WHERE type = ? AND id = ?")
-        .bind(rt)
-        .bind(id)
-        .fetch_one(t.ws.store.pool())
-        .await
-        .unwrap();
+    let json: String = crate::db!(t.ws.store, |p| sqlx::query_scalar(
+        "SELECT record FROM records WHERE type = $1 AND id = $2"
+    )
+    .bind(rt)
+    .bind(id)
+    .fetch_one(p)
+    .await)
+    .unwrap();
     serde_json::from_str(&json).unwrap()
 }
 

@@ -45,11 +45,12 @@ fn the_tokenizer_is_gemma_3s() {
 #[tokio::test]
 async fn ingest_stores_each_records_token_count() {
     let t = fixtures().await;
-    let rows: Vec<(String, String, String, i64)> =
-        sqlx::query_as("SELECT type, id, text, tokens FROM resources ORDER BY random() LIMIT 200")
-            .fetch_all(t.ws.store.pool())
-            .await
-            .unwrap();
+    let rows: Vec<(String, String, String, i64)> = crate::db!(t.ws.store, |p| sqlx::query_as(
+        "SELECT type, id, text, tokens FROM resources ORDER BY random() LIMIT 200"
+    )
+    .fetch_all(p)
+    .await)
+    .unwrap();
     assert_eq!(rows.len(), 200);
     for (rt, id, text, tokens) in rows {
         let line = context_line(&format!("[{rt}/{id}] {text}"));
@@ -85,12 +86,12 @@ async fn contexts_never_exceed_the_budget_and_count_exactly() {
 }
 
 async fn latest(t: &TestData, patient: &str, where_: &str) -> String {
-    let (rt, id): (String, String) = sqlx::query_as(&format!(
-        "SELECT type, id FROM resources WHERE patient_id = ? AND {where_} ORDER BY ts DESC LIMIT 1"
+    let (rt, id): (String, String) = crate::db!(t.ws.store, |p| sqlx::query_as(&format!(
+        "SELECT type, id FROM resources WHERE patient_id = $1 AND {where_} ORDER BY ts DESC LIMIT 1"
     ))
     .bind(patient)
-    .fetch_one(t.ws.store.pool())
-    .await
+    .fetch_one(p)
+    .await)
     .unwrap();
     format!("{rt}/{id}")
 }
@@ -138,13 +139,14 @@ async fn contexts_hold_only_the_patients_own_records() {
             let ctx = context(&t, p, q, 8192);
             for r in ctx.refs() {
                 let (rt, id) = r.split_once('/').unwrap();
-                let owner: Option<String> =
-                    sqlx::query_scalar("SELECT patient_id FROM resources WHERE type = ? AND id = ?")
-                        .bind(rt)
-                        .bind(id)
-                        .fetch_one(t.ws.store.pool())
-                        .await
-                        .unwrap();
+                let owner: Option<String> = crate::db!(t.ws.store, |p| sqlx::query_scalar(
+                    "SELECT patient_id FROM resources WHERE type = $1 AND id = $2"
+                )
+                .bind(rt)
+                .bind(id)
+                .fetch_one(p)
+                .await)
+                .unwrap();
                 assert_eq!(owner.as_deref(), Some(p), "{r} in a context for {p} ({q:?})");
             }
         }

@@ -459,7 +459,7 @@ async fn bulk_export_brings_the_same_records_and_then_only_changes() {
     assert_eq!(kick.status(), reqwest::StatusCode::ACCEPTED);
     let status_url = kick.headers()["content-location"].to_str().unwrap().to_owned();
     let resumed = tempfile::tempdir().unwrap();
-    let store = ehrqa::store::Store::open(resumed.path()).await.unwrap();
+    let store = ehrqa::store::Store::open(resumed.path(), None).await.unwrap();
     store.bulk_started(&server.base, "patients", &status_url).await.unwrap();
     drop(store);
     let (ok, report, err) = sync(resumed.path(), &["--server", &server.base, "--bulk", "--all"]);

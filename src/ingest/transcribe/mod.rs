@@ -48,7 +48,7 @@ pub async fn transcribe_pending(
     }
     progress.start(total as u64, "transcribe");
     loop {
-        let batch = ws.store.pending_images(BATCH).await?;
+        let batch = ws.store.claim_images(BATCH).await?;
         if batch.is_empty() {
             break;
         }
@@ -81,8 +81,17 @@ pub async fn transcribe_pending(
 async fn apply(ws: &Workspace, img: &PendingImage, text: &str, by: &str) -> Result<(), IngestError> {
     let _writing = ws.writing().await?;
     let mut txn = ws.store.begin_write().await?;
-    let (ingest_id, stored) = txn.apply_transcript(img, text, by).await?;
     let mut writer = ws.index.writer()?;
+    crate::ingest::rebuild::in_step(ws, &mut txn, &mut writer).await?;
+    let Some((ingest_id, stored)) = txn.apply_transcript(img, ws.store.claimant(), text, by).await? else {
+        tracing::info!(
+            "an image's claim lapsed before its transcript was written; another transcriber has it"
+        );
+        txn.rollback().await?;
+        writer.rollback()?;
+        writer.finish()?;
+        return Ok(());
+    };
     writer.upsert(IndexedRecord { record: &stored.record, json: &stored.json, tokens: stored.tokens })?;
     let prepared = writer.prepare(ingest_id)?;
     txn.commit().await?;

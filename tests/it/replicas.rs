@@ -1,0 +1,166 @@
+//! Two `ehrqa serve` replicas on one real PostgreSQL, each with its own data directory (its own
+//! search index): what one ingests the other finds, and a replica killed in the middle of an
+//! ingest leaves the input whole or absent while the other keeps serving and writing.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::helpers::{free_port, wait_for_port, Process, MERVIN};
+use super::pg::PgServer;
+
+/// A replica: `ehrqa serve` on the shared database, without keys or model (loopback only).
+struct Replica {
+    process: Process,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+fn replica(database_url: &str) -> Replica {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_ehrqa"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--no-auth", "--no-model"])
+        .env("EHRQA_DATABASE_URL", database_url)
+        .env_remove("EHRQA_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ehrqa serve");
+    wait_for_port(port, Duration::from_secs(60));
+    Replica { process: Process { child }, base: format!("http://127.0.0.1:{port}"), _dir: dir }
+}
+
+impl Replica {
+    async fn post_bundle(&self, bundle: &Value) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/v1/bundles", self.base))
+            .header("content-type", "application/fhir+json")
+            .body(bundle.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The refs a search of the patient's records finds for `q`.
+    async fn search(&self, patient: &str, q: &str) -> Vec<String> {
+        let url = format!("{}/v1/patients/{patient}/records", self.base);
+        let r = reqwest::Client::new().get(url).query(&[("q", q)]).send().await.unwrap();
+        if !r.status().is_success() {
+            return Vec::new();
+        }
+        let v: Value = r.json().await.unwrap();
+        v["results"].as_array().unwrap().iter().map(|h| h["ref"].as_str().unwrap().to_owned()).collect()
+    }
+
+    /// Waits until the replica's search finds `rref` (the event is the search result; the
+    /// deadline only bounds a failure). Returns how long it took.
+    async fn until_found(&self, patient: &str, q: &str, rref: &str) -> Duration {
+        let started = Instant::now();
+        while !self.search(patient, q).await.iter().any(|r| r == rref) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{rref} never became searchable on {}",
+                self.base
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        started.elapsed()
+    }
+}
+
+/// A transaction bundle: one patient and `observations` glucose results, each with its own id.
+fn bundle(patient: &str, observations: usize, word: &str) -> Value {
+    let mut entries = vec![json!({
+        "fullUrl": format!("urn:uuid:{patient}"),
+        "resource": {"resourceType": "Patient", "id": patient, "name": [{"family": "Replica", "given": [word]}],
+                     "birthDate": "1970-01-01", "gender": "female"},
+        "request": {"method": "PUT", "url": format!("Patient/{patient}")}
+    })];
+    for i in 0..observations {
+        let id = format!("{patient}-obs-{i}");
+        entries.push(json!({
+            "fullUrl": format!("urn:uuid:{id}"),
+            "resource": {"resourceType": "Observation", "id": id, "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}], "text": format!("Glucose {word}")},
+                "subject": {"reference": format!("Patient/{patient}")},
+                "effectiveDateTime": format!("2020-01-{:02}T08:00:00Z", i % 28 + 1),
+                "valueQuantity": {"value": 90 + (i % 40), "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"}},
+            "request": {"method": "PUT", "url": format!("Observation/{id}")}
+        }));
+    }
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+}
+
+async fn count(db: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(db).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_bundle_posted_to_one_replica_is_found_through_the_other() {
+    let pg = PgServer::start();
+    let url = pg.database("ehrqa").await;
+    let (a, b) = (replica(&url), replica(&url));
+    let ingested = a.post_bundle(&bundle("rep-1", 3, "zanzibar")).await;
+    assert_eq!(ingested.status(), 200, "{}", ingested.text().await.unwrap());
+    let took = b.until_found("rep-1", "glucose zanzibar", "Observation/rep-1-obs-0").await;
+    eprintln!("replica B found replica A's ingest after {} ms", took.as_millis());
+    // A replica that starts after the ingest catches up from its (empty) index's tag.
+    let late = replica(&url);
+    late.until_found("rep-1", "glucose zanzibar", "Observation/rep-1-obs-2").await;
+    // The fixture patients ingested through B are searchable through A and the late one.
+    let fixture =
+        std::fs::read_to_string(super::helpers::fixture("fhir/synthea/Mervin_Gaylord_d75e2405.json"))
+            .unwrap();
+    let r = b.post_bundle(&serde_json::from_str(&fixture).unwrap()).await;
+    assert_eq!(r.status(), 200);
+    for replica in [&a, &late] {
+        replica
+            .until_found(MERVIN, "hemoglobin a1c", "Observation/e8deca02-0404-4015-8b94-198c5e34a802")
+            .await;
+    }
+    // Isolation holds across replicas: the first patient's search finds none of Mervin's records.
+    assert!(a.search("rep-1", "hemoglobin a1c").await.iter().all(|r| r.starts_with("Observation/rep-1-")));
+}
+
+#[tokio::test]
+async fn killing_a_replica_mid_ingest_leaves_the_input_whole_or_absent_and_the_other_serves_on() {
+    let pg = PgServer::start();
+    let url = pg.database("ehrqa").await;
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    let (mut a, b) = (replica(&url), replica(&url));
+    let big = bundle("rep-big", 20_000, "kilimanjaro");
+    let a_base = a.base.clone();
+    let post = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{a_base}/v1/bundles"))
+            .header("content-type", "application/fhir+json")
+            .body(big.to_string())
+            .send()
+            .await
+    });
+    // The event: A holds the database's write turn, so it is inside the ingest's transaction.
+    let started = Instant::now();
+    while count(&db, "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "replica A never began writing");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    a.process.child.kill().unwrap();
+    a.process.child.wait().unwrap();
+    assert!(post.await.unwrap().is_err(), "the killed replica answered");
+    // B serves, and the bundle is all or nothing (nothing: A died before committing).
+    let stored =
+        count(&db, "SELECT COUNT(*) FROM resources WHERE patient_id = 'rep-big' OR id = 'rep-big'").await;
+    assert!(stored == 0 || stored == 20_001, "a half-written bundle: {stored} resources");
+    let patients = reqwest::get(format!("{}/v1/patients", b.base)).await.unwrap();
+    assert_eq!(patients.status(), 200);
+    // A's write turn went with its connection: B writes, and finds what it wrote.
+    let r = b.post_bundle(&bundle("rep-after", 2, "serengeti")).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    b.until_found("rep-after", "glucose serengeti", "Observation/rep-after-obs-1").await;
+    let orphans = count(&db, "SELECT COUNT(*) FROM ingests WHERE resources = 0").await;
+    assert_eq!(orphans, 0, "an ingest row without its input");
+}
