@@ -56,12 +56,7 @@ pub async fn serve(state: AppState, bind: SocketAddr, workers: usize) -> std::io
     .bind(bind)?;
     if let Some(subs) = subscriptions {
         // Made once the socket listens, since a server may call back at once.
-        if let Err(e) = subs.subscribe_all().await {
-            subs.unsubscribe_all().await;
-            return Err(std::io::Error::other(e.to_string()));
-        }
-        tokio::spawn(subs.clone().work(ws));
-        tokio::spawn(subs.watch());
+        subs.start(ws).await.map_err(|e| std::io::Error::other(e.to_string()))?;
     }
     tracing::info!(%bind, "serving");
     server.run().await

@@ -4,6 +4,11 @@
 //! names; a watchdog re-creates a subscription the server reports off, in error or gone; on
 //! shutdown the subscriptions are deleted.
 //!
+//! Replicas sharing a PostgreSQL store agree on each server's secret (kept in the store), so
+//! whichever replica a notification reaches accepts it and syncs what it names, once; one
+//! replica leads (`Store::try_lead`) and alone creates, watches and deletes the subscriptions.
+//! When the leader dies, another takes the role within `check_every` and subscribes anew.
+//!
 //! Notifications only say who to sync. Many arriving together (a bundle of 500 results) make
 //! one sync of that patient, not 500: a patient queued while its sync runs is synced once more
 //! after it.
@@ -17,9 +22,13 @@ use tokio::sync::Notify;
 
 use crate::fhir::redact::redact;
 use crate::ingest::Workspace;
+use crate::store::Leadership;
 use crate::sync::notification::{self, Named};
 use crate::sync::subscription::{self, Criteria, Health};
 use crate::sync::{self, ClientError, FhirClient, Quiet, ServerAuth, SyncRequest};
+
+/// The role (`Store::try_lead`) of the replica that holds the subscriptions.
+const LEAD_ROLE: &str = "ehrqa subscriptions";
 
 /// One server to stay in step with, as configured.
 #[derive(Debug, Clone)]
@@ -55,7 +64,9 @@ pub struct ServerView {
 struct Subscribed {
     target: Target,
     client: FhirClient,
-    secret: String,
+    /// The secret header's value: random per process until `share_secrets` reads the one the
+    /// store keeps for this server.
+    secret: Mutex<String>,
     /// The server's Subscription id for each criteria, in `target.criteria` order.
     ids: Mutex<Vec<Option<String>>>,
     stats: Mutex<Stats>,
@@ -67,6 +78,8 @@ pub struct Subscriptions {
     check_every: Duration,
     pending: Mutex<BTreeMap<usize, BTreeSet<Named>>>,
     wake: Notify,
+    /// Held while this process leads the subscriptions among replicas.
+    leadership: Mutex<Option<Leadership>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,10 +105,64 @@ impl Subscriptions {
                 let mut bytes = [0u8; 32];
                 getrandom::fill(&mut bytes).map_err(|_| SubscribeError::Setup("no randomness".into()))?;
                 let ids = Mutex::new(vec![None; target.criteria.len()]);
-                Ok(Subscribed { target, client, secret: hex::encode(bytes), ids, stats: Mutex::default() })
+                let secret = Mutex::new(hex::encode(bytes));
+                Ok(Subscribed { target, client, secret, ids, stats: Mutex::default() })
             })
             .collect::<Result<_, SubscribeError>>()?;
-        Ok(Self { servers, endpoint, check_every, pending: Mutex::default(), wake: Notify::new() })
+        Ok(Self {
+            servers,
+            endpoint,
+            check_every,
+            pending: Mutex::default(),
+            wake: Notify::new(),
+            leadership: Mutex::default(),
+        })
+    }
+
+    /// Starts staying in step: syncs what notifications name (on every replica), and, if this
+    /// process leads, subscribes now; a refusal then stops start-up. A replica that does not
+    /// lead tries for the role every `check_every` and subscribes when it gets it.
+    pub async fn start(self: Arc<Self>, ws: Arc<Workspace>) -> Result<(), SubscribeError> {
+        let store_error = |e: crate::store::StoreError| SubscribeError::Setup(e.to_string());
+        for s in &self.servers {
+            let shared = ws.store.shared_secret(&format!("subscription {}", s.target.base)).await;
+            *s.secret.lock().expect("secret lock") = shared.map_err(store_error)?;
+        }
+        tokio::spawn(self.clone().work(ws.clone()));
+        if let Some(lead) = ws.store.try_lead(LEAD_ROLE).await.map_err(store_error)? {
+            if let Err(e) = self.subscribe_all().await {
+                self.unsubscribe_all().await;
+                return Err(e);
+            }
+            *self.leadership.lock().expect("leadership lock") = Some(lead);
+            tokio::spawn(self.watch());
+            return Ok(());
+        }
+        tracing::info!("another replica leads the subscriptions; this one syncs what it is notified of");
+        tokio::spawn(self.await_lead(ws));
+        Ok(())
+    }
+
+    /// Tries for the lead every `check_every` until it has it, then subscribes and watches.
+    async fn await_lead(self: Arc<Self>, ws: Arc<Workspace>) {
+        loop {
+            tokio::time::sleep(self.check_every).await;
+            let lead = match ws.store.try_lead(LEAD_ROLE).await {
+                Ok(Some(lead)) => lead,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!("trying for the subscriptions' lead: {}", redact(&e.to_string()));
+                    continue;
+                }
+            };
+            tracing::info!("this replica now leads the subscriptions");
+            *self.leadership.lock().expect("leadership lock") = Some(lead);
+            // What the subscribing fails to make, the watchdog makes again.
+            if let Err(e) = self.subscribe_all().await {
+                tracing::warn!("subscribing: {}", redact(&e.to_string()));
+            }
+            return self.watch().await;
+        }
     }
 
     /// Creates every subscription; the first refusal stops start-up (a misconfigured server is
@@ -112,7 +179,8 @@ impl Subscriptions {
     }
 
     async fn create(&self, s: &Subscribed, c: &Criteria) -> Result<String, SubscribeError> {
-        let resource = subscription::resource(c, &self.endpoint, &s.secret);
+        let secret = s.secret.lock().expect("secret lock").clone();
+        let resource = subscription::resource(c, &self.endpoint, &secret);
         let err = |error| SubscribeError::Create {
             server: s.target.base.clone(),
             criteria: c.describe().to_owned(),
@@ -126,7 +194,9 @@ impl Subscriptions {
 
     /// The server whose secret this is (compared in constant time).
     pub fn sender(&self, secret: &[u8]) -> Option<usize> {
-        self.servers.iter().position(|s| constant_time_eq(s.secret.as_bytes(), secret))
+        self.servers
+            .iter()
+            .position(|s| constant_time_eq(s.secret.lock().expect("secret lock").as_bytes(), secret))
     }
 
     /// Queues what a notification names for the worker.

@@ -16,6 +16,7 @@ mod images;
 mod read;
 mod resolve;
 mod service;
+mod shared;
 mod timeline;
 mod write;
 
@@ -36,6 +37,7 @@ pub use error::StoreError;
 pub use images::PendingImage;
 pub use read::{PatientRow, RefCounts, StoredRecord};
 pub use service::{PatientSummary, SummaryLine};
+pub use shared::Leadership;
 pub use timeline::{TimelineCursor, TimelineEntry, TimelinePage, TIMELINE_TYPES};
 pub use write::WriteTxn;
 

@@ -65,16 +65,15 @@ impl Store {
 
     /// Records in storage order, `limit` at a time after `after` (a rowid cursor).
     pub async fn records_page(&self, after: i64, limit: i64) -> Result<(Vec<StoredRecord>, i64), StoreError> {
-        let rows: Vec<RecordRow> =
-            on!(&self.pool, |p| {
-                sqlx::query_as(
+        let rows: Vec<RecordRow> = on!(&self.pool, |p| {
+            sqlx::query_as(
             "SELECT rowid, type, id, record, tokens FROM resources WHERE rowid > $1 ORDER BY rowid LIMIT $2",
         )
         .bind(after)
         .bind(limit)
         .fetch_all(p)
         .await?
-            });
+        });
         page(rows, after)
     }
 

@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 
 use super::helpers::{free_port, wait_for_port, Process, MERVIN};
 use super::pg::PgServer;
+use super::subscriptions::{get, heart_rate, on_server, put, until};
+use super::sync::{read, FhirServer, BOB, BOB_FILE, SHARED};
 
 /// A replica: `ehrqa serve` on the shared database, without keys or model (loopback only).
 struct Replica {
@@ -18,12 +20,17 @@ struct Replica {
 }
 
 fn replica(database_url: &str) -> Replica {
+    replica_with(database_url, &[])
+}
+
+fn replica_with(database_url: &str, extra: &[&str]) -> Replica {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_ehrqa"))
         .arg("--data-dir")
         .arg(dir.path())
         .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--no-auth", "--no-model"])
+        .args(extra)
         .env("EHRQA_DATABASE_URL", database_url)
         .env_remove("EHRQA_API_KEY")
         .stdout(Stdio::null())
@@ -163,4 +170,47 @@ async fn killing_a_replica_mid_ingest_leaves_the_input_whole_or_absent_and_the_o
     b.until_found("rep-after", "glucose serengeti", "Observation/rep-after-obs-1").await;
     let orphans = count(&db, "SELECT COUNT(*) FROM ingests WHERE resources = 0").await;
     assert_eq!(orphans, 0, "an ingest row without its input");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_subscribe_once_share_the_secret_and_hand_the_lead_on() {
+    let server = FhirServer::start(false);
+    for f in SHARED.iter().chain([&BOB_FILE]) {
+        server.load(&read(f), None).await;
+    }
+    let pg = PgServer::start();
+    let url = pg.database("ehrqa").await;
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    let subscribe =
+        ["--subscribe-to", &server.base, "--subscribe-type", "Observation", "--subscription-check", "1"];
+    let mut a = replica_with(&url, &subscribe);
+    let b = replica_with(&url, &subscribe);
+    // One replica leads: the server holds one subscription, not one per replica.
+    let held = on_server(&server).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    // A change reaches both replicas' searches (the leader is notified, the other follows).
+    put(&format!("{}/Observation/rep-hr-1", server.base), &heart_rate("rep-hr-1", 71)).await;
+    for r in [&a, &b] {
+        r.until_found(BOB, "heart rate", "Observation/rep-hr-1").await;
+    }
+    // The secret is the store's, so a notification reaching the other replica is accepted.
+    let secret: String =
+        sqlx::query_scalar("SELECT value FROM service_secrets").fetch_one(&db).await.unwrap();
+    let forwarded = reqwest::Client::new()
+        .put(format!("{}/v1/notifications/Observation/rep-hr-1", b.base))
+        .header("X-Ehrqa-Notification-Secret", &secret)
+        .json(&heart_rate("rep-hr-1", 71))
+        .send()
+        .await
+        .unwrap();
+    assert!(forwarded.status().is_success(), "{}", forwarded.status());
+    // The leader dies: the other takes the role and subscribes; changes flow again.
+    a.process.child.kill().unwrap();
+    a.process.child.wait().unwrap();
+    let took = until(Duration::from_secs(20), async || on_server(&server).await.len() == 2).await;
+    assert!(took.is_some(), "no replica took the lead: {:?}", on_server(&server).await);
+    put(&format!("{}/Observation/rep-hr-2", server.base), &heart_rate("rep-hr-2", 73)).await;
+    b.until_found(BOB, "heart rate", "Observation/rep-hr-2").await;
+    let (status, _) = get(&format!("{}/v1/subscriptions", b.base)).await;
+    assert_eq!(status, 200);
 }

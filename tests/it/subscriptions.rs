@@ -35,18 +35,18 @@ fn serve(dir: &std::path::Path, server: &FhirServer, subscribe: &[&str]) -> Ehrq
     Ehrqa { process, api: format!("http://127.0.0.1:{port}") }
 }
 
-async fn get(url: &str) -> (u16, Value) {
+pub(crate) async fn get(url: &str) -> (u16, Value) {
     let r = reqwest::get(url).await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
-async fn put(url: &str, body: &Value) {
+pub(crate) async fn put(url: &str, body: &Value) {
     let r = reqwest::Client::new().put(url).json(body).send().await.unwrap();
     assert!(r.status().is_success(), "PUT {url}: {}", r.status());
 }
 
 /// The server's Subscriptions by id and status.
-async fn on_server(server: &FhirServer) -> Vec<(String, String)> {
+pub(crate) async fn on_server(server: &FhirServer) -> Vec<(String, String)> {
     let (_, bundle) = get(&format!("{}/Subscription?_count=100", server.base)).await;
     bundle["entry"]
         .as_array()
@@ -60,7 +60,7 @@ async fn on_server(server: &FhirServer) -> Vec<(String, String)> {
 }
 
 /// Waits until `check` holds, for at most `within`; how long it took.
-async fn until(within: Duration, mut check: impl AsyncFnMut() -> bool) -> Option<Duration> {
+pub(crate) async fn until(within: Duration, mut check: impl AsyncFnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
     while start.elapsed() < within {
         if check().await {
@@ -71,7 +71,7 @@ async fn until(within: Duration, mut check: impl AsyncFnMut() -> bool) -> Option
     None
 }
 
-fn heart_rate(id: &str, value: u32) -> Value {
+pub(crate) fn heart_rate(id: &str, value: u32) -> Value {
     json!({"resourceType": "Observation", "id": id, "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
         "subject": {"reference": format!("Patient/{BOB}")}, "effectiveDateTime": "2025-01-02T09:00:00Z",
