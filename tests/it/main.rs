@@ -7,6 +7,7 @@ mod chart;
 mod cli;
 mod consistency;
 mod conversation;
+mod deploy;
 mod gemma3;
 mod gemma3_real;
 mod gemma3_vision;

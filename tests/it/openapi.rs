@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::helpers::{DONG, MERVIN};
 use crate::server::start;
 
-fn venv_tool(name: &str) -> std::path::PathBuf {
+pub(crate) fn venv_tool(name: &str) -> std::path::PathBuf {
     let p = ehrqa::settings::default_cache_dir().join("venv-openapi/bin").join(name);
     assert!(p.exists(), "{} is missing: run scripts/setup", p.display());
     p

@@ -26,7 +26,7 @@ pub fn postgres_requested() -> bool {
 
 /// The directory holding `initdb`, `pg_ctl` and `postgres`: the newest under
 /// `/usr/lib/postgresql`, else wherever `PATH` has them.
-fn bin_dir() -> PathBuf {
+pub(crate) fn bin_dir() -> PathBuf {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
