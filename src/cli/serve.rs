@@ -11,7 +11,6 @@ use super::load_tokenizer;
 use crate::conversation::{Conversations, StoreLimits};
 use crate::ingest::Workspace;
 use crate::server::auth::Auth;
-use crate::server::jobs::Jobs;
 use crate::server::metrics::Metrics;
 use crate::server::preparation::PreparationBudget;
 use crate::server::queue::GenerationQueue;
@@ -133,7 +132,6 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<bool> {
         },
         // One largest input at a time, or several smaller ones side by side.
         preparing: PreparationBudget::new(max_body),
-        jobs: Jobs::default(),
         conversations: Conversations::new(StoreLimits {
             max: args.max_conversations,
             idle: std::time::Duration::from_secs(args.conversation_idle),

@@ -35,6 +35,11 @@ impl KeyId {
     pub fn of_key(key: &str) -> Self {
         KeyId(hash(key))
     }
+
+    /// The identity as the store keeps it (hex), e.g. as a job's owner.
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
 }
 
 #[derive(Debug, Clone)]

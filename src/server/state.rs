@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use super::auth::{Auth, KeyId};
-use super::jobs::Jobs;
 use super::metrics::Metrics;
 use super::preparation::PreparationBudget;
 use super::queue::GenerationQueue;
@@ -46,7 +45,6 @@ pub struct AppState {
     pub limits: Limits,
     /// Bytes of posted input in preparation at once (`preparation`).
     pub preparing: PreparationBudget,
-    pub jobs: Jobs,
     /// Conversations in memory, each owned by the key that opened it.
     pub conversations: Conversations<KeyId>,
     /// The FHIR servers `/v1/sync` may fetch from (`--sync-server`); none: sync is off.

@@ -1,6 +1,7 @@
-//! Two `ehrqa serve` replicas on one real PostgreSQL, each with its own data directory (its own
-//! search index): what one ingests the other finds, and a replica killed in the middle of an
-//! ingest leaves the input whole or absent while the other keeps serving and writing.
+//! `ehrqa serve` replicas on one real PostgreSQL, each with its own data directory (its own
+//! search index): what one ingests the others find, a replica killed in the middle of an ingest
+//! leaves the input whole or absent while another keeps serving and writing, a sync job started
+//! through one is followed through another, and one replica at a time holds the subscriptions.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -181,8 +182,16 @@ async fn replicas_subscribe_once_share_the_secret_and_hand_the_lead_on() {
     let pg = PgServer::start();
     let url = pg.database("ehrqa").await;
     let db = sqlx::PgPool::connect(&url).await.unwrap();
-    let subscribe =
-        ["--subscribe-to", &server.base, "--subscribe-type", "Observation", "--subscription-check", "1"];
+    let subscribe = [
+        "--subscribe-to",
+        &server.base,
+        "--subscribe-type",
+        "Observation",
+        "--subscription-check",
+        "1",
+        "--sync-server",
+        &server.base,
+    ];
     let mut a = replica_with(&url, &subscribe);
     let b = replica_with(&url, &subscribe);
     // One replica leads: the server holds one subscription, not one per replica.
@@ -204,6 +213,20 @@ async fn replicas_subscribe_once_share_the_secret_and_hand_the_lead_on() {
         .await
         .unwrap();
     assert!(forwarded.status().is_success(), "{}", forwarded.status());
+    // A sync job started through one replica is followed through the other until it is done.
+    let started = reqwest::Client::new()
+        .post(format!("{}/v1/sync", b.base))
+        .json(&json!({"server": server.base, "patient": BOB}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let job: Value = started.json().await.unwrap();
+    let on_a = format!("{}/v1/jobs/{}", a.base, job["id"]);
+    let done = until(Duration::from_secs(30), async || get(&on_a).await.1["state"] == "done").await;
+    assert!(done.is_some(), "{}", get(&on_a).await.1);
+    let report = get(&on_a).await.1;
+    assert_eq!(report["report"]["patients"].as_array().map(Vec::len), Some(1), "{report}");
     // The leader dies: the other takes the role and subscribes; changes flow again.
     a.process.child.kill().unwrap();
     a.process.child.wait().unwrap();

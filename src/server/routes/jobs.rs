@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
-use crate::server::jobs::{Job, JobProgress, JobState};
+use crate::server::jobs::{self, Job, JobProgress};
 use crate::server::state::AppState;
 use crate::sync::{self, ServerAuth, SyncRequest};
 
@@ -61,24 +61,19 @@ pub async fn start(
     req.auth = b.token.map_or(ServerAuth::None, ServerAuth::Bearer);
     req.timeout = Duration::from_secs(120);
     sync::validate(&req).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let id = state.jobs.create("sync", caller.id);
-    state.ws.store.audit(&caller.name, "sync", None, Some(&req.server)).await?;
+    let store = &state.ws.store;
+    let id = jobs::create(store, "sync", caller.id).await?;
+    store.audit(&caller.name, "sync", None, Some(&req.server)).await?;
+    let job =
+        jobs::get(store, id, caller.id).await?.ok_or_else(|| ApiError::Internal("job vanished".into()))?;
     let st = state.clone();
     tokio::spawn(async move {
-        let progress = JobProgress { jobs: &st.jobs, id };
+        let progress = JobProgress { store: st.ws.store.clone(), id };
         let result = sync::run(&st.ws, &req, &progress).await;
-        st.jobs.update(id, |j| match result {
-            Ok(r) => {
-                j.state = JobState::Done;
-                j.report = Some(r);
-            }
-            Err(e) => {
-                j.state = JobState::Failed;
-                j.error = Some(e.to_string());
-            }
-        });
+        if let Err(e) = jobs::finish(&st.ws.store, id, result).await {
+            tracing::error!("the end of sync job {id} was not recorded: {e}");
+        }
     });
-    let job = state.jobs.get(id, caller.id).ok_or_else(|| ApiError::Internal("job vanished".into()))?;
     Ok(HttpResponse::Accepted().json(job))
 }
 
@@ -91,6 +86,6 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound(format!("no job {id}"));
     let n: u64 = id.parse().map_err(|_| not_found())?;
-    let job = state.jobs.get(n, caller.id).ok_or_else(not_found)?;
+    let job = jobs::get(&state.ws.store, n, caller.id).await?.ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(job))
 }
