@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::output::{print_json, thousands, OutputFormat};
 use crate::ingest::{expand, ingest_files, NoProgress, Workspace};
 use crate::retrieval::{assemble, ContextOptions};
-use crate::settings::Settings;
+use crate::settings::{DatabaseUrl, Settings};
 use crate::tokens::TokenBudget;
 
 #[derive(Debug, clap::Subcommand)]
@@ -228,6 +228,8 @@ async fn context(
 
 #[derive(Serialize)]
 struct IngestBench {
+    /// `sqlite` or `postgres`.
+    database: &'static str,
     resources: usize,
     inputs: usize,
     runs: Vec<f64>,
@@ -253,12 +255,24 @@ pub async fn run(settings: Settings, bench: Bench, format: OutputFormat) -> anyh
     let mut last = None;
     for run in 0..runs.max(1) {
         let dir = scratch_dir(&settings, run)?;
+        // On PostgreSQL each run gets an empty database of its own on the same server.
+        let scratch = match &settings.database_url {
+            Some(url) => {
+                let name = format!("ehrqa_bench_{}_{run}", std::process::id());
+                Some(crate::store::scratch::create_scratch(url.as_str(), &name).await?)
+            }
+            None => None,
+        };
+        let database_url = scratch.as_ref().map(|s| DatabaseUrl(s.url.clone()));
         let counter = super::optional_counter(&settings);
-        let ws =
-            Workspace::open_with(Settings { data_dir: dir.clone(), ..settings.clone() }, counter).await?;
+        let run_settings = Settings { data_dir: dir.clone(), database_url, ..settings.clone() };
+        let ws = Workspace::open_with(run_settings, counter).await?;
         let report = ingest_files(&ws, files.clone(), &NoProgress).await?;
         drop(ws);
         std::fs::remove_dir_all(&dir)?;
+        if let Some(scratch) = scratch {
+            scratch.drop_scratch().await?;
+        }
         anyhow::ensure!(report.failed.is_empty(), "{}: {}", report.failed[0].path, report.failed[0].error);
         rates.push(report.resources_per_sec);
         if format == OutputFormat::Text {
@@ -281,6 +295,7 @@ pub async fn run(settings: Settings, bench: Bench, format: OutputFormat) -> anyh
     let mut sorted = rates.clone();
     sorted.sort_by(f64::total_cmp);
     let out = IngestBench {
+        database: if settings.database_url.is_some() { "postgres" } else { "sqlite" },
         resources: report.resources,
         inputs: report.ingested,
         best_resources_per_sec: *sorted.last().expect("one run"),
@@ -290,9 +305,10 @@ pub async fn run(settings: Settings, bench: Bench, format: OutputFormat) -> anyh
     match format {
         OutputFormat::Json => print_json(&out)?,
         OutputFormat::Text => println!(
-            "best {} resources/s, median {} resources/s",
+            "best {} resources/s, median {} resources/s ({})",
             thousands(out.best_resources_per_sec as u64),
-            thousands(out.median_resources_per_sec as u64)
+            thousands(out.median_resources_per_sec as u64),
+            out.database
         ),
     }
     Ok(true)

@@ -12,9 +12,10 @@ use super::output::{print_json, OutputFormat};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The URL to load.
-    #[arg(long)]
-    pub url: String,
+    /// The URL to load. Given several times (the same route on several replicas), the clients
+    /// are spread over them in turn, as a balancing proxy would.
+    #[arg(long, required = true)]
+    pub url: Vec<String>,
     /// A JSON body: the requests are POSTs.
     #[arg(long)]
     pub body: Option<String>,
@@ -30,7 +31,9 @@ pub struct Args {
 
 #[derive(Debug, Serialize)]
 pub struct LoadReport {
+    /// The first URL loaded; `urls` has them all.
     pub url: String,
+    pub urls: Vec<String>,
     pub method: &'static str,
     pub concurrency: usize,
     pub seconds: f64,
@@ -72,8 +75,9 @@ pub async fn run(args: Args, format: OutputFormat) -> anyhow::Result<bool> {
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(args.concurrency);
-    for _ in 0..args.concurrency {
-        let (client, url, body, key) = (client.clone(), args.url.clone(), args.body.clone(), key.clone());
+    for i in 0..args.concurrency {
+        let url = args.url[i % args.url.len()].clone();
+        let (client, body, key) = (client.clone(), args.body.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
             let send = || {
                 let rb = match &body {
@@ -119,7 +123,8 @@ pub async fn run(args: Args, format: OutputFormat) -> anyhow::Result<bool> {
     first.sort_by(f64::total_cmp);
     let pct = |p: f64| percentile(&lat, p);
     let report = LoadReport {
-        url: args.url,
+        url: args.url[0].clone(),
+        urls: args.url,
         method: if args.body.is_some() { "POST" } else { "GET" },
         concurrency: args.concurrency,
         seconds,

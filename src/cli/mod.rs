@@ -116,7 +116,12 @@ impl Cli {
     fn settings(&self) -> Settings {
         Settings {
             data_dir: self.data_dir.clone(),
-            database_url: self.database_url.clone().map(crate::settings::DatabaseUrl),
+            // An empty EHRQA_DATABASE_URL means none (a shell that clears it leaves it set).
+            database_url: self
+                .database_url
+                .clone()
+                .filter(|u| !u.is_empty())
+                .map(crate::settings::DatabaseUrl),
             max_input_bytes: self.max_input_bytes,
             cache_dir: self.cache_dir.clone().unwrap_or_else(crate::settings::default_cache_dir),
             tokenizer: self.tokenizer.clone(),

@@ -16,6 +16,7 @@ mod images;
 mod jobs;
 mod read;
 mod resolve;
+pub mod scratch;
 mod service;
 mod shared;
 mod timeline;

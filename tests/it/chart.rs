@@ -61,18 +61,18 @@ async fn the_chart_and_timeline_page_a_patient_and_refuse_other_patients_records
     // Ordered by instant; their days (dates with and without a time) never go forward.
     let day = |e: &Value| e["date"].as_str().unwrap()[..10].to_owned();
     assert!(entries.windows(2).all(|w| day(&w[0]) >= day(&w[1])), "not newest first");
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.dir.path().join("ehrqa.sqlite").display()))
-        .await
-        .unwrap();
-    let expected: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM resources WHERE patient_id = ? AND ts IS NOT NULL AND date IS NOT NULL AND type IN \
+    let store = s.store().await;
+    let expected: i64 = crate::db!(store, |p| {
+        sqlx::query_scalar(
+        "SELECT COUNT(*) FROM resources WHERE patient_id = $1 AND ts IS NOT NULL AND date IS NOT NULL AND type IN \
          ('Encounter','Observation','DiagnosticReport','Procedure','Immunization','DocumentReference','Condition',\
          'MedicationRequest','AllergyIntolerance')",
     )
     .bind(MERVIN)
-    .fetch_one(&db)
+    .fetch_one(p)
     .await
-    .unwrap();
+    .unwrap()
+    });
     assert_eq!(entries.len() as i64, expected);
     let (visits, _) = whole_timeline(&s, MERVIN, "types=Encounter&limit=500").await;
     assert!(!visits.is_empty() && visits.iter().all(|e| e["type"] == "Encounter"));
@@ -110,11 +110,12 @@ async fn the_chart_and_timeline_page_a_patient_and_refuse_other_patients_records
         (Some("DocumentReference"), Some("preliminary"))
     );
     assert_eq!(doc["context"]["related"], json!([{ "reference": note }]));
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE id = ?")
-        .bind(doc["id"].as_str().unwrap())
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let stored: i64 =
+        crate::db!(store, |p| sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE id = $1")
+            .bind(doc["id"].as_str().unwrap())
+            .fetch_one(p)
+            .await
+            .unwrap());
     assert_eq!(stored, 0, "an export is not stored");
     let refused = [
         (json!({ "encounter": visit, "text": "x", "related": [dong_obs] }), StatusCode::BAD_REQUEST),

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{ehrqa, fixture, free_port, stderr, stdout, wait_for_port, Process, DONG, MERVIN};
+use crate::pg::{postgres_requested, PgServer};
 
 /// A running `ehrqa serve` and what a client needs to call it.
 pub struct Service {
@@ -20,6 +21,9 @@ pub struct Service {
     /// A key for Dong only.
     pub clinic: String,
     pub dir: tempfile::TempDir,
+    database_url: Option<String>,
+    /// Stopped after the service (fields drop in order).
+    _pg: Option<PgServer>,
 }
 
 fn key(dir: &Path, name: &str, patients: Option<&str>) -> (String, String) {
@@ -32,10 +36,20 @@ fn key(dir: &Path, name: &str, patients: Option<&str>) -> (String, String) {
 }
 
 /// Fixture patients ingested, two keys (one for every patient, one for Dong only), the real
-/// 270M model, one generation at a time and one waiting.
+/// 270M model, one generation at a time and one waiting; on a PostgreSQL of its own when the
+/// tests run with `EHRQA_TEST_BACKEND=postgres`.
 pub fn start(extra: &[&str]) -> Service {
     let dir = tempfile::tempdir().unwrap();
-    assert!(ehrqa(dir.path(), &["ingest", fixture("fhir").to_str().unwrap()]).status.success());
+    let pg = postgres_requested().then(PgServer::start);
+    let database_url = pg.as_ref().map_or_else(String::new, |pg| pg.url("postgres"));
+    let ingest = Command::new(env!("CARGO_BIN_EXE_ehrqa"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["ingest", fixture("fhir").to_str().unwrap()])
+        .env("EHRQA_DATABASE_URL", &database_url)
+        .output()
+        .unwrap();
+    assert!(ingest.status.success(), "{}", stderr(&ingest));
     let (admin, admin_line) = key(dir.path(), "admin", None);
     let (clinic, clinic_line) = key(dir.path(), "clinic", Some(DONG));
     let keys = dir.path().join("keys");
@@ -50,15 +64,23 @@ pub fn start(extra: &[&str]) -> Service {
         .args(["--concurrent-generations", "1", "--queue", "1", "--budget", "1024", "--max-tokens", "24"])
         .args(extra)
         .env_remove("EHRQA_API_KEY")
+        .env("EHRQA_DATABASE_URL", &database_url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start ehrqa serve");
     wait_for_port(port, Duration::from_secs(60));
-    Service { _process: Process { child }, base: format!("http://127.0.0.1:{port}"), admin, clinic, dir }
+    let base = format!("http://127.0.0.1:{port}");
+    let database_url = pg.as_ref().map(|_| database_url);
+    Service { _process: Process { child }, base, admin, clinic, dir, database_url, _pg: pg }
 }
 
 impl Service {
+    /// The service's store, opened beside it (to read what it wrote).
+    pub async fn store(&self) -> ehrqa::store::Store {
+        ehrqa::store::Store::open(self.dir.path(), self.database_url.as_deref()).await.unwrap()
+    }
+
     pub async fn get(&self, path: &str, key: Option<&str>) -> (StatusCode, Value) {
         let mut rb = reqwest::Client::new().get(format!("{}{path}", self.base));
         if let Some(k) = key {
@@ -271,15 +293,12 @@ async fn endpoints_auth_and_errors() {
     assert!(!metrics.contains(MERVIN));
 
     // The audit log names who asked about whom (in the database only).
-    let pool =
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", s.dir.path().join("ehrqa.sqlite").display()))
-            .await
-            .unwrap();
+    let store = s.store().await;
     let rows: Vec<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT key_name, action, patient FROM audit ORDER BY id")
-            .fetch_all(&pool)
+        crate::db!(store, |p| sqlx::query_as("SELECT key_name, action, patient FROM audit ORDER BY id")
+            .fetch_all(p)
             .await
-            .unwrap();
+            .unwrap());
     assert!(rows.contains(&("admin".into(), "context".into(), Some(MERVIN.into()))), "{rows:?}");
     assert!(rows.iter().any(|r| r.1 == "ingest"));
 }
