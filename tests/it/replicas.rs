@@ -130,6 +130,16 @@ async fn a_bundle_posted_to_one_replica_is_found_through_the_other() {
             .until_found(MERVIN, "hemoglobin a1c", "Observation/e8deca02-0404-4015-8b94-198c5e34a802")
             .await;
     }
+    // `ehrqa bench http` spreads its clients over the replicas it is given.
+    let search = format!("/v1/patients/{MERVIN}/records?q=glucose");
+    let out = Command::new(env!("CARGO_BIN_EXE_ehrqa"))
+        .args(["bench", "http", "--concurrency", "4", "--duration", "1", "--format", "json"])
+        .args(["--url", &format!("{}{search}", a.base), "--url", &format!("{}{search}", b.base)])
+        .output()
+        .unwrap();
+    let load: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(load["urls"].as_array().map(Vec::len), Some(2), "{load}");
+    assert!(load["requests"].as_u64().unwrap() > 0 && load["errors"] == 0, "{load}");
     // Isolation holds across replicas: the first patient's search finds none of Mervin's records.
     assert!(a.search("rep-1", "hemoglobin a1c").await.iter().all(|r| r.starts_with("Observation/rep-1-")));
 }
