@@ -117,13 +117,20 @@ fn decode_base64(b64: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD.decode(input).map_err(|e| format!("invalid base64 ({e})"))
 }
 
+/// A note's text; NUL characters (which no note means, and PostgreSQL's text refuses) are
+/// dropped.
 fn decode_text(bytes: &[u8], path: &str, lossy: &mut Vec<String>) -> String {
-    match std::str::from_utf8(bytes) {
+    let text: String = match std::str::from_utf8(bytes) {
         Ok(s) => s.to_owned(),
         Err(_) => {
             lossy.push(format!("{path}: note is not UTF-8, read as Latin-1"));
             bytes.iter().map(|&b| b as char).collect()
         }
+    };
+    if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text
     }
 }
 

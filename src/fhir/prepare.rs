@@ -66,7 +66,10 @@ impl PreparedBatch {
 
 /// Validates, resolves and normalises a raw input; counts each rendering's tokens when given a
 /// counter (stored, so a context of any size is assembled without re-tokenizing).
-pub fn prepare(batch: RawBatch, counter: Option<&dyn TokenCounter>) -> Result<PreparedBatch, InputError> {
+pub fn prepare(mut batch: RawBatch, counter: Option<&dyn TokenCounter>) -> Result<PreparedBatch, InputError> {
+    for e in &mut batch.entries {
+        drop_nul(&mut e.resource);
+    }
     let identities = batch.entries.iter().map(identity).collect::<Result<Vec<_>, _>>()?;
     let (keep, duplicates) = last_of_each(&identities);
     let mut index = InputIndex::default();
@@ -89,6 +92,23 @@ pub fn prepare(batch: RawBatch, counter: Option<&dyn TokenCounter>) -> Result<Pr
         keep.iter().map(one).collect::<Result<Vec<_>, _>>()?
     };
     Ok(PreparedBatch { resources, duplicates })
+}
+
+/// Drops NUL characters from every string of a resource. FHIR strings may not hold them, none
+/// means anything, and PostgreSQL's text refuses them: an input with one is stored without it,
+/// the same on either backend.
+fn drop_nul(v: &mut Json) {
+    match v {
+        Json::String(s) if s.contains('\0') => *s = s.replace('\0', ""),
+        Json::Array(items) => items.iter_mut().for_each(drop_nul),
+        Json::Object(fields) => {
+            if fields.keys().any(|k| k.contains('\0')) {
+                *fields = std::mem::take(fields).into_iter().map(|(k, v)| (k.replace('\0', ""), v)).collect();
+            }
+            fields.values_mut().for_each(drop_nul);
+        }
+        _ => {}
+    }
 }
 
 /// The resource's `Type/id`, taking the id from a `urn:uuid:` fullUrl or the content's hash when

@@ -12,6 +12,8 @@ pub enum StoreError {
         "the database URL is not a postgres:// URL sqlx can read (user, password, host, port, database)"
     )]
     DatabaseUrl,
+    #[error("cannot connect to PostgreSQL at {target}: {reason}")]
+    Connect { target: String, reason: String },
     #[error("no randomness for a secret: {0}")]
     Randomness(String),
     #[error("stored record {0} is corrupt: {1}")]

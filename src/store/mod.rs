@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Connection;
 
 pub use backend::Backend;
 use backend::{on, Pool};
@@ -95,6 +96,18 @@ impl Store {
     /// advisory lock while it runs.
     async fn open_postgres(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::DatabaseUrl)?;
+        // One connection first, so that a server that is not there, or refuses, says so at once
+        // (a pool retries until its acquire timeout).
+        let target = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("(default database)")
+        );
+        let probe = sqlx::PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| StoreError::Connect { target: target.clone(), reason: connect_reason(&e) })?;
+        probe.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
@@ -139,6 +152,16 @@ impl Store {
         let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
         listener.listen(INGEST_CHANNEL).await?;
         Ok(Some(listener))
+    }
+}
+
+/// Why a connection failed, in one line (sqlx's message repeats its sources).
+fn connect_reason(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Tls(tls) => format!("TLS: {tls}"),
+        other => other.to_string(),
     }
 }
 

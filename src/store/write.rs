@@ -43,6 +43,8 @@ impl Store {
             ),
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
+                // As long as SQLite's busy timeout: a write turn not had by then is a 503.
+                sqlx::query("SET LOCAL lock_timeout = '30s'").execute(&mut *tx).await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
                 Backend::Postgres(tx)
             }

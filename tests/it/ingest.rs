@@ -180,3 +180,21 @@ async fn search_ranks_the_hba1c_observations_first() {
     }
     assert!(t.search(DONG, "hemoglobin a1c", 20).iter().all(|h| !h.text.contains("A1c/Hemoglobin")));
 }
+
+/// FHIR strings may not hold NUL, and PostgreSQL's text refuses it: such an input is stored
+/// without it, the same on either backend, and found by the words around it.
+#[tokio::test]
+async fn a_nul_in_a_string_is_dropped_and_the_input_stored() {
+    let t = TestData::new().await;
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "nul-1", "name": [{"family": "Nu\u{0}ll", "given": ["Ada"]}]}},
+        {"resource": {"resourceType": "Observation", "id": "nul-o", "status": "final",
+            "code": {"text": "Glu\u{0}cose"}, "subject": {"reference": "Patient/nul-1"}, "valueString": "high\u{0}"}}
+    ]});
+    let path = t.dir.path().join("nul.json");
+    std::fs::write(&path, bundle.to_string()).unwrap();
+    let report = t.ingest_paths(vec![path]).await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(t.line("Observation/nul-o").await, "Observation Glucose = high");
+    assert_eq!(t.search("nul-1", "glucose", 5).first().map(|h| h.rref.as_str()), Some("Observation/nul-o"));
+}

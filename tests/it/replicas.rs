@@ -204,7 +204,13 @@ async fn replicas_subscribe_once_share_the_secret_and_hand_the_lead_on() {
     ];
     let mut a = replica_with(&url, &subscribe);
     let b = replica_with(&url, &subscribe);
-    // One replica leads: the server holds one subscription, not one per replica.
+    // One replica leads: the server holds one subscription, not one per replica. A replica
+    // binds its port, then takes or fails to take the lead (subscribing if it leads), then
+    // serves: once both answer, both have tried.
+    for r in [&a, &b] {
+        let url = format!("{}/v1/subscriptions", r.base);
+        assert!(until(Duration::from_secs(30), async || get(&url).await.0 == 200).await.is_some());
+    }
     let held = on_server(&server).await;
     assert_eq!(held.len(), 1, "{held:?}");
     // A change reaches both replicas' searches (the leader is notified, the other follows).
@@ -246,4 +252,25 @@ async fn replicas_subscribe_once_share_the_secret_and_hand_the_lead_on() {
     b.until_found(BOB, "heart rate", "Observation/rep-hr-2").await;
     let (status, _) = get(&format!("{}/v1/subscriptions", b.base)).await;
     assert_eq!(status, 200);
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_is_one_line_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = Command::new(env!("CARGO_BIN_EXE_ehrqa"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("patients")
+        .env("EHRQA_DATABASE_URL", format!("postgres://ehrqa:hunter2secret@127.0.0.1:{port}/ehrqa"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("error: cannot connect to PostgreSQL at 127.0.0.1:{port}/ehrqa: ")),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2secret"), "{err}");
 }

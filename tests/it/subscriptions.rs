@@ -98,6 +98,9 @@ async fn a_change_on_the_server_reaches_the_context_through_a_rest_hook() {
     assert!(ok, "{err}");
     let mut ehrqa = serve(dir.path(), &server, &["--subscribe-type", "Observation,Condition"]);
     let api = ehrqa.api.clone();
+    // The service binds its port, subscribes, then serves: once it answers, it has subscribed.
+    let view = format!("{api}/v1/subscriptions");
+    assert!(until(Duration::from_secs(30), async || get(&view).await.0 == 200).await.is_some());
     let held = on_server(&server).await;
     assert_eq!(held.len(), 2, "{held:?}");
     assert!(held.iter().all(|(_, s)| s == "active"), "{held:?}");
