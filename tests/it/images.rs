@@ -198,3 +198,32 @@ fn ingest_leaves_transcription_for_later_and_transcribe_resumes() {
         .iter()
         .any(|h| h["ref"].as_str().unwrap().starts_with("DiagnosticReport/img-dr-")));
 }
+
+/// Processes sharing one database (replicas on PostgreSQL; `ehrqa transcribe` beside `ehrqa
+/// serve` on SQLite) claim disjoint images, and a transcript of an image another process holds
+/// is not written.
+#[tokio::test(flavor = "multi_thread")]
+async fn processes_sharing_a_database_never_transcribe_one_image_twice() {
+    let t = TestData::new().await;
+    assert!(t.ingest(&["images"]).await.failed.is_empty());
+    let url = t.ws.settings.database_url.as_ref().map(|u| u.as_str().to_owned());
+    let other = ehrqa::store::Store::open(t.dir.path(), url.as_deref()).await.unwrap();
+    let pending = t.ws.store.pending_image_count().await.unwrap();
+    assert!(pending >= 8, "{pending}");
+    let (mine, theirs) = tokio::join!(t.ws.store.claim_images(5), other.claim_images(5));
+    let (mine, theirs) = (mine.unwrap(), theirs.unwrap());
+    let key = |i: &ehrqa::store::PendingImage| format!("{}/{} {}", i.resource_type, i.resource_id, i.path);
+    let mut all: Vec<String> = mine.iter().chain(&theirs).map(key).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), mine.len() + theirs.len(), "an image claimed twice");
+    assert_eq!(all.len() as i64, pending.min(10));
+    // What is claimed is not claimed again while the claim holds.
+    let again = other.claim_images(100).await.unwrap();
+    assert!(again.iter().all(|i| !all.contains(&key(i))));
+    // A transcript of an image this process does not hold writes nothing.
+    let mut txn = other.begin_write().await.unwrap();
+    let written = txn.apply_transcript(&mine[0], other.claimant(), "forged", "test").await.unwrap();
+    assert!(written.is_none());
+    txn.rollback().await.unwrap();
+}
