@@ -329,18 +329,16 @@ async fn a_question_about_someone_else_stays_on_this_patient() {
 
 /// `ehrqa ask --format json` with the real 270M model.
 fn ask(t: &TestData, patient: &str, q: &str) -> Value {
-    let out = t.ehrqa(&[
-        "ask",
-        "--patient",
-        patient,
-        "--budget",
-        "1024",
-        "--max-tokens",
-        "48",
-        "--format",
-        "json",
-        q,
-    ]);
+    ask_with(t, patient, q, &[])
+}
+
+/// `ask` with more options.
+fn ask_with(t: &TestData, patient: &str, q: &str, more: &[&str]) -> Value {
+    let mut args =
+        vec!["ask", "--patient", patient, "--budget", "1024", "--max-tokens", "48", "--format", "json"];
+    args.extend(more);
+    args.push(q);
+    let out = t.ehrqa(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     serde_json::from_str(&stdout(&out)).expect("one JSON document")
 }
@@ -435,20 +433,7 @@ async fn ask_end_to_end_with_the_real_model() {
     let cited = a["citations"][0]["text"].as_str().unwrap();
     assert!(cited.contains("Hemoglobin A1c") && cited.contains("6.2 %") && cited.starts_with("1984-07-17"));
     // `--model-only` sends it to the model, whose answer is checked and grounded like any.
-    let out = t.ehrqa(&[
-        "ask",
-        "--patient",
-        MERVIN,
-        "--budget",
-        "1024",
-        "--max-tokens",
-        "48",
-        "--format",
-        "json",
-        "--model-only",
-        "What was his latest hemoglobin A1c?",
-    ]);
-    let m: Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
+    let m = ask_with(&t, MERVIN, "What was his latest hemoglobin A1c?", &["--model-only"]);
     assert_eq!(m["method"], "model", "{m}");
     assert!(m["usage"]["prompt_tokens"].as_u64().unwrap() > 100);
     assert!(m["timings"]["load_ms"].as_f64().unwrap() > 0.0, "the first generation loads the model: {m}");

@@ -158,6 +158,26 @@ impl Drop for Process {
     }
 }
 
+/// `ehrqa serve` on a free loopback port with `args` (after `serve --bind`) and `env`, its
+/// output discarded; returns the process (killed when dropped) and its base URL once it listens.
+pub fn spawn_serve(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Process, String) {
+    let port = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ehrqa"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .env_remove("EHRQA_API_KEY")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start ehrqa serve");
+    let process = Process { child };
+    wait_for_port(port, std::time::Duration::from_secs(60));
+    (process, format!("http://127.0.0.1:{port}"))
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

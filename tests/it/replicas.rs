@@ -3,12 +3,12 @@
 //! leaves the input whole or absent while another keeps serving and writing, a sync job started
 //! through one is followed through another, and one replica at a time holds the subscriptions.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::helpers::{free_port, wait_for_port, Process, MERVIN};
+use super::helpers::{free_port, spawn_serve, Process, MERVIN};
 use super::pg::PgServer;
 use super::subscriptions::{get, heart_rate, on_server, put, until};
 use super::sync::{read, FhirServer, BOB, BOB_FILE, SHARED};
@@ -26,20 +26,9 @@ fn replica(database_url: &str) -> Replica {
 
 fn replica_with(database_url: &str, extra: &[&str]) -> Replica {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ehrqa"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--no-auth", "--no-model"])
-        .args(extra)
-        .env("EHRQA_DATABASE_URL", database_url)
-        .env_remove("EHRQA_API_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ehrqa serve");
-    wait_for_port(port, Duration::from_secs(60));
-    Replica { process: Process { child }, base: format!("http://127.0.0.1:{port}"), _dir: dir }
+    let args = [&["--no-auth", "--no-model"], extra].concat();
+    let (process, base) = spawn_serve(dir.path(), &args, &[("EHRQA_DATABASE_URL", database_url)]);
+    Replica { process, base, _dir: dir }
 }
 
 impl Replica {

@@ -5,12 +5,11 @@
 //! the secret is refused; a subscription the server turns off is made again; shutdown deletes
 //! them.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{free_port, wait_for_port, Process};
+use crate::helpers::{spawn_serve, Process};
 use crate::sync::{read, sync, FhirServer, BOB, BOB_FILE, SHARED};
 
 struct Ehrqa {
@@ -19,20 +18,13 @@ struct Ehrqa {
 }
 
 fn serve(dir: &std::path::Path, server: &FhirServer, subscribe: &[&str]) -> Ehrqa {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ehrqa"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--no-auth", "--no-model", "--bind", &format!("127.0.0.1:{port}")])
-        .args(["--subscribe-to", &server.base, "--subscription-check", "1"])
-        .args(subscribe)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let process = Process { child };
-    wait_for_port(port, Duration::from_secs(60));
-    Ehrqa { process, api: format!("http://127.0.0.1:{port}") }
+    let args = [
+        &["--no-auth", "--no-model", "--subscribe-to", &server.base, "--subscription-check", "1"],
+        subscribe,
+    ]
+    .concat();
+    let (process, api) = spawn_serve(dir, &args, &[]);
+    Ehrqa { process, api }
 }
 
 pub(crate) async fn get(url: &str) -> (u16, Value) {
