@@ -64,7 +64,7 @@ pub struct ServerView {
 struct Subscribed {
     target: Target,
     client: FhirClient,
-    /// The secret header's value: random per process until `share_secrets` reads the one the
+    /// The secret header's value: random per process until `start` reads the one the
     /// store keeps for this server.
     secret: Mutex<String>,
     /// The server's Subscription id for each criteria, in `target.criteria` order.
@@ -135,7 +135,10 @@ impl Subscriptions {
                 return Err(e);
             }
             *self.leadership.lock().expect("leadership lock") = Some(lead);
-            tokio::spawn(self.watch());
+            tokio::spawn(async move {
+                self.watch().await;
+                self.await_lead(ws).await;
+            });
             return Ok(());
         }
         tracing::info!("another replica leads the subscriptions; this one syncs what it is notified of");
@@ -143,7 +146,20 @@ impl Subscriptions {
         Ok(())
     }
 
-    /// Tries for the lead every `check_every` until it has it, then subscribes and watches.
+    /// Whether this process still holds the lead (checked on its session; the lock is held
+    /// out of the mutex while the check awaits).
+    async fn still_leading(&self) -> bool {
+        let taken = self.leadership.lock().expect("leadership lock").take();
+        let Some(mut lead) = taken else { return false };
+        if !lead.held().await {
+            return false;
+        }
+        *self.leadership.lock().expect("leadership lock") = Some(lead);
+        true
+    }
+
+    /// Tries for the lead every `check_every`; when it has it, subscribes and watches until
+    /// it loses it, then tries again.
     async fn await_lead(self: Arc<Self>, ws: Arc<Workspace>) {
         loop {
             tokio::time::sleep(self.check_every).await;
@@ -161,7 +177,7 @@ impl Subscriptions {
             if let Err(e) = self.subscribe_all().await {
                 tracing::warn!("subscribing: {}", redact(&e.to_string()));
             }
-            return self.watch().await;
+            self.watch().await;
         }
     }
 
@@ -287,9 +303,16 @@ impl Subscriptions {
 
     /// Every `check_every`, reads each subscription back and makes it again when the server has
     /// turned it off, put it in error, or lost it.
-    pub async fn watch(self: Arc<Self>) {
+    /// Returns when this process has lost the lead (its database session went, as when
+    /// PostgreSQL restarts), after deleting its subscriptions: another replica may lead now.
+    async fn watch(&self) {
         loop {
             tokio::time::sleep(self.check_every).await;
+            if !self.still_leading().await {
+                tracing::warn!("this replica lost the subscriptions' lead; deleting its subscriptions");
+                self.unsubscribe_all().await;
+                return;
+            }
             for s in &self.servers {
                 for (i, c) in s.target.criteria.iter().enumerate() {
                     self.check(s, i, c).await;

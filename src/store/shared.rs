@@ -9,7 +9,18 @@ use super::{Store, StoreError};
 /// ever runs on it): if the process dies, the connection and the lock go with it and another
 /// replica takes the role. On SQLite the one process serving the data directory always leads.
 pub struct Leadership {
-    _session: Option<sqlx::PgConnection>,
+    session: Option<sqlx::PgConnection>,
+}
+
+impl Leadership {
+    /// Whether the role is still held: on PostgreSQL, whether its session still answers (a
+    /// session lost, as when the server restarts, took the lock with it).
+    pub async fn held(&mut self) -> bool {
+        match &mut self.session {
+            None => true,
+            Some(session) => sqlx::query("SELECT 1").execute(&mut *session).await.is_ok(),
+        }
+    }
 }
 
 impl Store {
@@ -37,14 +48,14 @@ impl Store {
     /// Takes the role `role` if no other process holds it; `None` when one does.
     pub async fn try_lead(&self, role: &str) -> Result<Option<Leadership>, StoreError> {
         let Backend::Postgres(pool) = &self.pool else {
-            return Ok(Some(Leadership { _session: None }));
+            return Ok(Some(Leadership { session: None }));
         };
         let mut session = pool.acquire().await?.detach();
         let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(role_key(role))
             .fetch_one(&mut session)
             .await?;
-        Ok(held.then_some(Leadership { _session: Some(session) }))
+        Ok(held.then_some(Leadership { session: Some(session) }))
     }
 }
 

@@ -241,6 +241,25 @@ async fn replicas_subscribe_once_share_the_secret_and_hand_the_lead_on() {
     b.until_found(BOB, "heart rate", "Observation/rep-hr-2").await;
     let (status, _) = get(&format!("{}/v1/subscriptions", b.base)).await;
     assert_eq!(status, 200);
+    // The leader's database session is cut (as when PostgreSQL restarts): it notices, deletes
+    // its subscription, takes the lead again and subscribes anew, and changes flow again.
+    let ids = async || on_server(&server).await.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+    let before = ids().await;
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(cut, 1, "one session holds the lead");
+    let renewed = until(Duration::from_secs(20), async || {
+        let now = ids().await;
+        now.len() == before.len() && now != before
+    })
+    .await;
+    assert!(renewed.is_some(), "before {before:?}, now {:?}", ids().await);
+    put(&format!("{}/Observation/rep-hr-3", server.base), &heart_rate("rep-hr-3", 75)).await;
+    b.until_found(BOB, "heart rate", "Observation/rep-hr-3").await;
 }
 
 #[test]
