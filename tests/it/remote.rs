@@ -1,5 +1,6 @@
 //! The remote backend against a real OpenAI-compatible server on loopback: llama.cpp's server
-//! (llama-cpp-python, installed by `scripts/setup`) serving the Gemma 3 270M GGUF. What no real
+//! (`tools/llama_server.py`, from the wheel `scripts/setup` installs) serving the Gemma 3 270M
+//! GGUF. What no real
 //! server does on demand (a character split across network writes, a 429 with `Retry-After`) is
 //! served by a scripted server.
 
@@ -10,7 +11,7 @@ use ehrqa::llm::chat::Message;
 use ehrqa::llm::{Generation, GenerationRequest, Generator, Prompt, RemoteConfig, RemoteGenerator};
 use tokio::sync::mpsc;
 
-use crate::helpers::{free_port, stderr, wait_for_port, Process};
+use crate::helpers::{free_port, stderr, Process};
 use crate::scripted::{self, chunked, fixed};
 
 struct Server {
@@ -20,12 +21,13 @@ struct Server {
 
 fn start(api_key: Option<&str>) -> Server {
     let cache = ehrqa::settings::default_cache_dir();
-    let python = cache.join("venv-llamacpp/bin/python");
+    let python = cache.join("venv-llamaserver/bin/python");
     let model = cache.join("models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf");
     assert!(python.is_file() && model.is_file(), "run scripts/setup first");
     let port = free_port();
     let mut cmd = Command::new(python);
-    cmd.args(["-m", "llama_cpp.server", "--host", "127.0.0.1", "--n_threads", "2", "--n_ctx", "2048"])
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/llama_server.py"))
+        .args(["--host", "127.0.0.1", "--n_threads", "2", "--n_ctx", "2048"])
         .arg("--port")
         .arg(port.to_string())
         .arg("--model")
@@ -39,8 +41,32 @@ fn start(api_key: Option<&str>) -> Server {
     }
     let child = cmd.spawn().expect("start llama.cpp server");
     let url = format!("http://127.0.0.1:{port}");
-    wait_for_port(port, Duration::from_secs(120));
+    // The port opens before the model has loaded; /health answers 200 once it has.
+    wait_for_health(port, Duration::from_secs(120));
     Server { _process: Process { child }, url }
+}
+
+/// Waits until `GET /health` on the port answers 200.
+fn wait_for_health(port: u16, within: Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        if health_status(port).is_some_and(|line| line.split(' ').nth(1) == Some("200")) {
+            return;
+        }
+        assert!(started.elapsed() < within, "llama.cpp's server on port {port} is not healthy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The status line of `GET /health`, if anything answered.
+fn health_status(port: u16) -> Option<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).ok()?;
+    Some(line)
 }
 
 fn generate(server: &str, extra: &[&str], key: Option<&str>) -> std::process::Output {

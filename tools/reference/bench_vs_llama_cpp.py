@@ -7,7 +7,7 @@ one after the other (each in its own process, so peak memory is each engine's ow
 alternation, and keeps each engine's better run: the machine is shared, and a run disturbed by
 other work is slower, never faster.
 
-Usage (repository root, after scripts/setup and `cargo build --release`):
+Usage (repository root, after scripts/setup --reference-tools and `cargo build --release`):
 
     ~/.cache/ehrqa/venv-llamacpp/bin/python tools/reference/bench_vs_llama_cpp.py \
         [--prompts 1000,8000] [--decode 64] [--threads 2] [--rounds 2] [--json OUT]

@@ -10,7 +10,7 @@ times in alternation:
     tokens greedily from the same text (BOS added, as `--raw` adds it),
 timing each whole process from start to exit, and keeps each engine's best (the machine is
 shared: a disturbed run is slower, never faster). It also checks that both generated the same
-text. Usage (repository root, after scripts/setup and `cargo build --release`):
+text. Usage (repository root, after scripts/setup --reference-tools and `cargo build --release`):
 
     ~/.cache/ehrqa/venv-llamacpp/bin/python tools/reference/bench_whole_process.py \
         [--prompts 86,1296] [--decode 64] [--rounds 3] [--ehrqa PATH] [--json OUT]

@@ -11,7 +11,7 @@ and prints one JSON line. Prompts are the first N tokens (tokenized by llama.cpp
 fixtures/bench/prompt.txt, deterministic clinical text that `ehrqa bench generate` uses too
 (repeated if short). Flash attention is off (llama-cpp-python's default).
 
-Usage (from the repository root, after scripts/setup has fetched the model):
+Usage (from the repository root, after scripts/setup --reference-tools has fetched the model):
 
     ~/.cache/ehrqa/venv-llamacpp/bin/python tools/reference/llama_cpp_bench.py \
         [--model PATH] [--threads 2] [--prompts 1000,8000] [--decode 64] [--prompt-file PATH]

@@ -9,7 +9,7 @@ then 32 greedily generated token ids ("generated") with, at every step, the top-
 calls `Llama.eval` and takes `argmax(Llama.scores[last])` itself, so no sampler (temperature,
 repetition penalty, top-k/p, min-p, ...) is involved. Generation does not stop at EOS: all 32 steps are recorded.
 
-Usage (from the repository root, after scripts/setup has fetched the model):
+Usage (from the repository root, after scripts/setup --reference-tools has fetched the model):
 
     ~/.cache/ehrqa/venv-llamacpp/bin/python tools/reference/llama_cpp_greedy.py \
         [--model ~/.cache/ehrqa/models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf] \
