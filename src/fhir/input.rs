@@ -25,6 +25,9 @@ pub struct RawEntry {
 #[derive(Debug, Clone)]
 pub struct RawBatch {
     pub entries: Vec<RawEntry>,
+    /// Whether the text writes the escape `\u0000` anywhere: only then can a string in it hold
+    /// a NUL character (JSON has no other way to write one), so only then must `prepare` look.
+    pub may_hold_nul: bool,
 }
 
 /// How the bytes are laid out. `Auto` sniffs: NDJSON when the first line is a whole object and
@@ -78,7 +81,7 @@ pub fn parse(bytes: &[u8], format: Format) -> Result<RawBatch, InputError> {
     if entries.is_empty() {
         return Err(InputError::Empty);
     }
-    Ok(RawBatch { entries })
+    Ok(RawBatch { entries, may_hold_nul: trimmed.contains("\\u0000") })
 }
 
 fn looks_like_ndjson(text: &str) -> bool {

@@ -67,8 +67,8 @@ impl PreparedBatch {
 /// Validates, resolves and normalises a raw input; counts each rendering's tokens when given a
 /// counter (stored, so a context of any size is assembled without re-tokenizing).
 pub fn prepare(mut batch: RawBatch, counter: Option<&dyn TokenCounter>) -> Result<PreparedBatch, InputError> {
-    for e in &mut batch.entries {
-        drop_nul(&mut e.resource);
+    if batch.may_hold_nul {
+        batch.entries.iter_mut().for_each(|e| drop_nul(&mut e.resource));
     }
     let identities = batch.entries.iter().map(identity).collect::<Result<Vec<_>, _>>()?;
     let (keep, duplicates) = last_of_each(&identities);
