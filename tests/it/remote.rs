@@ -1,8 +1,7 @@
 //! The remote backend against a real OpenAI-compatible server on loopback: llama.cpp's server
 //! (`tools/llama_server.py`, from the wheel `scripts/setup` installs) serving the Gemma 3 270M
-//! GGUF. What no real
-//! server does on demand (a character split across network writes, a 429 with `Retry-After`) is
-//! served by a scripted server.
+//! GGUF. What no real server does on demand (a character split across network writes, a 429
+//! with `Retry-After`) is served by a scripted server.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
