@@ -18,7 +18,7 @@ use super::{IngestError, Progress, Workspace};
 use crate::fhir::input::{self, Format};
 use crate::fhir::{prepare, InputError, PreparedBatch};
 use crate::retrieval::{IndexError, IndexUpdater, IndexedRecord};
-use crate::store::{Staged, WriteOutcome, WriteTxn};
+use crate::store::{Change, Staged, WriteOutcome, WriteTxn};
 use crate::tokens::TokenCounter;
 
 /// A group is committed once it holds this many resources (or the input ends).
@@ -228,13 +228,13 @@ impl<'a> Group<'a> {
         };
         self.timings.store_ms += ms(t);
         let t = Instant::now();
-        let changed: std::collections::HashSet<_> = outcome.changed.iter().collect();
-        for r in batch.resources.iter().filter(|r| changed.contains(&r.rref)) {
-            self.writer.upsert(IndexedRecord {
-                record: &r.record,
-                json: &r.record_json,
-                tokens: r.tokens,
-            })?;
+        for (r, change) in batch.resources.iter().zip(&outcome.changes) {
+            let doc = IndexedRecord { record: &r.record, json: &r.record_json, tokens: r.tokens };
+            match change {
+                Change::New => self.writer.add(doc)?,
+                Change::Updated => self.writer.upsert(doc)?,
+                Change::Unchanged | Change::Stale => {}
+            }
         }
         self.timings.index_ms += ms(t);
         self.outcomes.push((outcome, batch.duplicates));

@@ -124,6 +124,15 @@ impl IndexUpdater {
         Ok(())
     }
 
+    /// Adds the record of a resource new to the database. The index is in step with the
+    /// database when a write begins, so it holds no document for it either, and no delete is
+    /// queued: every queued delete is looked up in every new segment at commit.
+    pub fn add(&mut self, rec: IndexedRecord<'_>) -> Result<(), IndexError> {
+        let key = rec.record.rref.to_string();
+        self.writer.add_document(document(&self.fields, rec, key))?;
+        Ok(())
+    }
+
     /// Removes every document (before a rebuild).
     pub fn clear(&mut self) -> Result<(), IndexError> {
         self.writer.delete_all_documents()?;

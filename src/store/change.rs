@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::fhir::{PreparedResource, ResourceRef};
+use crate::fhir::PreparedResource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -65,7 +65,8 @@ pub struct WriteOutcome {
     pub unresolved: usize,
     /// Resources per type in the input.
     pub by_type: BTreeMap<String, usize>,
-    /// Resources that were inserted or replaced, for the index.
+    /// What happened to each resource of the input, in the input's order (for the index: a
+    /// new resource is added, a replaced one replaces its document).
     #[serde(skip)]
-    pub changed: Vec<ResourceRef>,
+    pub changes: Vec<Change>,
 }

@@ -102,9 +102,12 @@ impl WriteTxn {
         let mut outcome = WriteOutcome::default();
         let mut to_write = Vec::new();
         let mut replaced = Vec::new();
+        outcome.changes.reserve(batch.resources.len());
         for r in &batch.resources {
             *outcome.by_type.entry(r.rref.rtype().to_owned()).or_default() += 1;
-            match decide(existing.get(&r.rref), r) {
+            let change = decide(existing.get(&r.rref), r);
+            outcome.changes.push(change);
+            match change {
                 Change::New => outcome.inserted += 1,
                 Change::Updated => {
                     outcome.updated += 1;
@@ -127,7 +130,6 @@ impl WriteTxn {
         resolve::run(tx.again()).await?;
         outcome.unresolved = count_unresolved(tx.again(), outcome.ingest_id).await?;
         close_ingest(tx.again(), &outcome, batch.resources.len()).await?;
-        outcome.changed = to_write.iter().map(|r| r.rref.clone()).collect();
         Ok(Staged::Written(outcome))
     }
 }

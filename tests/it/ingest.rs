@@ -125,6 +125,21 @@ async fn a_newer_version_replaces_the_older_and_an_older_one_is_ignored() {
     assert_eq!(t.count("SELECT COUNT(*) FROM resources").await, 1);
 }
 
+/// Both versions in one ingest, so in one group: the first is added to the index as new, and
+/// the second must still replace it there.
+#[tokio::test]
+async fn a_resource_added_and_replaced_in_one_ingest_leaves_one_document() {
+    let t = TestData::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = write_json(dir.path(), "v1.json", patient_version("1", "Oldname"));
+    let v2 = write_json(dir.path(), "v2.json", patient_version("2", "Newname"));
+    let report = t.ingest_paths(vec![v1, v2]).await;
+    assert_eq!((report.inserted, report.updated), (1, 1));
+    assert_eq!(t.search("ver-1", "Newname", 10).len(), 1);
+    assert!(t.search("ver-1", "Oldname", 10).is_empty(), "the first version left the index");
+    assert_eq!(t.search("ver-1", "Vera", 10).len(), 1, "one document for the resource");
+}
+
 #[tokio::test]
 async fn ndjson_bulk_files_resolve_relative_references_across_files() {
     let t = TestData::new().await;
