@@ -38,7 +38,22 @@ pub struct WriteGate {
 /// Held while writing: the process's turn and the directory's lock. Dropping it releases both.
 pub struct Writing<'a> {
     _turn: MutexGuard<'a, ()>,
-    _file: File,
+    _file: LockedFile,
+}
+
+/// The lock file while this process holds its lock; dropping it unlocks, then closes.
+///
+/// Closing alone would not release the lock at once: the lock belongs to the open file, which a
+/// child process forked at that moment (a test's server, an OCR tool) shares until its `exec`
+/// closes it, so the next writer of this process would find the directory busy. Unlocking
+/// releases it for every copy.
+struct LockedFile(File);
+
+impl Drop for LockedFile {
+    fn drop(&mut self) {
+        // An error leaves the lock to the close that follows.
+        let _ = self.0.unlock();
+    }
 }
 
 impl WriteGate {
@@ -76,9 +91,9 @@ impl WriteGate {
 
     /// Takes the file lock without waiting, and writes this process's id into the file so a
     /// refused writer can say who holds it.
-    fn try_file(&self) -> Result<Option<File>, IngestError> {
+    fn try_file(&self) -> Result<Option<LockedFile>, IngestError> {
         let io = |source| IngestError::Lock { path: self.path.clone(), source };
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -90,10 +105,11 @@ impl WriteGate {
             Err(TryLockError::WouldBlock) => return Ok(None),
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        file.set_len(0).map_err(io)?;
-        file.rewind().map_err(io)?;
-        write!(file, "{}", std::process::id()).map_err(io)?;
-        Ok(Some(file))
+        let mut locked = LockedFile(file);
+        locked.0.set_len(0).map_err(io)?;
+        locked.0.rewind().map_err(io)?;
+        write!(locked.0, "{}", std::process::id()).map_err(io)?;
+        Ok(Some(locked))
     }
 
     fn busy(&self) -> IngestError {
@@ -128,6 +144,19 @@ mod tests {
         assert!(b.try_enter().unwrap().is_none());
         drop(held);
         assert!(b.enter(Duration::ZERO).await.is_ok(), "the lock is released with its holder");
+    }
+
+    /// A copy of the locked file (what a child forked while the lock is held has until it
+    /// execs) must not keep the directory locked once the writer is done.
+    #[tokio::test]
+    async fn the_lock_is_released_even_while_a_copy_of_the_file_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = WriteGate::new(dir.path());
+        let held = gate.enter(Duration::ZERO).await.unwrap();
+        let copy = held._file.0.try_clone().unwrap();
+        drop(held);
+        assert!(gate.enter(Duration::ZERO).await.is_ok(), "the copy kept the directory locked");
+        drop(copy);
     }
 
     #[tokio::test]
