@@ -110,12 +110,17 @@ fn patient_version(version: &str, family: &str) -> serde_json::Value {
            "name": [{"given": ["Vera"], "family": family}], "birthDate": "1990-01-01"})
 }
 
+/// Patient/ver-1 as version 1 (family name Oldname) and version 2 (Newname), one file each.
+fn two_versions(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let v1 = write_json(dir, "v1.json", patient_version("1", "Oldname"));
+    (v1, write_json(dir, "v2.json", patient_version("2", "Newname")))
+}
+
 #[tokio::test]
 async fn a_newer_version_replaces_the_older_and_an_older_one_is_ignored() {
     let t = TestData::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let v1 = write_json(dir.path(), "v1.json", patient_version("1", "Oldname"));
-    let v2 = write_json(dir.path(), "v2.json", patient_version("2", "Newname"));
+    let (v1, v2) = two_versions(dir.path());
     assert_eq!(t.ingest_paths(vec![v1.clone()]).await.inserted, 1);
     assert_eq!(t.ingest_paths(vec![v2]).await.updated, 1);
     assert_eq!(t.ingest_paths(vec![v1]).await.stale, 1);
@@ -131,8 +136,7 @@ async fn a_newer_version_replaces_the_older_and_an_older_one_is_ignored() {
 async fn a_resource_added_and_replaced_in_one_ingest_leaves_one_document() {
     let t = TestData::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let v1 = write_json(dir.path(), "v1.json", patient_version("1", "Oldname"));
-    let v2 = write_json(dir.path(), "v2.json", patient_version("2", "Newname"));
+    let (v1, v2) = two_versions(dir.path());
     let report = t.ingest_paths(vec![v1, v2]).await;
     assert_eq!((report.inserted, report.updated), (1, 1));
     assert_eq!(t.search("ver-1", "Newname", 10).len(), 1);
