@@ -118,10 +118,8 @@ pub struct IndexUpdater {
 impl IndexUpdater {
     /// Adds a record, replacing any earlier document for the same resource.
     pub fn upsert(&mut self, rec: IndexedRecord<'_>) -> Result<(), IndexError> {
-        let key = rec.record.rref.to_string();
-        self.writer.delete_term(Term::from_field_text(self.fields.key, &key));
-        self.writer.add_document(document(&self.fields, rec, key))?;
-        Ok(())
+        self.writer.delete_term(Term::from_field_text(self.fields.key, &rec.record.rref.to_string()));
+        self.add(rec)
     }
 
     /// Adds the record of a resource new to the database. The index is in step with the
