@@ -6,6 +6,10 @@ pub enum StoreError {
     DataDir { path: std::path::PathBuf, source: std::io::Error },
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
+    /// An error SQLite reported to a call made on the connection's handle directly (the bulk
+    /// inserts of `sqlite_rows`); `code` is its extended result code.
+    #[error("database error: {message} (SQLite code {code})")]
+    Sqlite { code: i32, message: String },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(
@@ -28,6 +32,7 @@ impl StoreError {
     pub fn is_busy(&self) -> bool {
         match self {
             StoreError::Sqlx(sqlx::Error::PoolTimedOut) => true,
+            StoreError::Sqlite { code, .. } => matches!(code & 0xff, 5 | 6),
             StoreError::Sqlx(sqlx::Error::Database(db)) => {
                 if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
                     return matches!(db.code().as_deref(), Some("40001" | "40P01" | "55P03"));

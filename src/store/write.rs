@@ -7,12 +7,12 @@
 
 use std::collections::HashMap;
 
-use sqlx::QueryBuilder;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use super::backend::{on, Backend, Conn, Txn};
 use super::change::{decide, Change, Existing, Staged, WriteOutcome};
+use super::rows::{Param, Row, Rows};
 use super::{identity, resolve, Store, StoreError};
-use crate::fhir::resolve::RefLink;
 use crate::fhir::{PreparedBatch, PreparedResource, ResourceRef};
 
 /// SQLite allows 32,766 bound parameters per statement (PostgreSQL 65,535); stay below.
@@ -144,26 +144,40 @@ struct ExistingRow {
     patient_id: Option<String>,
 }
 
+/// The stored state of every resource in `batch` that the store already holds, in one query:
+/// the ids go as one JSON array on SQLite and one array on PostgreSQL, so no statement of
+/// thousands of placeholders is compiled per input.
 async fn fetch_existing(
-    mut conn: Conn<'_>,
+    conn: Conn<'_>,
     batch: &PreparedBatch,
 ) -> Result<HashMap<ResourceRef, Existing>, StoreError> {
-    let mut found = HashMap::new();
-    for chunk in batch.resources.chunks(MAX_PARAMS) {
-        let rows: Vec<ExistingRow> = on!(conn.again(), |c, Db| {
-            let mut qb = QueryBuilder::<Db>::new(
-                "SELECT type, id, hash, version_id, last_updated, patient_id FROM resources WHERE id IN ",
-            );
-            qb.push_tuples(chunk, |mut b, r| {
-                b.push_bind(r.rref.id());
-            });
-            qb.build_query_as().fetch_all(&mut *c).await?
-        });
-        for row in rows {
-            if let Some(r) = ResourceRef::new(&row.r#type, &row.id) {
-                let ExistingRow { hash, version_id, last_updated, patient_id, .. } = row;
-                found.insert(r, Existing { hash, version_id, last_updated, patient: patient_id });
-            }
+    let ids: Vec<&str> = batch.resources.iter().map(|r| r.rref.id()).collect();
+    let rows: Vec<ExistingRow> = match conn {
+        Backend::Sqlite(c) => {
+            let ids = serde_json::to_string(&ids).expect("strings serialise");
+            sqlx::query_as(
+                "SELECT type, id, hash, version_id, last_updated, patient_id FROM resources \
+                 WHERE id IN (SELECT value FROM json_each($1))",
+            )
+            .bind(ids)
+            .fetch_all(&mut *c)
+            .await?
+        }
+        Backend::Postgres(c) => {
+            sqlx::query_as(
+                "SELECT type, id, hash, version_id, last_updated, patient_id FROM resources \
+                 WHERE id = ANY($1)",
+            )
+            .bind(&ids)
+            .fetch_all(&mut *c)
+            .await?
+        }
+    };
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in rows {
+        if let Some(r) = ResourceRef::new(&row.r#type, &row.id) {
+            let ExistingRow { hash, version_id, last_updated, patient_id, .. } = row;
+            found.insert(r, Existing { hash, version_id, last_updated, patient: patient_id });
         }
     }
     Ok(found)
@@ -228,150 +242,46 @@ async fn delete_derived(mut conn: Conn<'_>, replaced: &[&ResourceRef]) -> Result
     Ok(())
 }
 
-/// Multi-row `INSERT ... VALUES (...), (...) tail` in chunks that respect the parameter limit,
-/// for one backend's types (`$db`). A macro, not a generic function: the builder's arguments
-/// borrow the rows, which sqlx's generic bounds cannot express.
-macro_rules! insert_rows {
-    ($db:ident, $conn:expr, $head:expr, $tail:expr, $columns:expr, $rows:expr, $bind:expr $(,)?) => {
-        for chunk in $rows.chunks(MAX_PARAMS / $columns) {
-            let mut qb = QueryBuilder::<$db>::new($head);
-            qb.push_values(chunk, $bind);
-            qb.push($tail);
-            qb.build().execute(&mut *$conn).await?;
-        }
-    };
-}
-
-/// The tables written by multi-row inserts, expanded for one backend's types (`$db`).
-macro_rules! write_tables {
-    ($db:ident, $conn:expr, $rows:expr, $ingest_id:expr) => {{
-        let (conn, rows, ingest_id): (_, &[&PreparedResource], i64) = ($conn, $rows, $ingest_id);
-        insert_rows!(
-            $db,
-            conn,
-            "INSERT INTO resources (type, id, patient_id, full_url, version_id, \
-         last_updated, hash, raw, ingest_id, date, ts, status, code, text, record, refs, tokens) ",
-            " ON CONFLICT (type, id) DO UPDATE SET patient_id = excluded.patient_id, \
-         full_url = excluded.full_url, version_id = excluded.version_id, \
-         last_updated = excluded.last_updated, hash = excluded.hash, raw = excluded.raw, \
-         ingest_id = excluded.ingest_id, date = excluded.date, ts = excluded.ts, \
-         status = excluded.status, code = excluded.code, text = excluded.text, \
-         record = excluded.record, refs = excluded.refs, tokens = excluded.tokens",
-            17,
-            rows,
-            |mut b, r| {
-                let rec = &r.record;
-                b.push_bind(r.rref.rtype())
-                    .push_bind(r.rref.id())
-                    .push_bind(rec.patient.as_deref())
-                    .push_bind(r.full_url.as_deref())
-                    .push_bind(r.version_id.as_deref())
-                    .push_bind(r.last_updated)
-                    .push_bind(r.hash.as_str())
-                    .push_bind(r.raw.as_str())
-                    .push_bind(ingest_id)
-                    .push_bind(rec.date.map(|d| d.day_string()))
-                    .push_bind(rec.date.map(|d| d.timestamp()))
-                    .push_bind(rec.status.as_deref())
-                    .push_bind(rec.code.as_ref().and_then(|c| c.codings.first()).map(|c| c.code.as_str()))
-                    .push_bind(rec.text.as_str())
-                    .push_bind(r.record_json.as_str())
-                    .push_bind(r.links.len() as i64)
-                    .push_bind(r.tokens.map(i64::from));
-            },
-        );
-        let links: Vec<(&PreparedResource, &RefLink)> =
-            rows.iter().flat_map(|r| r.links.iter().filter(|l| !l.resolved).map(move |l| (*r, l))).collect();
-        insert_rows!(
-            $db,
-            conn,
-            "INSERT INTO refs (src_type, src_id, path, raw, kind, target_type, target_id, resolved, \
-         cond_system, cond_value, ingest_id) ",
-            "",
-            11,
-            &links,
-            |mut b, (r, l)| {
-                let cond = l.conditional.as_ref();
-                b.push_bind(r.rref.rtype())
-                    .push_bind(r.rref.id())
-                    .push_bind(l.path.as_str())
-                    .push_bind(l.raw.as_str())
-                    .push_bind(l.kind.as_str())
-                    .push_bind(l.target.as_ref().map(|t| t.rtype()).or(cond.map(|c| c.rtype.as_str())))
-                    .push_bind(l.target.as_ref().map(|t| t.id()))
-                    .push_bind(i64::from(l.resolved))
-                    .push_bind(cond.and_then(|c| c.system.as_deref()))
-                    .push_bind(cond.map(|c| c.value.as_str()))
-                    .push_bind(ingest_id);
-            },
-        );
-        let idents: Vec<(&PreparedResource, &(Option<String>, String))> =
-            rows.iter().flat_map(|r| r.identifiers.iter().map(move |i| (*r, i))).collect();
-        insert_rows!(
-            $db,
-            conn,
-            "INSERT INTO identifiers (resource_type, resource_id, system, value) ",
-            "",
-            4,
-            &idents,
-            |mut b, (r, (system, value))| {
-                b.push_bind(r.rref.rtype())
-                    .push_bind(r.rref.id())
-                    .push_bind(system.as_deref())
-                    .push_bind(value.as_str());
-            },
-        );
-        let atts: Vec<_> = rows.iter().flat_map(|r| r.attachments.iter().map(move |a| (*r, a))).collect();
-        insert_rows!(
-            $db,
-            conn,
-            "INSERT INTO attachments (resource_type, resource_id, path, content_type, title, size, \
-         sha256, url, is_text) ",
-            "",
-            9,
-            &atts,
-            |mut b, (r, a)| {
-                b.push_bind(r.rref.rtype())
-                    .push_bind(r.rref.id())
-                    .push_bind(a.path.as_str())
-                    .push_bind(a.content_type.as_deref())
-                    .push_bind(a.title.as_deref())
-                    .push_bind(a.size as i64)
-                    .push_bind(a.sha256.as_deref())
-                    .push_bind(a.url.as_deref())
-                    .push_bind(i64::from(a.text.is_some()));
-            },
-        );
-        let patients: Vec<_> =
-            rows.iter().filter_map(|r| Some((r.rref.id(), r.demographics.as_ref()?))).collect();
-        insert_rows!(
-            $db,
-            conn,
-            "INSERT INTO patients (id, name, birth_date, gender, deceased) ",
-            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, birth_date = excluded.birth_date, \
-         gender = excluded.gender, deceased = excluded.deceased",
-            5,
-            &patients,
-            |mut b, (id, d)| {
-                b.push_bind(*id)
-                    .push_bind(d.name.as_deref())
-                    .push_bind(d.birth_date.as_deref())
-                    .push_bind(d.gender.as_deref())
-                    .push_bind(d.deceased.as_deref());
-            },
-        );
-    }};
-}
-
 /// The resource rows, and what is derived from them. A replaced resource's row is updated in
 /// place (`ON CONFLICT ... DO UPDATE`, which both backends speak).
 async fn write_rows(
     mut conn: Conn<'_>,
-    rows: &[&PreparedResource],
+    resources: &[&PreparedResource],
     ingest_id: i64,
 ) -> Result<(), StoreError> {
-    on!(conn.again(), |c, Db| write_tables!(Db, c, rows, ingest_id));
-    write_images(conn, rows).await
+    let rows = Rows::of(resources, ingest_id);
+    match conn.again() {
+        Backend::Sqlite(c) => super::sqlite_rows::insert(c, &rows).await?,
+        Backend::Postgres(c) => {
+            insert_pg(c, &rows.resources).await?;
+            insert_pg(c, &rows.refs).await?;
+            insert_pg(c, &rows.identifiers).await?;
+            insert_pg(c, &rows.attachments).await?;
+            insert_pg(c, &rows.patients).await?;
+        }
+    }
+    write_images(conn, resources).await
+}
+
+/// PostgreSQL's path for one table: multi-row `VALUES` in chunks under the parameter limit, one
+/// round trip per chunk.
+async fn insert_pg<R: Row>(c: &mut PgConnection, rows: &[R]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(MAX_PARAMS / R::TABLE.columns) {
+        let mut qb = QueryBuilder::<Postgres>::new(R::TABLE.head);
+        qb.push_values(chunk, |mut b, row| {
+            let mut params = Vec::with_capacity(R::TABLE.columns);
+            row.params(&mut params);
+            for p in params {
+                match p {
+                    Param::Text(v) => b.push_bind(v),
+                    Param::Int(v) => b.push_bind(v),
+                };
+            }
+        });
+        qb.push(R::TABLE.tail);
+        qb.build().execute(&mut *c).await?;
+    }
+    Ok(())
 }
 
 /// Image attachments, one row each (bound one at a time: they are large).
