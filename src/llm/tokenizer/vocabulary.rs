@@ -107,6 +107,8 @@ pub struct Vocabulary {
     shown: HashMap<u32, usize, BuildHasherDefault<PairHasher>>,
     /// The byte of each byte-fallback id, for decoding.
     byte_of: HashMap<u32, u8, BuildHasherDefault<PairHasher>>,
+    /// ASCII characters whose token no merge takes in (Gemma 3's digits): see `segments`.
+    alone: [bool; 128],
 }
 
 impl Vocabulary {
@@ -115,6 +117,14 @@ impl Vocabulary {
     pub fn new(tables: Tables) -> Result<Self, String> {
         let Tables { pieces, merges, added } = tables;
         let len = pieces.len().max(added.iter().map(|a| a.id as usize + 1).max().unwrap_or(0));
+        let mut merged = vec![false; len];
+        for m in &merges {
+            for id in [m.left, m.right] {
+                if let Some(flag) = merged.get_mut(id as usize) {
+                    *flag = true;
+                }
+            }
+        }
         let merges = Merges::new(merges, len)?;
         let shown = added.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
         let mut chars = HashMap::default();
@@ -134,8 +144,15 @@ impl Vocabulary {
         if bytes.contains(&u32::MAX) {
             return Err("the vocabulary lacks some of the 256 byte-fallback tokens <0x00>..<0xFF>".into());
         }
+        let mut alone = [false; 128];
+        for (c, &id) in &chars {
+            if c.is_ascii() && *c != ' ' && !merged[id as usize] {
+                alone[*c as usize] = true;
+            }
+        }
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut v = Self { id, len, pieces, added, merges, chars, bytes, shown, byte_of: HashMap::default() };
+        let byte_of = HashMap::default();
+        let mut v = Self { id, len, pieces, added, merges, chars, bytes, shown, byte_of, alone };
         // Decoding reads bytes from what an id decodes from (an added token's content wins).
         v.byte_of =
             (0..len as u32).filter_map(|id| v.piece(id).and_then(byte_token).map(|b| (id, b))).collect();
@@ -148,13 +165,38 @@ impl Vocabulary {
     /// once per thread (`WordCache`): clinical text says the same words again and again.
     pub fn encode_word(&self, text: &str, out: &mut Vec<u32>) {
         for word in words(text) {
-            self.with_word(word, |ids| out.extend_from_slice(ids));
+            self.segments(word, |seg| self.with_word(seg, |ids| out.extend_from_slice(ids)));
         }
     }
 
     /// As `encode_word`, counting only.
     pub fn count_word(&self, text: &str) -> usize {
-        words(text).map(|word| self.with_word(word, <[u32]>::len)).sum()
+        let mut n = 0;
+        for word in words(text) {
+            self.segments(word, |seg| n += self.with_word(seg, <[u32]>::len));
+        }
+        n
+    }
+
+    /// Cuts a word before and after each character no merge takes in (`alone`): its token
+    /// stays a token of its own whatever surrounds it, so no merge crosses it and each side
+    /// merges alone to the same tokens. Gemma 3 merges no digit, so an id or a number splits
+    /// into short pieces that the word cache already holds, instead of one new word for every
+    /// resource's `[Type/uuid]`.
+    fn segments<'w>(&self, word: &'w str, mut f: impl FnMut(&'w str)) {
+        let mut start = 0;
+        for (i, b) in word.bytes().enumerate() {
+            if b < 128 && self.alone[b as usize] {
+                if start < i {
+                    f(&word[start..i]);
+                }
+                f(&word[i..=i]);
+                start = i + 1;
+            }
+        }
+        if start < word.len() {
+            f(&word[start..]);
+        }
     }
 
     fn with_word<R>(&self, word: &str, f: impl FnOnce(&[u32]) -> R) -> R {
@@ -254,4 +296,50 @@ fn flush_bytes(run: &mut Vec<u8>, out: &mut String) {
 fn byte_token(piece: &str) -> Option<u8> {
     let hex = piece.strip_prefix("<0x")?.strip_suffix('>')?;
     (hex.len() == 2).then(|| u8::from_str_radix(hex, 16).ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::tokenizer::merges;
+
+    /// The 256 byte tokens, then `extra`; merges are `[left, right, merged]` in rank order.
+    fn vocabulary(extra: &[&str], ranked: &[[&str; 3]]) -> Vocabulary {
+        let mut pieces: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+        pieces.extend(extra.iter().map(|p| p.to_string()));
+        let id = |p: &str| pieces.iter().position(|q| q == p).expect("a listed piece") as u32;
+        let ranked: Vec<[u32; 3]> = ranked.iter().map(|[l, r, m]| [id(l), id(r), id(m)]).collect();
+        Vocabulary::new(Tables { merges: merges::sorted(&ranked), pieces, added: Vec::new() }).unwrap()
+    }
+
+    fn encoded(v: &Vocabulary, text: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        v.encode_word(text, &mut ids);
+        ids.iter().map(|&id| v.piece(id).unwrap().to_owned()).collect()
+    }
+
+    /// The whole word merged at once, without any cut: what the cuts must reproduce.
+    fn merged_whole(v: &Vocabulary, text: &str) -> Vec<String> {
+        v.merge_word(text).iter().map(|&id| v.piece(id).unwrap().to_owned()).collect()
+    }
+
+    #[test]
+    fn a_character_no_merge_takes_in_cuts_a_word_without_changing_its_tokens() {
+        let v = vocabulary(&["a", "b", "ab", "aba", "1", "-"], &[["a", "b", "ab"], ["ab", "a", "aba"]]);
+        assert!(v.alone[b'1' as usize] && v.alone[b'-' as usize]);
+        assert!(!v.alone[b'a' as usize] && !v.alone[b'b' as usize]);
+        for text in ["ab1aba", "1ab", "ab1", "11", "aba-1-ab", "b1a1b"] {
+            assert_eq!(encoded(&v, text), merged_whole(&v, text), "{text}");
+        }
+        assert_eq!(encoded(&v, "ab1aba"), ["ab", "1", "aba"]);
+        assert_eq!(v.count_word("ab1aba-1"), 5);
+    }
+
+    #[test]
+    fn a_character_some_merge_takes_in_is_not_a_cut() {
+        let v = vocabulary(&["a", "1", "2", "12", "a1"], &[["1", "2", "12"], ["a", "1", "a1"]]);
+        assert!(!v.alone[b'1' as usize] && !v.alone[b'2' as usize]);
+        assert_eq!(encoded(&v, "a12"), merged_whole(&v, "a12"));
+        assert_eq!(encoded(&v, "a12"), ["a", "12"]);
+    }
 }
