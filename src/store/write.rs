@@ -15,7 +15,7 @@ use super::rows::{Param, Row, Rows};
 use super::{identity, resolve, Store, StoreError};
 use crate::fhir::{PreparedBatch, PreparedResource, ResourceRef};
 
-/// SQLite allows 32,766 bound parameters per statement (PostgreSQL 65,535); stay below.
+/// PostgreSQL allows 65,535 bound parameters per statement: its multi-row inserts stay below.
 const MAX_PARAMS: usize = 30_000;
 
 /// An open write transaction. Inputs staged in it become visible together on `commit`; if it is
