@@ -118,8 +118,9 @@ pub struct IndexUpdater {
 impl IndexUpdater {
     /// Adds a record, replacing any earlier document for the same resource.
     pub fn upsert(&mut self, rec: IndexedRecord<'_>) -> Result<(), IndexError> {
-        self.writer.delete_term(Term::from_field_text(self.fields.key, &rec.record.rref.to_string()));
-        self.add(rec)
+        let key = rec.record.rref.to_string();
+        self.writer.delete_term(Term::from_field_text(self.fields.key, &key));
+        self.add_keyed(rec, key)
     }
 
     /// Adds the record of a resource new to the database. The index is in step with the
@@ -127,6 +128,10 @@ impl IndexUpdater {
     /// queued: every queued delete is looked up in every new segment at commit.
     pub fn add(&mut self, rec: IndexedRecord<'_>) -> Result<(), IndexError> {
         let key = rec.record.rref.to_string();
+        self.add_keyed(rec, key)
+    }
+
+    fn add_keyed(&mut self, rec: IndexedRecord<'_>, key: String) -> Result<(), IndexError> {
         self.writer.add_document(document(&self.fields, rec, key))?;
         Ok(())
     }

@@ -32,16 +32,19 @@ impl StoreError {
     pub fn is_busy(&self) -> bool {
         match self {
             StoreError::Sqlx(sqlx::Error::PoolTimedOut) => true,
-            StoreError::Sqlite { code, .. } => matches!(code & 0xff, 5 | 6),
+            StoreError::Sqlite { code, .. } => sqlite_busy(*code),
             StoreError::Sqlx(sqlx::Error::Database(db)) => {
                 if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
                     return matches!(db.code().as_deref(), Some("40001" | "40P01" | "55P03"));
                 }
-                // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes (517, 262...).
-                let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-                matches!(code & 0xff, 5 | 6)
+                sqlite_busy(db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0))
             }
             _ => false,
         }
     }
+}
+
+/// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes (517, 262...).
+fn sqlite_busy(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6)
 }
