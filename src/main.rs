@@ -13,7 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     restore_sigpipe();
     let cli = Cli::parse();
-    if cli.command.is_generation() {
+    if cli.command.keeps_freed_memory() {
         keep_freed_memory();
     }
     tracing_subscriber::fmt()
@@ -54,9 +54,10 @@ fn restore_sigpipe() {
 
 /// Freed memory stays with the allocator for reuse instead of going back to the OS: the model
 /// reallocates its working buffers (dequantized weights, logits) every step, and faulting in
-/// fresh zeroed pages cost 5-15% of generation time. The price is that the resident size stays
-/// at its peak, so only commands that do nothing but generate ask for it. The others (`serve`
-/// and `ingest` above all) keep mimalloc's default, which returns memory unused for a second:
+/// fresh zeroed pages cost 5-15% of generation time; ingest's loader threads allocate what the
+/// writer frees, and the zeroing cost about 5% of its CPU. The price is that the resident size
+/// stays at its peak, so only commands that generate or ingest and then exit ask for it. The
+/// service keeps mimalloc's default, which returns memory unused for a second:
 /// after a 60 MB input the service's resident size falls back to its start within seconds
 /// instead of staying at the peak (`tools/mem_large_resource.py`). `MIMALLOC_PURGE_DELAY=-1` in
 /// the environment gives `serve` the old behaviour.

@@ -97,12 +97,16 @@ pub enum Command {
 }
 
 impl Command {
-    /// Whether the command's work is generating with a model (and nothing that allocates in
-    /// proportion to its input), so that the allocator should keep freed memory (`main.rs`).
-    pub fn is_generation(&self) -> bool {
+    /// Whether the allocator should keep freed memory (`main.rs`): the command generates with a
+    /// model, or it is a batch of ingest that exits when done (a service keeps returning
+    /// memory).
+    pub fn keeps_freed_memory(&self) -> bool {
         matches!(
             self,
-            Command::Ask(_)
+            Command::Ingest(_)
+                | Command::Reindex
+                | Command::Bench(bench::Bench::Ingest { .. })
+                | Command::Ask(_)
                 | Command::Chat(_)
                 | Command::Generate(_)
                 | Command::Bench(bench::Bench::Generate { .. })

@@ -2,6 +2,7 @@
 
 mod check;
 mod error;
+mod loaders;
 mod pipeline;
 mod progress;
 mod rebuild;

@@ -1,8 +1,8 @@
-//! The ingest pipeline: files -> (reader thread: read, parse, prepare) -> (this task: store,
-//! index, commit both).
+//! The ingest pipeline: files -> (loader threads: read, parse, prepare; `loaders`) -> (this task:
+//! store, index, commit both).
 //!
-//! Reading and preparing the next input overlaps with writing the current one: on two cores that
-//! keeps both busy. Inputs are committed in groups (one database transaction and one index commit
+//! Reading and preparing the next inputs overlaps with writing the current one, and with the
+//! group's commits. Inputs are committed in groups (one database transaction and one index commit
 //! per group) because commits, not writes, dominate small inputs. Every input is still
 //! all-or-nothing: it is refused before the first write if anything in it is unacceptable, and a
 //! failure while writing rolls back the whole group, so no input is ever half-stored.
@@ -45,7 +45,7 @@ impl Loaded {
     }
 }
 
-/// Reads and prepares one file. Blocking; runs on the reader thread.
+/// Reads and prepares one file. Blocking; runs on a loader thread.
 pub fn load_file(path: &std::path::Path, max_bytes: u64, counter: Option<&dyn TokenCounter>) -> Loaded {
     let started = Instant::now();
     let source = path.display().to_string();
@@ -84,21 +84,13 @@ pub async fn ingest_files(
 ) -> Result<IngestReport, IngestError> {
     let total: u64 = files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
     let (tx, rx) = mpsc::channel::<Loaded>(2);
-    let max = ws.settings.max_input_bytes;
-    let counter = ws.counter.clone();
-    let reader = std::thread::spawn(move || {
-        for f in files {
-            if tx.blocking_send(load_file(&f, max, counter.as_deref())).is_err() {
-                break;
-            }
-        }
-    });
+    let reader = super::loaders::spawn(files, ws.settings.max_input_bytes, ws.counter.clone(), tx);
     let result = ingest_stream(ws, rx, total, progress).await;
     reader.join().map_err(|_| IngestError::ReaderGone)?;
     result
 }
 
-/// Ingests inputs as they come from `rx` (loaded by whoever sends them: the reader thread for
+/// Ingests inputs as they come from `rx` (loaded by whoever sends them: the loader threads for
 /// files, a download for a Bulk Data export), committed in groups. Refused inputs are reported,
 /// not fatal; `total` bytes are expected, for progress.
 pub async fn ingest_stream(

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use tantivy::directory::MmapDirectory;
 use tantivy::schema::Schema;
-use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
 use super::schema::{self, Fields};
 use super::IndexError;
@@ -30,9 +30,16 @@ impl RecordIndex {
     pub fn open(dir: &Path) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir).map_err(|source| IndexError::Create { path: dir.to_owned(), source })?;
         let (schema, fields) = schema::build();
-        let mmap =
-            MmapDirectory::open(dir).map_err(|source| IndexError::Open { path: dir.to_owned(), source })?;
-        let index = Index::open_or_create(mmap, schema)?;
+        let open =
+            || MmapDirectory::open(dir).map_err(|source| IndexError::Open { path: dir.to_owned(), source });
+        let index = match Index::open_or_create(open()?, schema.clone()) {
+            Err(tantivy::TantivyError::SchemaError(reason)) => {
+                tracing::warn!(%reason, "the search index was written with another schema; starting it anew");
+                clear(dir)?;
+                Index::create(open()?, schema, tantivy::IndexSettings::default())?
+            }
+            other => other?,
+        };
         index.tokenizers().register(schema::TOKENIZER, super::stem::analyzer());
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(Self { index, reader, fields })
@@ -109,6 +116,20 @@ impl RecordIndex {
     }
 }
 
+/// Empties an index directory written with another schema. The new index's tag is 0, so the
+/// first process to take the write turn indexes every stored record again (`ingest::rebuild`):
+/// the database is the source of truth.
+fn clear(dir: &Path) -> Result<(), IndexError> {
+    let fail = |source| IndexError::Create { path: dir.to_owned(), source };
+    for entry in std::fs::read_dir(dir).map_err(fail)? {
+        let path = entry.map_err(fail)?.path();
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
 /// The writing side: records in, commits tagged with an ingest id out.
 pub struct IndexUpdater {
     writer: IndexWriter,
@@ -119,7 +140,7 @@ impl IndexUpdater {
     /// Adds a record, replacing any earlier document for the same resource.
     pub fn upsert(&mut self, rec: IndexedRecord<'_>) -> Result<(), IndexError> {
         let key = rec.record.rref.to_string();
-        self.writer.delete_term(Term::from_field_text(self.fields.key, &key));
+        self.writer.delete_term(schema::key_term(&self.fields, &key));
         self.add_keyed(rec, key)
     }
 
@@ -182,6 +203,7 @@ fn document(f: &Fields, r: IndexedRecord<'_>, key: String) -> TantivyDocument {
     if let Some(s) = &rec.status {
         doc.add_text(f.status, s);
     }
+    doc.add_bytes(f.key_hash, &schema::key_hash(&key));
     doc.add_text(f.key, key);
     if let Some(p) = &rec.patient {
         doc.add_text(f.patient, p);

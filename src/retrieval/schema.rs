@@ -1,5 +1,6 @@
 //! The tantivy schema: one document per normalised record.
 //!
+//! A record is found for replacement by `key_hash`, not by its key's text (see `Fields`).
 //! `patient` is a raw (untokenised) field that every query is forced through, so patient
 //! isolation is a property of the query, not of post-filtering. `text` is the one-line rendering
 //! (stored, shown in results) and `note` the decoded note text (indexed only; long).
@@ -7,14 +8,21 @@
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
 };
+use tantivy::Term;
 
 /// The tokenizer for English clinical text: lower-casing plus Porter stemming.
 pub const TOKENIZER: &str = "en_stem";
 
 #[derive(Clone, Copy)]
 pub struct Fields {
-    /// `Type/id`, the unique key used to replace a record.
+    /// `Type/id` (stored only: read back by `ehrqa check` and search results).
     pub key: Field,
+    /// The term a record is replaced by (`key_term`): the first 16 bytes of the key's SHA-256.
+    /// Resource ids are mostly random UUIDs, and the term dictionary (an FST) shares nothing
+    /// between the ends of random strings, so indexing the 40-50 character keys themselves
+    /// was the costliest part of writing the index's segments at ingest; 16 bytes are a third
+    /// of that work, and two distinct keys share them with a probability near 2^-128.
+    pub key_hash: Field,
     pub patient: Field,
     pub rtype: Field,
     /// UTC start of the record's date (fast, for ranges and sorting).
@@ -34,6 +42,20 @@ pub struct Fields {
     pub tokens: Field,
 }
 
+/// The term that identifies the document of the resource `key` (`Type/id`).
+pub fn key_term(fields: &Fields, key: &str) -> Term {
+    Term::from_field_bytes(fields.key_hash, &key_hash(key))
+}
+
+/// The first 16 bytes of the key's SHA-256.
+pub(super) fn key_hash(key: &str) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let mut out = [0; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
 pub fn build() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let english = |stored: bool| {
@@ -49,7 +71,8 @@ pub fn build() -> (Schema, Fields) {
         }
     };
     let fields = Fields {
-        key: b.add_text_field("key", STRING | STORED),
+        key: b.add_text_field("key", STORED),
+        key_hash: b.add_bytes_field("key_hash", INDEXED),
         patient: b.add_text_field("patient", STRING | STORED),
         rtype: b.add_text_field("type", STRING | STORED | FAST),
         date: b.add_date_field("date", INDEXED | STORED | FAST),

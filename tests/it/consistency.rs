@@ -33,6 +33,44 @@ async fn a_lost_index_is_rebuilt_from_the_database_on_open() {
     );
 }
 
+/// An index written by a build with another schema (here: one field, and a document of a
+/// resource the database does not hold) is started anew and rebuilt from the database when the
+/// data directory is opened, instead of refusing to open.
+#[tokio::test]
+async fn an_index_with_another_schema_is_rebuilt_from_the_database_on_open() {
+    use tantivy::schema::{Schema, STORED, STRING};
+    let t = TestData::new().await;
+    t.ingest(&["fhir/synthea/Mervin_Gaylord_d75e2405.json"]).await;
+    let before = t.search(MERVIN, "hemoglobin a1c", 10);
+    let TestData { dir, ws, _pg } = t;
+    let settings = ws.settings.clone();
+    drop(ws);
+    let index_dir = dir.path().join("index");
+    std::fs::remove_dir_all(&index_dir).unwrap();
+    std::fs::create_dir_all(&index_dir).unwrap();
+    let mut old = Schema::builder();
+    let key = old.add_text_field("key", STRING | STORED);
+    let index = tantivy::Index::create_in_dir(&index_dir, old.build()).unwrap();
+    let mut writer: tantivy::IndexWriter = index.writer(15_000_000).unwrap();
+    writer.add_document(tantivy::doc!(key => "Observation/not-in-the-database")).unwrap();
+    writer.commit().unwrap();
+    drop((writer, index));
+
+    let ws = Workspace::open(settings).await.unwrap();
+    let t = TestData { dir, ws, _pg };
+    let after = t.search(MERVIN, "hemoglobin a1c", 10);
+    assert!(!before.is_empty());
+    assert_eq!(
+        after.iter().map(|h| &h.rref).collect::<Vec<_>>(),
+        before.iter().map(|h| &h.rref).collect::<Vec<_>>()
+    );
+    assert_eq!(t.ws.index.num_docs().unwrap() as i64, t.count("SELECT COUNT(*) FROM records").await);
+    let out = t.ehrqa(&["check", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["index"]["extra"], 0, "{v}");
+    assert_eq!(v["index"]["missing"], 0, "{v}");
+}
+
 #[tokio::test]
 async fn reindex_rebuilds_every_record() {
     let t = TestData::new().await;

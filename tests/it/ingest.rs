@@ -144,6 +144,32 @@ async fn a_resource_added_and_replaced_in_one_ingest_leaves_one_document() {
     assert_eq!(t.search("ver-1", "Vera", 10).len(), 1, "one document for the resource");
 }
 
+/// Files are loaded on several threads but written in the order named: of eight files that
+/// each hold the same observation (no version, so a later one replaces an earlier), the last
+/// wins.
+#[tokio::test]
+async fn files_loaded_in_parallel_are_written_in_the_order_named() {
+    let t = TestData::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let patient = json!({"resourceType": "Patient", "id": "ord-p", "name": [{"family": "Order"}]});
+    let mut files = vec![write_json(dir.path(), "0.json", patient)];
+    for (i, f) in ["Ann", "Ben", "Cal", "Dee", "Eve", "Fay", "Gus", "Hal"].iter().enumerate() {
+        let obs = json!({"resourceType": "Observation", "id": "ord-1", "status": "final",
+                         "code": {"text": format!("{f}son panel")}, "subject": {"reference": "Patient/ord-p"}});
+        files.push(write_json(dir.path(), &format!("{}.json", i + 1), obs));
+    }
+    let report = t.ingest_paths(files).await;
+    assert_eq!((report.inputs, report.ingested), (9, 9), "{:?}", report.failed);
+    assert_eq!((report.inserted, report.updated), (2, 7));
+    assert_eq!(t.search("ord-p", "Halson", 10).len(), 1);
+    for earlier in ["Annson", "Gusson"] {
+        assert!(
+            t.search("ord-p", earlier, 10).is_empty(),
+            "{earlier}: an earlier file's version left the index"
+        );
+    }
+}
+
 #[tokio::test]
 async fn ndjson_bulk_files_resolve_relative_references_across_files() {
     let t = TestData::new().await;
