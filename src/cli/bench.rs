@@ -285,7 +285,7 @@ pub async fn run(settings: Settings, bench: Bench, format: OutputFormat) -> anyh
             );
             let t = &report.timings;
             println!(
-                "  prepare {:.0} ms (reader thread), store {:.0} ms, index {:.0} ms, commit {:.0} ms",
+                "  prepare {:.0} ms (loader threads, summed), store {:.0} ms, index {:.0} ms, commit {:.0} ms",
                 t.prepare_ms, t.store_ms, t.index_ms, t.commit_ms
             );
         }

@@ -77,21 +77,36 @@ pub fn prepare(mut batch: RawBatch, counter: Option<&dyn TokenCounter>) -> Resul
         let e = &batch.entries[i];
         index.add(identities[i].clone(), e.full_url.as_deref(), &e.resource);
     }
-    let one = |&i: &usize| prepare_one(&batch.entries[i], &identities[i], &index, counter);
+    let one = |i: usize| prepare_one(&batch.entries[i], &identities[i], &index, counter);
     // Large inputs are prepared on two threads: normalising and token counting are the costliest
     // part of ingest, and the writer side waits on them.
     let resources = if keep.len() >= PARALLEL_FROM {
         let (a, b) = keep.split_at(keep.len() / 2);
         std::thread::scope(|s| {
-            let second = s.spawn(|| b.iter().map(one).collect::<Result<Vec<_>, _>>());
-            let mut first = a.iter().map(one).collect::<Result<Vec<_>, _>>()?;
+            let second = s.spawn(|| prepare_all(b, b.len(), one));
+            let mut first = prepare_all(a, keep.len(), one)?;
             first.extend(second.join().expect("preparing thread panicked")?);
             Ok::<_, InputError>(first)
         })?
     } else {
-        keep.iter().map(one).collect::<Result<Vec<_>, _>>()?
+        prepare_all(&keep, keep.len(), one)?
     };
     Ok(PreparedBatch { resources, duplicates })
+}
+
+/// Prepares the entries `at`, into a vector made for `room` resources at once: collecting a
+/// `Result` iterator cannot know its length, and growing a vector of these large structs by
+/// doubling copied each several times and faulted in fresh pages for every copy.
+fn prepare_all(
+    at: &[usize],
+    room: usize,
+    one: impl Fn(usize) -> Result<PreparedResource, InputError>,
+) -> Result<Vec<PreparedResource>, InputError> {
+    let mut out = Vec::with_capacity(room);
+    for &i in at {
+        out.push(one(i)?);
+    }
+    Ok(out)
 }
 
 /// Drops NUL characters from every string of a resource. FHIR strings may not hold them, none

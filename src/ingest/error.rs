@@ -9,7 +9,7 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Index(#[from] IndexError),
-    #[error("the reader thread stopped unexpectedly")]
+    #[error("a loader thread stopped unexpectedly")]
     ReaderGone,
     /// Another process is writing to the data directory (see `writer.rs`).
     #[error(

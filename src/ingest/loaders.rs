@@ -39,7 +39,10 @@ pub fn spawn(
     let loaders: Vec<Loader> = (0..n)
         .map(|k| Loader::start(k, n, files.clone(), max_bytes, counter.clone(), budget.clone()))
         .collect();
-    std::thread::spawn(move || forward(files.len(), loaders, &budget, &tx))
+    std::thread::Builder::new()
+        .name("ehrqa-forward".into())
+        .spawn(move || forward(files.len(), loaders, &budget, &tx))
+        .expect("starting the forwarding thread")
 }
 
 /// One loader thread and the results it has finished.
@@ -59,7 +62,7 @@ impl Loader {
         budget: Arc<Budget>,
     ) -> Self {
         let (tx, done) = std_mpsc::sync_channel(2);
-        let thread = std::thread::spawn(move || {
+        let body = move || {
             for f in files.iter().skip(k).step_by(n) {
                 let size = f.metadata().map_or(0, |m| m.len()).min(max_bytes);
                 if !budget.acquire(size) {
@@ -70,7 +73,12 @@ impl Loader {
                     break;
                 }
             }
-        });
+        };
+        // Named, so profiles and stack dumps tell loaders from the writer.
+        let thread = std::thread::Builder::new()
+            .name(format!("ehrqa-load-{k}"))
+            .spawn(body)
+            .expect("starting a loader thread");
         Self { done, thread }
     }
 }

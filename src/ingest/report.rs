@@ -35,7 +35,7 @@ pub struct IngestReport {
     pub references: RefCounts,
     pub elapsed_ms: u64,
     pub resources_per_sec: f64,
-    /// Where the time went (the reader thread's work overlaps the rest).
+    /// Where the time went (the loader threads' work overlaps the rest).
     pub timings: Timings,
     /// Image attachments in the store by status (pending, transcribed, stored, refused, failed),
     /// after this run's transcription.
@@ -46,7 +46,7 @@ pub struct IngestReport {
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[schema(as = IngestTimings)]
 pub struct Timings {
-    /// Read, parse, resolve, normalise, hash (reader thread).
+    /// Read, parse, resolve, normalise, hash (loader threads, summed).
     pub prepare_ms: f64,
     /// Database writes and reference resolution, inside the transaction.
     pub store_ms: f64,
