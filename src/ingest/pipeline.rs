@@ -83,10 +83,11 @@ pub async fn ingest_files(
     progress: &dyn Progress,
 ) -> Result<IngestReport, IngestError> {
     let total: u64 = files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
-    let (tx, rx) = mpsc::channel::<Loaded>(2);
-    let reader = super::loaders::spawn(files, ws.settings.max_input_bytes, ws.counter.clone(), tx);
+    // One input waits for the writer: the loaders hold the rest (`loaders`).
+    let (tx, rx) = mpsc::channel::<Loaded>(1);
+    let loading = super::loaders::spawn(files, ws.settings.max_input_bytes, ws.counter.clone(), tx);
     let result = ingest_stream(ws, rx, total, progress).await;
-    reader.join().map_err(|_| IngestError::ReaderGone)?;
+    loading.join().map_err(|_| IngestError::ReaderGone)?;
     result
 }
 

@@ -15,15 +15,17 @@ async fn the_index_commit_is_tagged_with_the_last_ingest() {
     assert_eq!(t.ws.index.num_docs().unwrap() as i64, t.count("SELECT COUNT(*) FROM records").await);
 }
 
-#[tokio::test]
-async fn a_lost_index_is_rebuilt_from_the_database_on_open() {
+/// Ingests Mervin, does `damage` to the index directory with the workspace closed, opens it
+/// again and checks that his search results are what they were before.
+async fn reopened_after(damage: impl FnOnce(&std::path::Path)) -> TestData {
     let t = TestData::new().await;
     t.ingest(&["fhir/synthea/Mervin_Gaylord_d75e2405.json"]).await;
     let before = t.search(MERVIN, "hemoglobin a1c", 10);
+    assert!(!before.is_empty());
     let TestData { dir, ws, _pg } = t;
     let settings = ws.settings.clone();
     drop(ws);
-    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    damage(&dir.path().join("index"));
     let ws = Workspace::open(settings).await.unwrap();
     let t = TestData { dir, ws, _pg };
     let after = t.search(MERVIN, "hemoglobin a1c", 10);
@@ -31,6 +33,12 @@ async fn a_lost_index_is_rebuilt_from_the_database_on_open() {
         after.iter().map(|h| &h.rref).collect::<Vec<_>>(),
         before.iter().map(|h| &h.rref).collect::<Vec<_>>()
     );
+    t
+}
+
+#[tokio::test]
+async fn a_lost_index_is_rebuilt_from_the_database_on_open() {
+    reopened_after(|index| std::fs::remove_dir_all(index).unwrap()).await;
 }
 
 /// An index written by a build with another schema (here: one field, and a document of a
@@ -39,31 +47,17 @@ async fn a_lost_index_is_rebuilt_from_the_database_on_open() {
 #[tokio::test]
 async fn an_index_with_another_schema_is_rebuilt_from_the_database_on_open() {
     use tantivy::schema::{Schema, STORED, STRING};
-    let t = TestData::new().await;
-    t.ingest(&["fhir/synthea/Mervin_Gaylord_d75e2405.json"]).await;
-    let before = t.search(MERVIN, "hemoglobin a1c", 10);
-    let TestData { dir, ws, _pg } = t;
-    let settings = ws.settings.clone();
-    drop(ws);
-    let index_dir = dir.path().join("index");
-    std::fs::remove_dir_all(&index_dir).unwrap();
-    std::fs::create_dir_all(&index_dir).unwrap();
-    let mut old = Schema::builder();
-    let key = old.add_text_field("key", STRING | STORED);
-    let index = tantivy::Index::create_in_dir(&index_dir, old.build()).unwrap();
-    let mut writer: tantivy::IndexWriter = index.writer(15_000_000).unwrap();
-    writer.add_document(tantivy::doc!(key => "Observation/not-in-the-database")).unwrap();
-    writer.commit().unwrap();
-    drop((writer, index));
-
-    let ws = Workspace::open(settings).await.unwrap();
-    let t = TestData { dir, ws, _pg };
-    let after = t.search(MERVIN, "hemoglobin a1c", 10);
-    assert!(!before.is_empty());
-    assert_eq!(
-        after.iter().map(|h| &h.rref).collect::<Vec<_>>(),
-        before.iter().map(|h| &h.rref).collect::<Vec<_>>()
-    );
+    let t = reopened_after(|index_dir| {
+        std::fs::remove_dir_all(index_dir).unwrap();
+        std::fs::create_dir_all(index_dir).unwrap();
+        let mut old = Schema::builder();
+        let key = old.add_text_field("key", STRING | STORED);
+        let index = tantivy::Index::create_in_dir(index_dir, old.build()).unwrap();
+        let mut writer: tantivy::IndexWriter = index.writer(15_000_000).unwrap();
+        writer.add_document(tantivy::doc!(key => "Observation/not-in-the-database")).unwrap();
+        writer.commit().unwrap();
+    })
+    .await;
     assert_eq!(t.ws.index.num_docs().unwrap() as i64, t.count("SELECT COUNT(*) FROM records").await);
     let out = t.ehrqa(&["check", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
