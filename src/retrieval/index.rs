@@ -11,7 +11,7 @@ use tantivy::directory::MmapDirectory;
 use tantivy::schema::Schema;
 use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
-use super::schema::{self, Fields};
+use super::schema::{self, Fields, Key};
 use super::IndexError;
 use crate::fhir::Record;
 
@@ -139,8 +139,8 @@ pub struct IndexUpdater {
 impl IndexUpdater {
     /// Adds a record, replacing any earlier document for the same resource.
     pub fn upsert(&mut self, rec: IndexedRecord<'_>) -> Result<(), IndexError> {
-        let key = rec.record.rref.to_string();
-        self.writer.delete_term(schema::key_term(&self.fields, &key));
+        let key = Key::of(&rec.record.rref);
+        self.writer.delete_term(key.term(&self.fields));
         self.add_keyed(rec, key)
     }
 
@@ -148,11 +148,10 @@ impl IndexUpdater {
     /// database when a write begins, so it holds no document for it either, and no delete is
     /// queued: every queued delete is looked up in every new segment at commit.
     pub fn add(&mut self, rec: IndexedRecord<'_>) -> Result<(), IndexError> {
-        let key = rec.record.rref.to_string();
-        self.add_keyed(rec, key)
+        self.add_keyed(rec, Key::of(&rec.record.rref))
     }
 
-    fn add_keyed(&mut self, rec: IndexedRecord<'_>, key: String) -> Result<(), IndexError> {
+    fn add_keyed(&mut self, rec: IndexedRecord<'_>, key: Key) -> Result<(), IndexError> {
         self.writer.add_document(document(&self.fields, rec, key))?;
         Ok(())
     }
@@ -193,7 +192,7 @@ pub struct IndexedRecord<'a> {
     pub tokens: Option<u32>,
 }
 
-fn document(f: &Fields, r: IndexedRecord<'_>, key: String) -> TantivyDocument {
+fn document(f: &Fields, r: IndexedRecord<'_>, key: Key) -> TantivyDocument {
     let rec = r.record;
     let mut doc = TantivyDocument::default();
     doc.add_text(f.record, r.json);
@@ -203,8 +202,8 @@ fn document(f: &Fields, r: IndexedRecord<'_>, key: String) -> TantivyDocument {
     if let Some(s) = &rec.status {
         doc.add_text(f.status, s);
     }
-    doc.add_bytes(f.key_hash, &schema::key_hash(&key));
-    doc.add_text(f.key, key);
+    doc.add_bytes(f.key_hash, &key.hash);
+    doc.add_text(f.key, key.text);
     if let Some(p) = &rec.patient {
         doc.add_text(f.patient, p);
     }
