@@ -5,7 +5,7 @@
 //! Any problem that makes the input unacceptable is returned as an error here, before anything is
 //! written, which is half of the all-or-nothing guarantee (the store's transaction is the other).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};

@@ -6,7 +6,7 @@
 //! input is resolved here; what cannot is left pending with enough information for the store to
 //! resolve it later, whatever order the inputs arrive in (`store/resolve.rs`).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use serde_json::Value as Json;
 

@@ -6,7 +6,6 @@
 //! own, so the index is the same as with tantivy's analyzer (`tests::stems_as_tantivy_does`).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use tantivy::tokenizer::{
     LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
@@ -26,7 +25,7 @@ pub fn analyzer() -> TextAnalyzer {
 const REMEMBERED: usize = 20_000;
 
 thread_local! {
-    static STEMS: RefCell<HashMap<Box<str>, Box<str>>> = RefCell::new(HashMap::new());
+    static STEMS: RefCell<foldhash::HashMap<Box<str>, Box<str>>> = RefCell::default();
 }
 
 /// Porter stemming (English) with a per-thread memo.

@@ -127,7 +127,7 @@ impl WriteTxn {
         outcome.ingest_id = open_ingest(tx.again(), source, sha256).await?;
         delete_derived(tx.again(), &replaced).await?;
         write_rows(tx.again(), &to_write, outcome.ingest_id).await?;
-        resolve::run(tx.again()).await?;
+        resolve::run(tx.again(), outcome.ingest_id).await?;
         outcome.unresolved = count_unresolved(tx.again(), outcome.ingest_id).await?;
         close_ingest(tx.again(), &outcome, batch.resources.len()).await?;
         Ok(Staged::Written(outcome))

@@ -57,7 +57,7 @@ const CACHED_WORDS: usize = 1 << 14;
 #[derive(Default)]
 struct WordCache {
     owner: u64,
-    words: HashMap<Box<str>, Box<[u32]>>,
+    words: foldhash::HashMap<Box<str>, Box<[u32]>>,
 }
 
 thread_local! {
