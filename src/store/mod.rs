@@ -185,3 +185,19 @@ fn now_rfc3339() -> String {
     let seconds = crate::fhir::date::FhirDate::instant_string(now.as_secs() as i64);
     format!("{}.{:03}Z", seconds.trim_end_matches('Z'), now.subsec_millis())
 }
+
+/// SQLite's query plan for `sql` on a new, migrated database: one line per step (`SEARCH t USING
+/// INDEX i (...)`), with `$1` bound to 1 when the statement has it. For tests that keep a hot
+/// statement on an index.
+#[cfg(test)]
+pub(crate) async fn query_plan(sql: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), None).await.unwrap();
+    let Backend::Sqlite(pool) = store.pool() else { unreachable!("SQLite without a URL") };
+    let explain = format!("EXPLAIN QUERY PLAN {sql}");
+    let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
+    if sql.contains("$1") {
+        query = query.bind(1);
+    }
+    query.fetch_all(pool).await.unwrap().into_iter().map(|step| step.3).collect()
+}

@@ -162,20 +162,13 @@ fn page(rows: Vec<RecordRow>, after: i64) -> Result<(Vec<StoredRecord>, i64), St
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::REFS_TOTAL;
 
     /// The total is read from the index, not from the rows: a row's `refs` lies after its JSON,
     /// in overflow pages, and summing it over the table read the whole table.
     #[tokio::test]
     async fn the_reference_total_reads_an_index_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), None).await.unwrap();
-        let crate::store::backend::Backend::Sqlite(pool) = store.pool() else {
-            unreachable!("SQLite without a URL")
-        };
-        let plan: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {REFS_TOTAL}")).fetch_all(pool).await.unwrap();
-        let steps: Vec<&str> = plan.iter().map(|s| s.3.as_str()).collect();
+        let steps = crate::store::query_plan(REFS_TOTAL).await;
         assert_eq!(steps, ["SCAN resources USING COVERING INDEX resources_refs"]);
     }
 }

@@ -81,20 +81,14 @@ pub async fn run(mut conn: Conn<'_>, ingest_id: i64) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::store::backend::Backend;
-    use crate::store::Store;
+    use super::statements;
 
     /// No statement walks the pending references: each finds its rows through an index.
     #[tokio::test]
     async fn every_statement_searches_an_index_of_pending_references() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), None).await.unwrap();
-        let Backend::Sqlite(pool) = store.pool() else { unreachable!("SQLite without a URL") };
         for sql in statements() {
-            let plan: Vec<(i64, i64, i64, String)> =
-                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}")).bind(1).fetch_all(pool).await.unwrap();
-            let refs = plan.iter().map(|s| s.3.as_str()).find(|s| s.contains(" refs ")).unwrap_or_default();
+            let plan = crate::store::query_plan(&sql).await;
+            let refs = plan.iter().find(|s| s.contains(" refs ")).map_or("", String::as_str);
             let searched = refs.starts_with("SEARCH refs USING ") && refs.contains("INDEX refs_pending_");
             assert!(searched, "{sql}\n{plan:?}");
         }
