@@ -128,8 +128,9 @@ impl Store {
             .await?))
     }
 
-    /// The store's references: every ingest reports them when it is done. On SQLite both
-    /// queries read an index only (`refs_pending`, and `resources_refs` for the total).
+    /// The store's references: every ingest reports them when it is done. On SQLite neither
+    /// query reads a resource row: the pending counts read the partial index of pending
+    /// references (`refs_pending_ingest`), the total reads `resources_refs`.
     pub async fn ref_counts(&self) -> Result<RefCounts, StoreError> {
         let rows: Vec<(String, i64)> = on!(&self.pool, |p| sqlx::query_as(
             "SELECT kind, COUNT(*) FROM refs WHERE resolved = 0 GROUP BY kind"
