@@ -20,6 +20,6 @@ pub mod resource_type;
 pub mod value;
 
 pub use error::{InputError, Location};
-pub use prepare::{prepare, PreparedBatch, PreparedResource};
+pub use prepare::{prepare, PreparedBatch, PreparedResource, Threads};
 pub use record::{Measured, Record};
 pub use reference::ResourceRef;

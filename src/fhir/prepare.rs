@@ -21,8 +21,21 @@ use super::resolve::{self, InputIndex, RefLink};
 use super::resource_type;
 use crate::tokens::TokenCounter;
 
-/// Inputs with at least this many resources are prepared on two threads.
+/// Inputs with at least this many resources are prepared on two threads when the caller allows
+/// it (`Threads::TwoIfLarge`).
 const PARALLEL_FROM: usize = 2_000;
+
+/// How many threads prepare one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// The caller's thread alone: ingest's loaders already prepare one file each on every core,
+    /// and a second thread per file made four threads share two cores, spawned a thread (with an
+    /// empty allocator heap) per file, and delayed the first file the writer waits for.
+    One,
+    /// A second thread for half of a large input: an input prepared on its own (a posted bundle,
+    /// a sync download) would otherwise leave a core idle while the writer waits for it.
+    TwoIfLarge,
+}
 
 /// One resource, ready for the store and the index.
 #[derive(Debug, Clone)]
@@ -66,7 +79,11 @@ impl PreparedBatch {
 
 /// Validates, resolves and normalises a raw input; counts each rendering's tokens when given a
 /// counter (stored, so a context of any size is assembled without re-tokenizing).
-pub fn prepare(mut batch: RawBatch, counter: Option<&dyn TokenCounter>) -> Result<PreparedBatch, InputError> {
+pub fn prepare(
+    mut batch: RawBatch,
+    counter: Option<&dyn TokenCounter>,
+    threads: Threads,
+) -> Result<PreparedBatch, InputError> {
     if batch.may_hold_nul {
         batch.entries.iter_mut().for_each(|e| drop_nul(&mut e.resource));
     }
@@ -78,9 +95,7 @@ pub fn prepare(mut batch: RawBatch, counter: Option<&dyn TokenCounter>) -> Resul
         index.add(identities[i].clone(), e.full_url.as_deref(), &e.resource);
     }
     let one = |i: usize| prepare_one(&batch.entries[i], &identities[i], &index, counter);
-    // Large inputs are prepared on two threads: normalising and token counting are the costliest
-    // part of ingest, and the writer side waits on them.
-    let resources = if keep.len() >= PARALLEL_FROM {
+    let resources = if threads == Threads::TwoIfLarge && keep.len() >= PARALLEL_FROM {
         let (a, b) = keep.split_at(keep.len() / 2);
         std::thread::scope(|s| {
             let second = s.spawn(|| prepare_all(b, b.len(), one));
@@ -229,4 +244,46 @@ fn patient_of(rref: &ResourceRef, links: &[RefLink]) -> Option<String> {
         .filter_map(|l| l.target.as_ref())
         .find(|t| t.rtype() == "Patient")
         .map(|t| t.id().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::fhir::input::{self, Format};
+
+    /// A bundle of one patient and `n` observations that refer to it by its `urn:uuid:`.
+    fn bundle(n: usize) -> Vec<u8> {
+        let patient = "urn:uuid:2a6c0c4e-0000-4000-8000-000000000000";
+        let mut entry = vec![
+            json!({"fullUrl": patient, "resource": {"resourceType": "Patient", "id": "2a6c0c4e-0000-4000-8000-000000000000"}}),
+        ];
+        entry.extend((0..n).map(|i| {
+            json!({"resource": {"resourceType": "Observation", "id": format!("obs-{i}"), "status": "final",
+                "code": {"text": "Heart rate"}, "subject": {"reference": patient},
+                "effectiveDateTime": "2020-01-02", "valueQuantity": {"value": i, "unit": "/min"}}})
+        }));
+        serde_json::to_vec(&json!({"resourceType": "Bundle", "type": "collection", "entry": entry})).unwrap()
+    }
+
+    /// What the writer and the index are given of each resource, in order.
+    fn written(b: &PreparedBatch) -> Vec<(String, String, String, Option<String>)> {
+        b.resources
+            .iter()
+            .map(|r| (r.rref.to_string(), r.hash.clone(), r.record_json.clone(), r.record.patient.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn one_thread_or_two_prepare_a_large_input_alike_and_in_input_order() {
+        let bytes = bundle(PARALLEL_FROM + 1);
+        let prepared = |threads| prepare(input::parse(&bytes, Format::Json).unwrap(), None, threads).unwrap();
+        let (one, two) = (prepared(Threads::One), prepared(Threads::TwoIfLarge));
+        assert_eq!(one.resources.len(), PARALLEL_FROM + 2);
+        assert_eq!(written(&one), written(&two));
+        let last = one.resources.last().unwrap();
+        assert_eq!(last.rref.to_string(), format!("Observation/obs-{PARALLEL_FROM}"));
+        assert_eq!(last.record.patient.as_deref(), Some("2a6c0c4e-0000-4000-8000-000000000000"));
+    }
 }

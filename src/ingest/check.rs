@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{load_file, IngestError, Workspace};
+use crate::fhir::Threads;
 use crate::store::DatabaseCheck;
 
 /// Everything `ehrqa check` found (a JSON contract of `ehrqa check --format json`).
@@ -117,7 +118,7 @@ async fn check_inputs(
     let mut read = Vec::new();
     for path in inputs {
         let path = path.clone();
-        let loaded = tokio::task::spawn_blocking(move || load_file(&path, max, None))
+        let loaded = tokio::task::spawn_blocking(move || load_file(&path, max, None, Threads::One))
             .await
             .map_err(|_| IngestError::ReaderGone)?;
         let keys: Option<Vec<String>> =

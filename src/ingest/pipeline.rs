@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::report::{IngestReport, Timings};
 use super::{IngestError, Progress, Workspace};
 use crate::fhir::input::{self, Format};
-use crate::fhir::{prepare, InputError, PreparedBatch};
+use crate::fhir::{prepare, InputError, PreparedBatch, Threads};
 use crate::retrieval::{IndexError, IndexUpdater, IndexedRecord};
 use crate::store::{Change, Staged, WriteOutcome, WriteTxn};
 use crate::tokens::TokenCounter;
@@ -46,11 +46,16 @@ impl Loaded {
 }
 
 /// Reads and prepares one file. Blocking; runs on a loader thread.
-pub fn load_file(path: &std::path::Path, max_bytes: u64, counter: Option<&dyn TokenCounter>) -> Loaded {
+pub fn load_file(
+    path: &std::path::Path,
+    max_bytes: u64,
+    counter: Option<&dyn TokenCounter>,
+    threads: Threads,
+) -> Loaded {
     let started = Instant::now();
     let source = path.display().to_string();
     let mut loaded = match input::read_file(path, max_bytes) {
-        Ok(bytes) => load_bytes(source, &bytes, Format::for_path(path), counter),
+        Ok(bytes) => load_bytes(source, &bytes, Format::for_path(path), counter, threads),
         Err(e) => Loaded { source, prepare_ms: 0.0, sha256: None, bytes: 0, result: Err(e) },
     };
     loaded.prepare_ms = ms(started);
@@ -63,10 +68,11 @@ pub fn load_bytes(
     bytes: &[u8],
     format: Format,
     counter: Option<&dyn TokenCounter>,
+    threads: Threads,
 ) -> Loaded {
     let started = Instant::now();
     let sha256 = Some(hex::encode(Sha256::digest(bytes)));
-    let result = input::parse(bytes, format).and_then(|raw| prepare(raw, counter));
+    let result = input::parse(bytes, format).and_then(|raw| prepare(raw, counter, threads));
     Loaded { source, prepare_ms: ms(started), sha256, bytes: bytes.len() as u64, result }
 }
 

@@ -17,6 +17,7 @@ use crate::fhir::date::FhirDate;
 use crate::fhir::input::Format;
 use crate::fhir::reference::is_valid_id;
 use crate::fhir::resource_type::is_known;
+use crate::fhir::Threads;
 use tokio::sync::mpsc;
 
 use crate::ingest::{ingest_stream, load_bytes, IngestError, Loaded, NoProgress, Workspace};
@@ -266,8 +267,9 @@ async fn ingest_outputs(
             async move {
                 let bytes = client.download(url, token).await?;
                 let source = url.to_owned();
+                // One thread per file: several files are prepared at once.
                 let loaded = tokio::task::spawn_blocking(move || {
-                    load_bytes(source, &bytes, Format::Ndjson, counter.as_deref())
+                    load_bytes(source, &bytes, Format::Ndjson, counter.as_deref(), Threads::One)
                 })
                 .await
                 .map_err(|_| IngestError::ReaderGone)?;

@@ -26,6 +26,7 @@ pub use origin::{Origin, ServerList};
 use crate::fhir::date::FhirDate;
 use crate::fhir::input::Format;
 use crate::fhir::reference::is_valid_id;
+use crate::fhir::Threads;
 use crate::ingest::{ingest_loaded, load_bytes, IngestError, Workspace};
 
 /// What to sync.
@@ -238,9 +239,11 @@ pub(crate) async fn ingest_input(
     format: Format,
 ) -> Result<Result<usize, String>, SyncError> {
     let counter = ws.counter.clone();
-    let loaded = tokio::task::spawn_blocking(move || load_bytes(source, &bytes, format, counter.as_deref()))
-        .await
-        .map_err(|_| IngestError::ReaderGone)?;
+    let loaded = tokio::task::spawn_blocking(move || {
+        load_bytes(source, &bytes, format, counter.as_deref(), Threads::TwoIfLarge)
+    })
+    .await
+    .map_err(|_| IngestError::ReaderGone)?;
     let loaded = match loaded.accepted() {
         Ok(l) => l,
         Err(e) => return Ok(Err(format!("the server's data was refused: {e}"))),

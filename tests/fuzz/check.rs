@@ -19,7 +19,7 @@ use ehrqa::fhir::normalise::{self, Ctx};
 use ehrqa::fhir::reference::{is_valid_id, ResourceRef, Target};
 use ehrqa::fhir::resolve::{self, InputIndex};
 use ehrqa::fhir::value::{Quantity, ReferenceRange, Value};
-use ehrqa::fhir::{prepare, InputError, PreparedBatch, Record};
+use ehrqa::fhir::{prepare, InputError, PreparedBatch, Record, Threads};
 use ehrqa::tokens::TokenCounter;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -99,7 +99,7 @@ pub fn pipeline(bytes: &[u8], format: Format, tally: &mut Tally) -> Result<(), T
     };
     let entries = batch.entries.len();
     prop_assert!(entries > 0, "parse returned an empty batch");
-    match prepare(batch, Some(&Words)) {
+    match prepare(batch, Some(&Words), Threads::TwoIfLarge) {
         Ok(p) => accepted(&p, entries, tally),
         Err(e) => refused(&e, tally),
     }

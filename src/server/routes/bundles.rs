@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use crate::fhir::input::Format;
+use crate::fhir::Threads;
 use crate::ingest::{ingest_loaded, load_bytes, IngestReport};
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
@@ -33,9 +34,10 @@ pub async fn post(
     let _preparing = state.preparing.enter(body.len()).await?;
     let format = format_of(&req);
     let st = state.clone();
-    let loaded =
-        web::block(move || load_bytes("request body".into(), &body, format, st.ws.counter.as_deref()))
-            .await?;
+    let loaded = web::block(move || {
+        load_bytes("request body".into(), &body, format, st.ws.counter.as_deref(), Threads::TwoIfLarge)
+    })
+    .await?;
     let loaded = loaded.accepted()?;
     let report = ingest_loaded(&state.ws, loaded).await?;
     Metrics::add(&state.metrics.ingest_requests, 1);
