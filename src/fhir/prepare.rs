@@ -33,7 +33,8 @@ pub enum Threads {
     /// empty allocator heap) per file, and delayed the first file the writer waits for.
     One,
     /// A second thread for half of a large input: an input prepared on its own (a posted bundle,
-    /// a sync download) would otherwise leave a core idle while the writer waits for it.
+    /// a sync download, `ehrqa check` reading its inputs in turn) would otherwise leave a core
+    /// idle while the caller waits for it.
     TwoIfLarge,
 }
 

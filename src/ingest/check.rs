@@ -118,7 +118,7 @@ async fn check_inputs(
     let mut read = Vec::new();
     for path in inputs {
         let path = path.clone();
-        let loaded = tokio::task::spawn_blocking(move || load_file(&path, max, None, Threads::One))
+        let loaded = tokio::task::spawn_blocking(move || load_file(&path, max, None, Threads::TwoIfLarge))
             .await
             .map_err(|_| IngestError::ReaderGone)?;
         let keys: Option<Vec<String>> =
