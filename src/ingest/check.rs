@@ -1,7 +1,8 @@
 //! `ehrqa check`: does the data directory hold what its writers promised, after whatever
 //! happened to them (a crash, SIGKILL, a full disk)?
 //!
-//! - the database passes SQLite's integrity check, and no queued work (images waiting for
+//! - the database passes its integrity check (SQLite's own, PostgreSQL's `amcheck` where
+//!   installed; `store::check` says when none ran), and no queued work (images waiting for
 //!   transcription, references waiting for their target) points at a missing resource;
 //! - the index is in step with the database (the same documents as stored resources), or behind
 //!   it: the database is the source of truth and the next writer, or `ehrqa serve`, indexes what

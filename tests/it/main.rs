@@ -17,6 +17,7 @@ mod helpers;
 mod identity;
 mod images;
 mod ingest;
+mod integrity;
 mod isolation;
 mod large_text;
 mod load;
