@@ -99,10 +99,10 @@ const NO_AMCHECK: &str = "PostgreSQL has no integrity check of its own; an admin
                           `CREATE EXTENSION amcheck` lets ehrqa check verify the indexes and tables";
 
 /// PostgreSQL's integrity, if the `amcheck` extension (in PostgreSQL's contrib modules) is
-/// installed: every B-tree index in ehrqa's schema (the connection's current one) checked with `bt_index_check(index, true)`,
-/// which verifies the index's structure and that every row of its table is in it, so every
-/// table is read too. "ok", or one finding per index that failed; `None` without the extension
-/// (`ehrqa check` only reads, so it does not install it).
+/// installed: every B-tree index in ehrqa's schema (the connection's current one) checked with
+/// `bt_index_check(index, true)`, which verifies the index's structure and that every row of
+/// its table is in it, so every table is read too. "ok", or one finding per index that failed;
+/// `None` without the extension (`ehrqa check` only reads, so it does not install it).
 async fn postgres_integrity(pool: &PgPool) -> Result<Option<String>, StoreError> {
     let installed: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'amcheck')")

@@ -60,7 +60,7 @@ fn earlier(head: &str, new: &str, found: &str) -> String {
 }
 
 /// The statements, in order, composed once; each binds the input's ingest id as `$1`.
-pub(super) static STATEMENTS: LazyLock<[String; 6]> = LazyLock::new(|| {
+static STATEMENTS: LazyLock<[String; 6]> = LazyLock::new(|| {
     [
         own(LITERAL, LITERAL_FOUND),
         earlier(LITERAL, LITERAL_NEW, LITERAL_FOUND),
