@@ -125,9 +125,11 @@ impl WriteTxn {
             to_write.push(r);
         }
         outcome.ingest_id = open_ingest(tx.again(), source, sha256).await?;
+        let earlier = resolve::pending(tx.again()).await?;
         delete_derived(tx.again(), &replaced).await?;
         write_rows(tx.again(), &to_write, outcome.ingest_id).await?;
-        resolve::run(tx.again(), outcome.ingest_id).await?;
+        let own = resolve::Pending::among(to_write.iter().flat_map(|r| &r.links));
+        resolve::run(tx.again(), outcome.ingest_id, own, earlier).await?;
         outcome.unresolved = count_unresolved(tx.again(), outcome.ingest_id).await?;
         close_ingest(tx.again(), &outcome, batch.resources.len()).await?;
         Ok(Staged::Written(outcome))

@@ -71,6 +71,40 @@ async fn conditional_references_resolve_whatever_order_the_bundles_arrive() {
     assert_eq!(shared_first.count(pending).await, 0);
 }
 
+/// A `urn:uuid:` reference to a resource of another bundle resolves whichever bundle comes
+/// first: the referring bundle's own pending reference against the store, or the patient's
+/// bundle against the references that earlier bundles left pending.
+#[tokio::test]
+async fn urn_references_across_bundles_resolve_whatever_order_the_bundles_arrive() {
+    let id = "6f1c2a54-8d1e-4d0b-9a7e-3c1f0e9b2a11";
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = |entries: serde_json::Value| json!({"resourceType": "Bundle", "type": "collection", "entry": entries});
+    let patient = write_json(
+        dir.path(),
+        "patient.json",
+        bundle(json!([
+            {"fullUrl": format!("urn:uuid:{id}"), "resource": {"resourceType": "Patient", "id": id, "name": [{"family": "Urn"}]}}
+        ])),
+    );
+    let observation = write_json(
+        dir.path(),
+        "observation.json",
+        bundle(json!([
+            {"resource": {"resourceType": "Observation", "id": "urn-obs", "status": "final", "code": {"text": "Ferritin"},
+                          "subject": {"reference": format!("urn:uuid:{id}")}}}
+        ])),
+    );
+    let resolved =
+        "SELECT COUNT(*) FROM refs WHERE kind = 'urn' AND resolved = 1 AND target_type = 'Patient'";
+    let pending = "SELECT COUNT(*) FROM refs WHERE resolved = 0";
+    for order in [[&observation, &patient], [&patient, &observation]] {
+        let t = TestData::new().await;
+        t.ingest_paths(vec![order[0].clone()]).await;
+        t.ingest_paths(vec![order[1].clone()]).await;
+        assert_eq!((t.count(resolved).await, t.count(pending).await), (1, 0), "{order:?}");
+    }
+}
+
 async fn snapshot(t: &TestData) -> (i64, i64, String, u64) {
     let resources = t.count("SELECT COUNT(*) FROM resources").await;
     let refs = t.count("SELECT COUNT(*) FROM refs").await;
