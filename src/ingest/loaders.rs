@@ -301,26 +301,27 @@ mod tests {
         assert!(t.claim().is_none() && t.take_next().is_none(), "all files done");
     }
 
+    /// A claim made now waits (for `why`) until `first`, file 0, is forwarded, then gets `next`.
+    fn claim_waits_for_the_first(t: &Arc<Turns>, first: Claim, next: usize, why: &str) {
+        let waiting = claim_elsewhere(t);
+        assert!(!waiting.is_finished(), "{why}");
+        t.finish(first, loaded(0));
+        t.take_next().unwrap();
+        assert_eq!(waiting.join().unwrap().unwrap().index, next);
+    }
+
     #[test]
     fn a_file_over_the_byte_limit_proceeds_alone_and_the_next_waits_for_room() {
         let t = turns(&[250, 10], 100, 8);
         let big = t.claim().unwrap();
-        let waiting = claim_elsewhere(&t);
-        assert!(!waiting.is_finished(), "no room while the large file is in flight");
-        t.finish(big, loaded(0));
-        t.take_next().unwrap();
-        assert_eq!(waiting.join().unwrap().unwrap().index, 1);
+        claim_waits_for_the_first(&t, big, 1, "no room while the large file is in flight");
     }
 
     #[test]
     fn loaders_run_at_most_the_given_number_of_files_ahead() {
         let t = turns(&[1, 1, 1], 1000, 2);
-        let (a, _b) = (t.claim().unwrap(), t.claim().unwrap());
-        let waiting = claim_elsewhere(&t);
-        assert!(!waiting.is_finished(), "two files are already ahead of the writer");
-        t.finish(a, loaded(0));
-        t.take_next().unwrap();
-        assert_eq!(waiting.join().unwrap().unwrap().index, 2);
+        let (first, _second) = (t.claim().unwrap(), t.claim().unwrap());
+        claim_waits_for_the_first(&t, first, 2, "two files are already ahead of the writer");
     }
 
     #[test]
