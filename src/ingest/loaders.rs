@@ -34,8 +34,9 @@ const IN_FLIGHT_BYTES: u64 = 128 * 1024 * 1024;
 /// Files a loader may run ahead of the writer (claimed and not yet forwarded). Holding at most
 /// two finished files each, loaders sat idle through every one of the writer's commits
 /// (sampling the threads' CPU every 100 ms) and the writer then waited for them; four finished
-/// files each raised the notes-heavy set's median rate by 7%, and eight gave no more for another
-/// 160 MiB of peak memory (`tools/bench_alternate.py`, one sitting).
+/// files each (five claimed, with the one in progress) raised the notes-heavy set's median rate
+/// by 7%, and eight gave no more for another 160 MiB of peak memory (`tools/bench_alternate.py`,
+/// one sitting).
 const FILES_AHEAD_PER_LOADER: usize = 5;
 
 /// How far below the process's priority loader threads run, in nice steps (19 is the lowest
