@@ -5,6 +5,7 @@
 //! the first write.
 
 pub mod attachment;
+pub mod compartment;
 pub mod concept;
 pub mod date;
 pub mod error;

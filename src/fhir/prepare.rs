@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
 use super::attachment::{self, Attachment};
+use super::compartment;
 use super::error::{EntryProblem, InputError};
 use super::input::{RawBatch, RawEntry};
 use super::normalise::patient::Demographics;
@@ -195,7 +196,7 @@ fn prepare_one(
         problem: EntryProblem::BadAttachment { path: bad.path, reason: bad.reason },
     })?;
     let note = note_text(&attachments);
-    let patient = patient_of(rref, &links);
+    let patient = compartment::patient_of(rref, &links);
     let ctx = Ctx { links: &links, index };
     let mut record = normalise::normalise(&e.resource, rref, patient, note, &ctx);
     record.issues.extend(lossy);
@@ -232,19 +233,6 @@ fn prepare_one(
 fn note_text(attachments: &[Attachment]) -> Option<String> {
     let texts: Vec<&str> = attachments.iter().filter_map(|a| a.text.as_deref()).collect();
     (!texts.is_empty()).then(|| texts.join("\n\n"))
-}
-
-/// The patient whose compartment holds this resource.
-fn patient_of(rref: &ResourceRef, links: &[RefLink]) -> Option<String> {
-    if rref.rtype() == "Patient" {
-        return Some(rref.id().to_owned());
-    }
-    ["subject", "patient", "beneficiary", "target"]
-        .iter()
-        .flat_map(|p| links.iter().filter(move |l| l.path == *p))
-        .filter_map(|l| l.target.as_ref())
-        .find(|t| t.rtype() == "Patient")
-        .map(|t| t.id().to_owned())
 }
 
 #[cfg(test)]

@@ -236,6 +236,9 @@ impl<'a> Group<'a> {
                 Change::Unchanged | Change::Stale => {}
             }
         }
+        for a in &outcome.adopted {
+            self.writer.upsert(IndexedRecord { record: &a.record, json: &a.json, tokens: a.tokens })?;
+        }
         self.timings.index_ms += ms(t);
         self.outcomes.push((outcome, batch.duplicates));
         Ok(None)

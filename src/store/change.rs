@@ -69,4 +69,8 @@ pub struct WriteOutcome {
     /// new resource is added, a replaced one replaces its document).
     #[serde(skip)]
     pub changes: Vec<Change>,
+    /// Stored records (of this input or earlier ones) that joined their patient's compartment
+    /// when this input resolved their patient reference (`adopt`): the index replaces them.
+    #[serde(skip)]
+    pub adopted: Vec<super::adopt::Adopted>,
 }

@@ -5,6 +5,7 @@
 //! Queries are built at run time (no compile-time checked macros) so the crate builds without a
 //! database; each is written once for both backends (`backend.rs`).
 
+mod adopt;
 mod backend;
 mod bulk;
 mod busy;

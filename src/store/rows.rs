@@ -6,6 +6,7 @@
 //! borrow the prepared input: nothing is copied to describe a row.
 
 use crate::fhir::attachment::Attachment;
+use crate::fhir::compartment;
 use crate::fhir::normalise::patient::Demographics;
 use crate::fhir::resolve::RefLink;
 use crate::fhir::PreparedResource;
@@ -131,9 +132,9 @@ pub struct RefRow<'a> {
 impl Row for RefRow<'_> {
     const TABLE: Table = Table {
         head: "INSERT INTO refs (src_type, src_id, path, raw, kind, target_type, target_id, resolved, \
-               cond_system, cond_value, ingest_id) ",
+               cond_system, cond_value, ingest_id, adopts) ",
         tail: "",
-        columns: 11,
+        columns: 12,
     };
 
     fn params<'s>(&'s self, out: &mut Vec<Param<'s>>) {
@@ -151,6 +152,7 @@ impl Row for RefRow<'_> {
             Param::Text(cond.and_then(|c| c.system.as_deref())),
             Param::Text(cond.map(|c| c.value.as_str())),
             Param::Int(Some(self.ingest_id)),
+            Param::Int(Some(i64::from(compartment::adopts_patient(r.record.patient.as_deref(), l)))),
         ]);
     }
 }

@@ -12,7 +12,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use super::backend::{on, Backend, Conn, Txn};
 use super::change::{decide, Change, Existing, Staged, WriteOutcome};
 use super::rows::{Param, Row, Rows};
-use super::{identity, resolve, Store, StoreError};
+use super::{adopt, identity, resolve, Store, StoreError};
 use crate::fhir::{PreparedBatch, PreparedResource, ResourceRef};
 
 /// PostgreSQL allows 65,535 bound parameters per statement: its multi-row inserts stay below.
@@ -130,6 +130,7 @@ impl WriteTxn {
         write_rows(tx.again(), &to_write, outcome.ingest_id).await?;
         let own = resolve::Pending::among(to_write.iter().flat_map(|r| &r.links));
         resolve::run(tx.again(), outcome.ingest_id, own, earlier).await?;
+        outcome.adopted = adopt::run(tx.again()).await?;
         outcome.unresolved = count_unresolved(tx.again(), outcome.ingest_id).await?;
         close_ingest(tx.again(), &outcome, batch.resources.len()).await?;
         Ok(Staged::Written(outcome))

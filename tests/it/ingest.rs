@@ -105,6 +105,61 @@ async fn urn_references_across_bundles_resolve_whatever_order_the_bundles_arrive
     }
 }
 
+/// A resource whose only patient reference points into another bundle (a `urn:uuid:` or a
+/// conditional reference) joins that patient's records once the reference resolves, whichever
+/// bundle comes first or both in one group: it is stored under the patient, its record says so,
+/// the patient's search finds it exactly once, and the other patient's search does not.
+#[tokio::test]
+async fn a_resource_naming_its_patient_in_another_bundle_joins_that_patients_records() {
+    let (id, other) = ("5a0c2f1e-1111-4222-8333-444455556666", "9d3e7b20-2222-4333-8444-555566667777");
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = |entries: serde_json::Value| json!({"resourceType": "Bundle", "type": "collection", "entry": entries});
+    let patients = write_json(
+        dir.path(),
+        "patients.json",
+        bundle(json!([
+            {"fullUrl": format!("urn:uuid:{id}"), "resource": {"resourceType": "Patient", "id": id,
+                "name": [{"family": "Urnson"}], "identifier": [{"system": "http://hosp", "value": "MRN9"}]}},
+            {"fullUrl": format!("urn:uuid:{other}"), "resource": {"resourceType": "Patient", "id": other,
+                "name": [{"family": "Other"}], "identifier": [{"system": "http://hosp", "value": "MRN10"}]}}
+        ])),
+    );
+    let records = write_json(
+        dir.path(),
+        "records.json",
+        bundle(json!([
+            {"resource": {"resourceType": "Observation", "id": "adopt-obs", "status": "final",
+                "code": {"text": "Ferritin"}, "subject": {"reference": format!("urn:uuid:{id}")},
+                "effectiveDateTime": "2020-01-02", "valueQuantity": {"value": 41, "unit": "ng/mL"}}},
+            {"resource": {"resourceType": "Condition", "id": "adopt-cond", "code": {"text": "Sarcoidosis"},
+                "subject": {"reference": "Patient?identifier=http://hosp|MRN9"}, "onsetDateTime": "2019-05-01"}}
+        ])),
+    );
+    let under = |p: &str| format!("SELECT COUNT(*) FROM records WHERE patient_id = '{p}'");
+    let said = "SELECT COUNT(*) FROM records WHERE record LIKE '%\"patient\":\"5a0c2f1e-%'";
+    let waiting = "SELECT COUNT(*) FROM refs WHERE adopts = 1";
+    let runs: [Vec<Vec<PathBuf>>; 3] = [
+        vec![vec![records.clone()], vec![patients.clone()]],
+        vec![vec![patients.clone()], vec![records.clone()]],
+        vec![vec![records.clone(), patients.clone()]],
+    ];
+    for run in runs {
+        let t = TestData::new().await;
+        for paths in run.clone() {
+            t.ingest_paths(paths).await;
+        }
+        assert_eq!((t.count(&under(id)).await, t.count(&under(other)).await), (3, 1), "{run:?}");
+        assert_eq!((t.count(said).await, t.count(waiting).await), (3, 0), "{run:?}");
+        for (query, rref) in [("ferritin", "Observation/adopt-obs"), ("sarcoidosis", "Condition/adopt-cond")]
+        {
+            let found: Vec<String> = t.search(id, query, 10).iter().map(|h| h.rref.to_string()).collect();
+            assert_eq!(found, vec![rref.to_owned()], "{run:?}");
+            assert!(t.search(other, query, 10).is_empty(), "{run:?}");
+        }
+        assert_eq!(t.ws.index.num_docs().unwrap(), 4, "{run:?}: no record is indexed twice");
+    }
+}
+
 async fn snapshot(t: &TestData) -> (i64, i64, String, u64) {
     let resources = t.count("SELECT COUNT(*) FROM resources").await;
     let refs = t.count("SELECT COUNT(*) FROM refs").await;
