@@ -26,10 +26,12 @@ pub struct Adopted {
     pub tokens: Option<u32>,
 }
 
-/// Marked references that resolved, with their resource's stored record.
-const RESOLVED: &str = "SELECT f.src_type, f.src_id, f.path, f.target_type, f.target_id, r.record, r.tokens \
+/// Marked references that resolved, with their resource's stored record. A resource that has a
+/// patient by now keeps it (`choose`); its marks are cleared all the same.
+const RESOLVED: &str = "SELECT f.src_type, f.src_id, f.path, f.target_type, f.target_id, r.patient_id, \
+     r.record, r.tokens \
      FROM refs f JOIN resources r ON r.type = f.src_type AND r.id = f.src_id \
-     WHERE f.adopts = 1 AND f.resolved = 1 AND r.patient_id IS NULL";
+     WHERE f.adopts = 1 AND f.resolved = 1";
 
 const CLEAR: &str = "UPDATE refs SET adopts = 0 WHERE adopts = 1 AND resolved = 1";
 
@@ -43,6 +45,7 @@ struct Marked {
     path: String,
     target_type: Option<String>,
     target_id: Option<String>,
+    patient_id: Option<String>,
     record: String,
     tokens: Option<i64>,
 }
@@ -87,11 +90,11 @@ pub async fn run(mut conn: Conn<'_>) -> Result<Vec<Adopted>, StoreError> {
 }
 
 /// Per resource (type, id), the patient its most telling resolved reference names (`subject`
-/// before `patient`, ...); references that resolved to something other than a Patient give
-/// nothing. Sorted by resource, so the writes come in a fixed order.
+/// before `patient`, ...); references that resolved to something other than a Patient, and
+/// resources that have a patient by now, give nothing. Sorted by resource, so the writes come in a fixed order.
 fn choose(rows: Vec<Marked>) -> Vec<((String, String), Choice)> {
     let mut best: HashMap<(String, String), Choice> = HashMap::new();
-    for m in rows {
+    for m in rows.into_iter().filter(|m| m.patient_id.is_none()) {
         let (Some(rank), Some("Patient"), Some(patient)) =
             (path_rank(&m.path), m.target_type.as_deref(), m.target_id)
         else {
@@ -135,6 +138,7 @@ mod tests {
             path: path.to_owned(),
             target_type: Some(ttype.to_owned()),
             target_id: Some(target.to_owned()),
+            patient_id: None,
             record: format!("{{\"id\":\"{id}\"}}"),
             tokens: Some(3),
         };
@@ -143,6 +147,7 @@ mod tests {
             row("o2", "subject", "Patient", "p-subject"),
             row("o1", "subject", "Group", "g1"),
             row("o3", "performer", "Patient", "p-performer"),
+            Marked { patient_id: Some("p-held".into()), ..row("o4", "subject", "Patient", "p-other") },
         ]);
         let got: Vec<(&str, &str)> = chosen.iter().map(|(k, c)| (k.1.as_str(), c.patient.as_str())).collect();
         assert_eq!(got, vec![("o2", "p-subject")]);
