@@ -11,7 +11,9 @@ use crate::retrieval::context::ItemKind;
 use crate::retrieval::question::{
     analyse, is_stopword, label_overlap, words, Analysis, Anchor, Intent, Vocabulary,
 };
-use crate::retrieval::summary::{Computed, NumericStats, Point, SeriesStats, VisitReason};
+use crate::retrieval::summary::{
+    Computed, NumericStats, Point, SeriesStats, Treated, Treatments, VisitReason,
+};
 use crate::retrieval::{visit_reason, Context};
 
 /// What the question asks the record to compute.
@@ -36,6 +38,12 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
         _ => None,
     }) {
         return Some(reason_sentence(rs));
+    }
+    if let Some(t) = ctx.facts.iter().find_map(|f| match f {
+        Computed::Treatments(t) => Some(t),
+        _ => None,
+    }) {
+        return Some(treatment_sentence(t));
     }
     if let Some(list) = header_list(ctx, &a, question) {
         return Some(list);
@@ -67,7 +75,10 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
                 .iter()
                 .filter_map(|f| match f {
                     Computed::Series(s) => Some(s.as_ref()),
-                    Computed::Absent { .. } | Computed::Total { .. } | Computed::Reason(_) => None,
+                    Computed::Absent { .. }
+                    | Computed::Total { .. }
+                    | Computed::Reason(_)
+                    | Computed::Treatments(_) => None,
                 })
                 .collect();
             // Notes are read, not counted: what a note says is the model's to answer.
@@ -92,6 +103,31 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
 
 /// `The note of 1955-07-31 gives as the chief complaint: acute viral pharyngitis (disorder) [ref].`,
 /// one sentence a note.
+/// `Medications given for strep throat (as their records' reason): Penicillin V Potassium 500 MG
+/// Oral Tablet on 1977-05-20, active [ref]; ...`, or that no medication record gives it.
+fn treatment_sentence(t: &Treatments) -> String {
+    let scope = t.scope.as_deref().map(|s| format!(" {}", safe(s))).unwrap_or_default();
+    if t.items.is_empty() {
+        return format!("No medication record gives {} as its reason{scope}.", safe(&t.asked));
+    }
+    let one = |x: &Treated| {
+        let status = x.status.as_deref().map(|s| format!(", {}", safe(s))).unwrap_or_default();
+        format!("{} on {}{status} [{}]", safe(&x.drug), x.day, x.rref)
+    };
+    // The records' own name for the reason, when they agree on one.
+    let mut named: Vec<&str> = t.items.iter().map(|x| x.reason.as_str()).collect();
+    named.dedup();
+    let named = match named.as_slice() {
+        [one] => format!(" ({})", safe(one)),
+        _ => String::new(),
+    };
+    format!(
+        "Medications whose records give {}{named} as their reason{scope}: {}.",
+        safe(&t.asked),
+        t.items.iter().map(one).collect::<Vec<_>>().join("; ")
+    )
+}
+
 fn reason_sentence(reasons: &[VisitReason]) -> String {
     let one = |r: &VisitReason| {
         let lines = safe(&visit_reason::joined(&r.lines));

@@ -36,6 +36,12 @@ pub struct Record {
     pub interpretation: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encounter: Option<ResourceRef>,
+    /// Why a medication was ordered or taken: its `reasonCode`s, else the concept of the
+    /// Condition its `reasonReference` names in the same input (a concept of the reference's
+    /// `display` alone when the target is elsewhere). Read by `retrieval::treatment`; records
+    /// written before it existed have none, even where their rendering says "for ...".
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub reasons: Vec<Concept>,
     /// Decoded clinical note text (text attachments), indexed beside the rendering.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,

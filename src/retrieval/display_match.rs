@@ -120,6 +120,7 @@ mod tests {
             components: Vec::new(),
             reference_range: None,
             interpretation: Vec::new(),
+            reasons: Vec::new(),
             encounter: None,
             note: None,
             text: String::new(),

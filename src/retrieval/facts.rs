@@ -123,7 +123,7 @@ fn count_all(a: &Analysis, groups: &[Vec<&Record>], scope: Option<&str>) -> Summ
     }
 }
 /// `in 2019-01-01..2019-12-31`, `since 2015-06-01`, `before 2010-01-01`.
-fn scope_text(w: &TimeWindow) -> Option<String> {
+pub(super) fn scope_text(w: &TimeWindow) -> Option<String> {
     let day = |t: i64| FhirDate::from_timestamp(t).day_string();
     match (w.from, w.to) {
         (Some(f), Some(t)) if day(f) == day(t) => Some(format!("on {}", day(f))),

@@ -13,6 +13,7 @@ mod schema;
 mod search;
 mod stem;
 pub mod summary;
+pub mod treatment;
 pub mod visit_reason;
 
 pub use context::{assemble, Context, ContextItem, ContextOptions};

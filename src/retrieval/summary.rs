@@ -38,6 +38,32 @@ pub enum Computed {
     /// Why the patient came, as the notes of that visit state it under their headings (the
     /// notes giving a reason first).
     Reason(Vec<VisitReason>),
+    /// The medications whose reason is the condition asked about (`retrieval::treatment`).
+    Treatments(Box<Treatments>),
+}
+
+/// What a condition was the reason for, as the medication records say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Treatments {
+    /// The condition as the question's vocabulary names it (`strep throat`).
+    pub asked: String,
+    /// The orders and statements giving it as their reason, latest first.
+    pub items: Vec<Treated>,
+    /// `between ... and ...` when the question named a time.
+    pub scope: Option<String>,
+}
+
+/// One medication record given for the condition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Treated {
+    pub rref: String,
+    /// `YYYY-MM-DD`, or `undated`.
+    pub day: String,
+    /// The drug as the record names it (untrusted record text).
+    pub drug: String,
+    /// The reason as the record names it (`Streptococcal sore throat (disorder)`).
+    pub reason: String,
+    pub status: Option<String>,
 }
 
 /// The reason a note gives for a visit.
@@ -132,7 +158,7 @@ fn tag(r: &Record) -> String {
     format!("[{}]", r.rref)
 }
 
-fn day(r: &Record) -> String {
+pub fn day(r: &Record) -> String {
     r.date.map(|d| d.day_string()).unwrap_or_else(|| "undated".to_owned())
 }
 

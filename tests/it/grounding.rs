@@ -266,3 +266,34 @@ async fn times_named_by_records_and_why_the_patient_came_are_computed() {
     assert!(why.citations.iter().all(|c| day(c) == "2026-07-11"), "{why:?}");
     assert_grounded(&why);
 }
+
+/// "What was he prescribed for X?" lists every medication order whose reason is X, by code,
+/// each cited, and only those: Mervin's strep throat was the reason for two penicillin orders
+/// (the raw bundle's `reasonReference`s), while a third penicillin order was for acute viral
+/// pharyngitis. A condition of his that no order names gets a plain statement, not the model's
+/// guess; one he never had is absent, as before.
+#[tokio::test]
+async fn what_a_condition_was_treated_with_is_computed_from_the_orders_reasons() {
+    let t = fixtures().await;
+    let q = "What medications was he prescribed for strep throat?";
+    let (a, asked) = ask(&t, MERVIN, q, true, "Penicillin V Potassium 250 MG Oral Tablet [1][2].").await;
+    assert_eq!((a.method, asked), (Method::Computed, 0), "{a:?}");
+    let mut cited: Vec<(String, String)> = a
+        .citations
+        .iter()
+        .map(|c| (c.rtype.clone(), c.date.clone().unwrap_or_default()[..10].to_owned()))
+        .collect();
+    cited.sort();
+    let order = |day: &str| ("MedicationRequest".to_owned(), day.to_owned());
+    assert_eq!(cited, vec![order("1945-01-31"), order("1977-05-20")], "{a:?}");
+    assert!(a.citations.iter().all(|c| c.text.contains("for Streptococcal sore throat (disorder)")), "{a:?}");
+    assert!(a.answer.contains("500 MG") && a.answer.contains("250 MG"), "{}", a.answer);
+    assert_grounded(&a);
+    let (none, asked) =
+        ask(&t, MERVIN, "What was he given for his prediabetes?", true, "Metformin [1].").await;
+    assert_eq!((none.method, asked), (Method::Computed, 0), "{none:?}");
+    assert_eq!(none.answer, "No medication record gives prediabetes as its reason.");
+    assert!(none.citations.is_empty(), "{none:?}");
+    let (never, _) = ask(&t, MERVIN, "What was he given for diabetes?", true, "Metformin [1].").await;
+    assert_eq!(never.answer, "The record does not contain diabetes.", "{never:?}");
+}

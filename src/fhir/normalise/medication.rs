@@ -36,7 +36,26 @@ pub fn usage(src: &mut Source<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Parts {
     if !reasons.is_empty() {
         detail.push_str(&format!(" for {}", join_labels(&reasons, 3)));
     }
+    rec.reasons = reason_concepts(src, ctx);
     Parts { label, detail }
+}
+
+/// The concepts of the reasons the rendering names after "for": `reasonCode`, else the
+/// referenced Condition's code, else the reference's `display` as text.
+fn reason_concepts(src: &Source<'_>, ctx: &Ctx<'_>) -> Vec<Concept> {
+    let coded: Vec<Concept> =
+        src.concepts("reasonCode").into_iter().filter(|c| !c.label().is_empty()).collect();
+    if !coded.is_empty() {
+        return coded;
+    }
+    let display =
+        src.str("reasonReference.display").map(|d| Concept { text: Some(d.to_owned()), codings: Vec::new() });
+    let target = ctx.target("reasonReference").and_then(|t| ctx.concept_of(t));
+    match (display, target) {
+        // The rendering names the display; the target adds its codes.
+        (Some(d), Some(t)) => vec![Concept { text: d.text, codings: t.codings }],
+        (d, t) => d.or(t).into_iter().collect(),
+    }
 }
 
 /// The drug concept: inline, or the code of the referenced Medication in the same input.

@@ -52,11 +52,15 @@ impl Ctx<'_> {
 
     /// The code (or name) of a resource of the same input.
     pub fn label_of(&self, rref: &ResourceRef) -> Option<String> {
+        self.concept_of(rref)
+            .map(|c| c.label())
+            .or_else(|| self.index.get(rref)?.get("name").and_then(Json::as_str).map(str::to_owned))
+    }
+
+    /// The main concept (`code`, `vaccineCode` or `type`) of a resource of the same input.
+    pub fn concept_of(&self, rref: &ResourceRef) -> Option<Concept> {
         let target = self.index.get(rref)?;
-        ["code", "vaccineCode", "type"]
-            .iter()
-            .find_map(|k| target.get(*k).and_then(Concept::from_json).map(|c| c.label()))
-            .or_else(|| target.get("name").and_then(Json::as_str).map(str::to_owned))
+        ["code", "vaccineCode", "type"].iter().find_map(|k| target.get(*k).and_then(Concept::from_json))
     }
 }
 
@@ -89,6 +93,7 @@ pub fn normalise(
         components: Vec::new(),
         reference_range: None,
         interpretation: Vec::new(),
+        reasons: Vec::new(),
         encounter: encounter_of(ctx),
         note,
         text: String::new(),

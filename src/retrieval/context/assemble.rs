@@ -9,7 +9,7 @@ use crate::fhir::Record;
 use crate::retrieval::question::{analyse, words, Analysis, Intent, Vocabulary};
 use crate::retrieval::rank::{rank, Candidate};
 use crate::retrieval::summary::{self, label, series_key, Computed, Focus, SeriesKey};
-use crate::retrieval::{facts, visit_reason, IndexError, RecordIndex};
+use crate::retrieval::{facts, treatment, visit_reason, IndexError, RecordIndex};
 use crate::tokens::{context_line, TokenBudget, TokenCounter};
 
 /// The header may take at most this share of the budget.
@@ -56,6 +56,9 @@ pub fn assemble(
     let facts =
         facts::compute(&a, &ranked.concept_records, &ranked.window, ranked.anchor.as_ref(), &patient_ref);
     let reason = visit_reason::fact(&a, &ranked.candidates, &ranked.window);
+    // A condition the record does not hold at all is answered as absent, not as untreated.
+    let only_absent = matches!(facts.as_slice(), [only] if matches!(only.computed, Computed::Absent { .. }));
+    let treated = if only_absent { None } else { treatment::fact(index, patient, &a, &ranked.window)? };
     // A note saying why the patient came answers the question whatever concepts it names.
     let absent = match facts.as_slice() {
         [only] if matches!(only.computed, Computed::Absent { .. }) && reason.is_none() => {
@@ -64,7 +67,7 @@ pub fn assemble(
         _ => Vec::new(),
     };
     let mut computed = Vec::new();
-    for fact in reason.into_iter().chain(facts) {
+    for fact in reason.into_iter().chain(treated).chain(facts) {
         let c = fact.computed.clone();
         if packer.offer(summary_item(fact, ItemKind::Fact, None, counter)) {
             computed.push(c);

@@ -57,6 +57,9 @@ pub struct Analysis {
     /// "Why did he come in on ...?", "what was the chief complaint at her visit ...?": asks why
     /// the patient came, which the note of that visit states.
     pub asks_reason: bool,
+    /// "What was he prescribed for his strep throat?", "what is she taking for diabetes?",
+    /// "how was his sinusitis treated?": asks which medications a condition was the reason for.
+    pub asks_treatment: bool,
 }
 
 impl Analysis {
@@ -109,7 +112,38 @@ pub fn analyse(question: &str, today: i64, vocab: &Vocabulary) -> Analysis {
     keywords.sort();
     keywords.dedup();
     let asks_reason = asks_reason(&ws);
-    Analysis { concepts, types, time, intent, keywords, asks_reason }
+    let asks_treatment = asks_treatment(&ws);
+    Analysis { concepts, types, time, intent, keywords, asks_reason, asks_treatment }
+}
+
+/// Words that ask which medications were given for something: a word for medicines or for
+/// taking, giving or prescribing them, and `for`. Not a yes/no question: "was she ever treated
+/// for sinus trouble?" and "did he take anything for it?" ask whether, which the record's
+/// conditions answer, and "treated" alone is as often a procedure ("fluoride treatment").
+fn asks_treatment(ws: &[String]) -> bool {
+    let medicine = any(
+        ws,
+        &[
+            "medication",
+            "medications",
+            "medicine",
+            "medicines",
+            "med",
+            "meds",
+            "drug",
+            "drugs",
+            "prescribed",
+            "prescription",
+            "prescriptions",
+            "taking",
+            "take",
+            "takes",
+            "took",
+            "given",
+            "gave",
+        ],
+    );
+    medicine && any(ws, &["for"]) && !starts_yes_no(ws) && !any(ws, &["ever"])
 }
 
 /// Words that ask why the patient came: `why`, `reason`, `complaint`, `came in`, `brought`,
@@ -274,6 +308,29 @@ mod tests {
         }
         assert!(!a("What problems does he have?").asks_reason);
         assert!(!a("What was her latest A1c?").asks_reason);
+    }
+
+    #[test]
+    fn reads_questions_about_what_a_condition_was_treated_with() {
+        for q in [
+            "What medications was he prescribed for strep throat?",
+            "What is she taking for her diabetes?",
+            "Which drugs were given for the bronchitis?",
+            "What meds for hypertension?",
+            "What was he given for his anemia?",
+        ] {
+            assert!(a(q).asks_treatment, "{q}");
+        }
+        for q in [
+            "What does he take every day?",
+            "What medications is he on?",
+            "Has he had strep throat?",
+            "Was she ever treated for sinus trouble?",
+            "Did he take anything for his strep throat?",
+            "When was his last fluoride treatment?",
+        ] {
+            assert!(!a(q).asks_treatment, "{q}");
+        }
     }
 
     #[test]
