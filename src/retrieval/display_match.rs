@@ -74,10 +74,15 @@ fn known_codes() -> &'static HashSet<String> {
     })
 }
 
-/// The record has a main code, and none of its codes is one the vocabulary knows.
+/// The record has a main code, and none of its codes is one the vocabulary knows. A code given
+/// as text alone (`{"text": "Hemoglobin A1c"}`, as hand-written and converted data often has)
+/// is such a code: it has no coding the vocabulary could know.
 fn is_foreign(r: &Record) -> bool {
     let known = known_codes();
-    r.code.as_ref().is_some_and(|c| !c.codings.is_empty()) && !r.all_codes().any(|c| known.contains(c))
+    let named = |c: &crate::fhir::concept::Concept| {
+        !c.codings.is_empty() || c.text.as_deref().is_some_and(|t| !t.trim().is_empty())
+    };
+    r.code.as_ref().is_some_and(named) && !r.all_codes().any(|c| known.contains(c))
 }
 
 /// Whether the first vocabulary phrase of the record's display (or text) names the concept.
@@ -155,5 +160,11 @@ mod tests {
         let mut no_code = record("x", "x", "x");
         no_code.code = None;
         assert!(!is_foreign(&no_code));
+        let mut text_only = record("x", "x", "x");
+        text_only.code = Some(Concept { text: Some("Hemoglobin A1c".into()), codings: Vec::new() });
+        assert!(is_foreign(&text_only));
+        assert!(names(Vocabulary::embedded(), &text_only, "hemoglobin a1c"));
+        text_only.code = Some(Concept { text: Some("  ".into()), codings: Vec::new() });
+        assert!(!is_foreign(&text_only));
     }
 }

@@ -297,3 +297,30 @@ async fn what_a_condition_was_treated_with_is_computed_from_the_orders_reasons()
     let (never, _) = ask(&t, MERVIN, "What was he given for diabetes?", true, "Metformin [1].").await;
     assert_eq!(never.answer, "The record does not contain diabetes.", "{never:?}");
 }
+
+/// A result coded by its text alone (`{"text": "Hemoglobin A1c"}`, no coding, as hand-written
+/// and converted data often has) is the result asked about: the computed answer states it,
+/// instead of saying the record does not contain it.
+#[tokio::test]
+async fn a_result_named_by_its_text_alone_is_found_and_stated() {
+    let t = TestData::with_tokens().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("text-only.json");
+    let patient = "7e7e0000-0000-4000-8000-00000000a1c0";
+    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": patient, "gender": "female", "birthDate": "1970-01-01"}},
+        {"resource": {"resourceType": "Observation", "id": "a1c-text-1", "status": "final",
+            "code": {"text": "Hemoglobin A1c"}, "subject": {"reference": format!("Patient/{patient}")},
+            "effectiveDateTime": "2020-01-02", "valueQuantity": {"value": 7.1, "unit": "%"}}},
+        {"resource": {"resourceType": "Observation", "id": "a1c-text-0", "status": "final",
+            "code": {"text": "Hemoglobin A1c"}, "subject": {"reference": format!("Patient/{patient}")},
+            "effectiveDateTime": "2018-06-30", "valueQuantity": {"value": 6.4, "unit": "%"}}}
+    ]});
+    std::fs::write(&path, serde_json::to_vec(&bundle).unwrap()).unwrap();
+    assert!(t.ingest_paths(vec![path]).await.failed.is_empty());
+    let (a, asked) = ask(&t, patient, "What was her latest hemoglobin A1c?", true, "6.4 % [1].").await;
+    assert_eq!((a.method, asked), (Method::Computed, 0), "{a:?}");
+    assert!(a.answer.starts_with("7.1 % on 2020-01-02 [1]"), "{}", a.answer);
+    assert_eq!(a.citations[0].rref, "Observation/a1c-text-1");
+    assert_grounded(&a);
+}
