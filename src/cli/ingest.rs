@@ -72,7 +72,7 @@ fn print_text(r: &IngestReport) {
     }
     if !r.images.is_empty() {
         let counts: Vec<String> = r.images.iter().map(|(s, n)| format!("{s} {n}")).collect();
-        println!("images: {}", counts.join(", "));
+        println!("images in store: {}", counts.join(", "));
     }
     if !r.failed.is_empty() {
         println!("refused {} inputs (nothing of them was stored; reasons on stderr)", r.failed.len());

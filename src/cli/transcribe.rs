@@ -74,7 +74,7 @@ pub async fn run(settings: Settings, args: Args, format: OutputFormat) -> anyhow
         OutputFormat::Text => {
             println!("transcribed {}, failed {} ({})", report.transcribed, report.failed, report.transcriber);
             let c: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
-            println!("images: {}", c.join(", "));
+            println!("images in store: {}", c.join(", "));
         }
     }
     Ok(true)
