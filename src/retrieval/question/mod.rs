@@ -252,7 +252,8 @@ fn intent(ws: &[String], skip: &[usize]) -> Intent {
             "start",
             "started",
         ],
-    ) {
+    ) && !asks_whether_diagnosed(ws)
+    {
         Intent::First
     } else if any(
         ws,
@@ -261,13 +262,20 @@ fn intent(ws: &[String], skip: &[usize]) -> Intent {
         || has(ws, &["how", "long", "ago"])
     {
         Intent::Latest
-    } else if any(ws, &["ever", "any"]) || has(ws, &["history", "of"]) || starts_yes_no(ws) {
+    } else if any(ws, &["ever", "any", "hx"]) || has(ws, &["history", "of"]) || starts_yes_no(ws) {
         Intent::Exists
     } else if any(ws, &["list", "which", "all", "active"]) {
         Intent::List
     } else {
         Intent::Lookup
     }
+}
+
+/// "Has he been diagnosed with a concussion?", "did his asthma start ...?": a yes/no question
+/// whose only word of a first time is the diagnosis or start itself asks whether, not when
+/// ("when was he diagnosed", "has he had it since he was first diagnosed" still ask when).
+fn asks_whether_diagnosed(ws: &[String]) -> bool {
+    starts_yes_no(ws) && !any(ws, &["first", "earliest", "initial", "initially", "onset", "when"])
 }
 
 /// "has she had", "does he have", "is she on", "did he get": a yes/no question.
@@ -330,6 +338,22 @@ mod tests {
             "When was his last fluoride treatment?",
         ] {
             assert!(!a(q).asks_treatment, "{q}");
+        }
+    }
+
+    #[test]
+    fn a_yes_no_question_about_a_diagnosis_asks_whether() {
+        for q in [
+            "Has he been diagnosed with a concussion?",
+            "Was she diagnosed with a strep infection?",
+            "Hx of a cracked rib?",
+            "Hx of strep?",
+        ] {
+            assert_eq!(a(q).intent, Intent::Exists, "{q}");
+        }
+        for q in ["When was he diagnosed with a concussion?", "Was she first diagnosed with asthma in 2010?"]
+        {
+            assert_eq!(a(q).intent, Intent::First, "{q}");
         }
     }
 
