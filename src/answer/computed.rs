@@ -198,8 +198,11 @@ fn header_list(ctx: &Context, a: &Analysis, question: &str) -> Option<String> {
     let q = words(question);
     let has = |w: &[&str]| q.iter().any(|x| w.contains(&x.as_str()));
     let about = |t: &[&str]| a.types.iter().any(|x| t.contains(&x.as_str()));
-    // "What does he take every day?" names no drug and no other concept.
-    let takes = has(&["take", "takes", "taking"]) && a.concepts.iter().all(|c| c.codes.is_empty());
+    // "What does he take every day?", "what is she on at the moment?" name no drug and no other
+    // concept.
+    let on = ["is", "he", "she", "they", "patient", "the"];
+    let is_on = q.windows(2).any(|w| on.contains(&w[0].as_str()) && w[1] == "on") && has(&["what"]);
+    let takes = (has(&["take", "takes", "taking"]) || is_on) && a.concepts.iter().all(|c| c.codes.is_empty());
     let (prefix, title, none) = if takes
         || about(&["MedicationRequest", "MedicationStatement"])
             && has(&["current", "currently", "active", "now", "on", "list", "all", "moment", "daily"])

@@ -253,6 +253,7 @@ fn intent(ws: &[String], skip: &[usize]) -> Intent {
             "started",
         ],
     ) && !asks_whether_diagnosed(ws)
+        || asks_since_when(ws)
     {
         Intent::First
     } else if any(
@@ -276,6 +277,11 @@ fn intent(ws: &[String], skip: &[usize]) -> Intent {
 /// ("when was he diagnosed", "has he had it since he was first diagnosed" still ask when).
 fn asks_whether_diagnosed(ws: &[String]) -> bool {
     starts_yes_no(ws) && !any(ws, &["first", "earliest", "initial", "initially", "onset", "when"])
+}
+
+/// "Since when has she had ...?", "how long has he had ...?": the onset is the answer.
+fn asks_since_when(ws: &[String]) -> bool {
+    has(ws, &["since", "when"]) || has(ws, &["how", "long", "has"]) || has(ws, &["how", "long", "have"])
 }
 
 /// "has she had", "does he have", "is she on", "did he get": a yes/no question.
@@ -351,10 +357,16 @@ mod tests {
         ] {
             assert_eq!(a(q).intent, Intent::Exists, "{q}");
         }
-        for q in ["When was he diagnosed with a concussion?", "Was she first diagnosed with asthma in 2010?"]
-        {
+        for q in [
+            "When was he diagnosed with a concussion?",
+            "Was she first diagnosed with asthma in 2010?",
+            "Since when has she had a urinary tract infection?",
+            "How long has he had a fracture?",
+            "How long have you had asthma?",
+        ] {
             assert_eq!(a(q).intent, Intent::First, "{q}");
         }
+        assert_eq!(a("How long ago was his last visit?").intent, Intent::Latest);
     }
 
     #[test]
