@@ -324,3 +324,15 @@ async fn a_result_named_by_its_text_alone_is_found_and_stated() {
     assert_eq!(a.citations[0].rref, "Observation/a1c-text-1");
     assert_grounded(&a);
 }
+
+/// "Does he react to any medications?" asks about allergies. It was read as "has he had any
+/// medication" and answered "Yes: Acetaminophen 325 MG Oral Tablet, 6 records", which reads as
+/// a reaction to acetaminophen; Mervin's record lists no allergies.
+#[tokio::test]
+async fn reacting_to_medications_is_answered_from_the_allergies() {
+    let t = fixtures().await;
+    let (a, asked) =
+        ask(&t, MERVIN, "Does he react to any medications?", true, "Yes: Acetaminophen [1].").await;
+    assert_eq!((a.method, asked), (Method::Computed, 0), "{a:?}");
+    assert_eq!(a.answer, "No: the record lists no allergies.");
+}

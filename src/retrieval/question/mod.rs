@@ -306,6 +306,16 @@ mod tests {
         assert!(a("how is her blood sugar").codes().any(|c| c == "2339-0" || c == "2345-7"));
         assert!(a("has she had all her shots").types.contains(&"Immunization".to_owned()));
         assert!(a("how is his kidney function").codes().any(|c| c == "33914-3" || c == "2160-0"));
+        // A swab for strep is the throat culture, not the strep throat it looks for.
+        let swab = a("When did he last have a strep swab?");
+        assert!(swab.codes().any(|c| c == "117015009") && !swab.codes().any(|c| c == "43878008"));
+    }
+
+    #[test]
+    fn reacting_to_something_is_an_allergy_not_a_record_of_it() {
+        for q in ["Does he react to any medications?", "Has she had an adverse reaction to a drug?"] {
+            assert!(a(q).types.contains(&"AllergyIntolerance".to_owned()), "{q}");
+        }
     }
 
     #[test]
