@@ -101,10 +101,9 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
     }
 }
 
-/// `The note of 1955-07-31 gives as the chief complaint: acute viral pharyngitis (disorder) [ref].`,
-/// one sentence a note.
-/// `Medications given for strep throat (as their records' reason): Penicillin V Potassium 500 MG
-/// Oral Tablet on 1977-05-20, active [ref]; ...`, or that no medication record gives it.
+/// `Medications whose records give strep throat (Streptococcal sore throat (disorder)) as their
+/// reason: Penicillin V Potassium 500 MG Oral Tablet on 1977-05-20, active [ref]; ...`, or that
+/// no medication record gives it.
 fn treatment_sentence(t: &Treatments) -> String {
     let scope = t.scope.as_deref().map(|s| format!(" {}", safe(s))).unwrap_or_default();
     if t.items.is_empty() {
@@ -128,6 +127,8 @@ fn treatment_sentence(t: &Treatments) -> String {
     )
 }
 
+/// `The note of 1955-07-31 gives as the chief complaint: acute viral pharyngitis (disorder) [ref].`,
+/// one sentence a note.
 fn reason_sentence(reasons: &[VisitReason]) -> String {
     let one = |r: &VisitReason| {
         let lines = safe(&visit_reason::joined(&r.lines));
@@ -200,7 +201,7 @@ fn header_list(ctx: &Context, a: &Analysis, question: &str) -> Option<String> {
     let about = |t: &[&str]| a.types.iter().any(|x| t.contains(&x.as_str()));
     // "What does he take every day?", "what is she on at the moment?" name no drug and no other
     // concept.
-    let on = ["is", "he", "she", "they", "patient", "the"];
+    let on = ["is", "he", "she", "they", "patient"];
     let is_on = q.windows(2).any(|w| on.contains(&w[0].as_str()) && w[1] == "on") && has(&["what"]);
     let takes = (has(&["take", "takes", "taking"]) || is_on) && a.concepts.iter().all(|c| c.codes.is_empty());
     let (prefix, title, none) = if takes

@@ -43,10 +43,7 @@ fn compute_in(
     scope: Option<String>,
     patient_ref: &str,
 ) -> Vec<Summary> {
-    let in_scope: Vec<&Found> = records
-        .iter()
-        .filter(|f| window.is_open() || f.record.date.is_some_and(|d| window.contains(d.timestamp())))
-        .collect();
+    let in_scope: Vec<&Found> = records.iter().filter(|f| window.admits(f.record.date)).collect();
     if in_scope.is_empty() {
         let names: Vec<&str> = a.concepts.iter().map(|c| c.name.as_str()).collect();
         return vec![Summary {

@@ -5,7 +5,7 @@
 //! is a code (`Record::reasons`), and comparing codes needs no model.
 
 use super::facts::scope_text;
-use super::lookup::{Field, Found};
+use super::lookup::Field;
 use super::question::{Analysis, AskedConcept, TimeWindow};
 use super::summary::{self, Computed, Summary, Treated, Treatments};
 use super::{IndexError, RecordIndex};
@@ -36,11 +36,9 @@ pub fn fact(
     if meds.iter().any(|f| f.record.reasons.is_empty() && f.record.text.contains(" for ")) {
         return Ok(None);
     }
-    let in_window =
-        |f: &&Found| window.is_open() || f.record.date.is_some_and(|d| window.contains(d.timestamp()));
     let mut items: Vec<Treated> = meds
         .iter()
-        .filter(in_window)
+        .filter(|f| window.admits(f.record.date))
         .filter_map(|f| {
             let reason = f.record.reasons.iter().find(|r| names(condition, r))?;
             Some(Treated {

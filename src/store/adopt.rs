@@ -91,7 +91,8 @@ pub async fn run(mut conn: Conn<'_>) -> Result<Vec<Adopted>, StoreError> {
 
 /// Per resource (type, id), the patient its most telling resolved reference names (`subject`
 /// before `patient`, ...); references that resolved to something other than a Patient, and
-/// resources that have a patient by now, give nothing. Sorted by resource, so the writes come in a fixed order.
+/// resources that have a patient by now, give nothing. Sorted by resource, so the writes come in
+/// a fixed order.
 fn choose(rows: Vec<Marked>) -> Vec<((String, String), Choice)> {
     let mut best: HashMap<(String, String), Choice> = HashMap::new();
     for m in rows.into_iter().filter(|m| m.patient_id.is_none()) {

@@ -60,11 +60,10 @@ pub fn assemble(
     let only_absent = matches!(facts.as_slice(), [only] if matches!(only.computed, Computed::Absent { .. }));
     let treated = if only_absent { None } else { treatment::fact(index, patient, &a, &ranked.window)? };
     // A note saying why the patient came answers the question whatever concepts it names.
-    let absent = match facts.as_slice() {
-        [only] if matches!(only.computed, Computed::Absent { .. }) && reason.is_none() => {
-            a.concepts.iter().map(|c| c.name.clone()).collect()
-        }
-        _ => Vec::new(),
+    let absent = if only_absent && reason.is_none() {
+        a.concepts.iter().map(|c| c.name.clone()).collect()
+    } else {
+        Vec::new()
     };
     let mut computed = Vec::new();
     for fact in reason.into_iter().chain(treated).chain(facts) {

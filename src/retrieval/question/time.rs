@@ -37,6 +37,12 @@ impl TimeWindow {
     pub fn contains(&self, ts: i64) -> bool {
         self.from.is_none_or(|f| ts >= f) && self.to.is_none_or(|t| ts <= t)
     }
+
+    /// Whether a record of that date answers within the window: any record when no time was
+    /// named, else a dated one inside it.
+    pub fn admits(&self, date: Option<FhirDate>) -> bool {
+        self.is_open() || date.is_some_and(|d| self.contains(d.timestamp()))
+    }
 }
 
 const MONTHS: [&str; 12] = [
