@@ -2,15 +2,20 @@
 //! Decided before the model runs when retrieval found nothing of what was asked about, and after
 //! it when the model says it cannot find the answer.
 
-use crate::retrieval::question::Intent;
+use crate::retrieval::question::{analyse, words, Intent, Vocabulary};
 use crate::retrieval::summary::Computed;
 use crate::retrieval::Context;
 
 /// Before generation: the question names concepts the record has none of. For "has she ever
 /// had..." and "how many..." that absence *is* the answer (no, zero), so the model answers from
 /// the computed fact that says so; anything else has nothing to answer from.
-pub fn before(ctx: &Context) -> Option<String> {
-    if ctx.absent.is_empty() || matches!(ctx.intent, Intent::Exists | Intent::Count) {
+pub fn before(ctx: &Context, question: &str) -> Option<String> {
+    let answered_by_absence = match ctx.intent {
+        Intent::Count => true,
+        Intent::Exists => absence_says_no(question),
+        _ => false,
+    };
+    if ctx.absent.is_empty() || answered_by_absence {
         return None;
     }
     // "... blood pressure at the last visit on 1984-10-26": the record may hold it at other times.
@@ -20,6 +25,71 @@ pub fn before(ctx: &Context) -> Option<String> {
     });
     let scope = scope.map(|s| format!(" {s}")).unwrap_or_default();
     Some(format!("The record does not contain {}{scope}.", ctx.absent.join(" or ")))
+}
+
+/// Words asking whether something happened or was found: "has she had", "any history of",
+/// "was he ever treated for", "does he have", "is there".
+const HAPPENED: [&str; 24] = [
+    "had",
+    "have",
+    "has",
+    "having",
+    "ever",
+    "any",
+    "history",
+    "hx",
+    "diagnosed",
+    "treated",
+    "done",
+    "checked",
+    "tested",
+    "measured",
+    "taken",
+    "received",
+    "given",
+    "got",
+    "gotten",
+    "undergone",
+    "underwent",
+    "been",
+    "known",
+    "there",
+];
+
+/// Words asking about a quality of the thing, which its absence does not answer.
+const QUALITY: [&str; 18] = [
+    "normal",
+    "abnormal",
+    "high",
+    "low",
+    "elevated",
+    "raised",
+    "ok",
+    "okay",
+    "fine",
+    "controlled",
+    "uncontrolled",
+    "stable",
+    "good",
+    "bad",
+    "positive",
+    "negative",
+    "within",
+    "range",
+];
+
+/// Whether "the record has none" answers a yes/no question "no": it asks whether something
+/// happened or was found ("has she had a colonoscopy?", "any history of asthma?"). "Is her
+/// kidney function normal?" and "does she smoke?" are not answered "No" by a record without
+/// those results: that would read as "abnormal" and "she does not smoke".
+fn absence_says_no(question: &str) -> bool {
+    let ws = words(question);
+    let has = |list: &[&str]| ws.iter().any(|w| list.contains(&w.as_str()));
+    // A concept's own words ("low blood oxygen") say what it is, not how it was.
+    let a = analyse(question, 0, Vocabulary::embedded());
+    let named: Vec<String> = a.concepts.iter().flat_map(|c| words(&c.phrase)).collect();
+    let quality = ws.iter().any(|w| QUALITY.contains(&w.as_str()) && !named.contains(w));
+    has(&HAPPENED) && !quality
 }
 
 /// Phrases with which models say the record does not hold the answer.
@@ -49,6 +119,29 @@ pub fn after(answer: &str, intent: Intent) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absence_answers_no_only_to_whether_something_happened() {
+        for q in [
+            "Has she ever had asthma?",
+            "Any DVT?",
+            "Hx of shingles?",
+            "Does he have ADHD?",
+            "Have we checked his PSA?",
+            "Is there a history of PCOS?",
+            "Was she ever treated for celiac disease?",
+        ] {
+            assert!(absence_says_no(q), "{q}");
+        }
+        for q in [
+            "Does she smoke?",
+            "Is her kidney function normal?",
+            "Has his blood pressure been high?",
+            "Is he diabetic?",
+        ] {
+            assert!(!absence_says_no(q), "{q}");
+        }
+    }
 
     #[test]
     fn reads_refusals() {

@@ -93,7 +93,7 @@ pub fn prepare(
     let built = prompt::build(opts.style, &tagged, question, &today);
     let computed = if opts.computed { computed::compose(&ctx, question, opts.today) } else { None };
     Ok(Prepared {
-        abstain: abstain::before(&ctx),
+        abstain: abstain::before(&ctx, question),
         computed,
         evidence: Evidence::of(&ctx),
         question: question.split_whitespace().collect::<Vec<_>>().join(" "),
