@@ -5,7 +5,7 @@
 //! 1984-07-17 [ref], the most recent ... result.`) and cites the records by their full
 //! reference, which the citation checker maps to the answer's tags.
 
-use super::citation_grammar;
+use super::{age, citation_grammar};
 use crate::fhir::date::FhirDate;
 use crate::retrieval::context::ItemKind;
 use crate::retrieval::question::{
@@ -14,7 +14,7 @@ use crate::retrieval::question::{
 use crate::retrieval::summary::{
     Computed, NumericStats, Point, SeriesStats, Treated, Treatments, VisitReason,
 };
-use crate::retrieval::{visit_reason, Context};
+use crate::retrieval::{history, visit_reason, Context};
 
 /// What the question asks the record to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,9 @@ enum Ask {
 /// The computed answer to `question`, when the context's facts cover it.
 pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
     let a = analyse(question, today, Vocabulary::embedded());
+    if let Some(age) = age::sentence(ctx, &a, question, today) {
+        return Some(age);
+    }
     if let Some(rs) = ctx.facts.iter().find_map(|f| match f {
         Computed::Reason(rs) => Some(rs),
         _ => None,
@@ -44,6 +47,12 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
         _ => None,
     }) {
         return Some(treatment_sentence(t));
+    }
+    if let Some(h) = ctx.facts.iter().find_map(|f| match f {
+        Computed::History(h) => Some(h),
+        _ => None,
+    }) {
+        return Some(history::text(h, safe));
     }
     if let Some(list) = header_list(ctx, &a, question) {
         return Some(list);
@@ -78,7 +87,8 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
                     Computed::Absent { .. }
                     | Computed::Total { .. }
                     | Computed::Reason(_)
-                    | Computed::Treatments(_) => None,
+                    | Computed::Treatments(_)
+                    | Computed::History(_) => None,
                 })
                 .collect();
             // Notes are read, not counted: what a note says is the model's to answer.
@@ -270,8 +280,27 @@ fn ask(ctx: &Context, a: &Analysis, question: &str) -> Option<Ask> {
         Intent::Lookup if a.time.anchor == Some(Anchor::AfterSurgery) => Ask::First,
         // "When was his tetanus shot?": the date of the latest.
         Intent::Lookup if when => Ask::Latest,
+        // "What is his weight?", "her cholesterol?": a measurement asked for at no particular
+        // time is its latest value, which the answer says it is. The model, given the records,
+        // answered "What is his weight?" with an X-ray.
+        Intent::Lookup if measured(ctx) && !asks_over_many(question) => Ask::Latest,
         Intent::List | Intent::Lookup => return None,
     })
+}
+
+/// "What is his average blood pressure?", "her usual weight?": a value over many records,
+/// which the latest is not.
+fn asks_over_many(question: &str) -> bool {
+    const OVER_MANY: [&str; 9] =
+        ["average", "mean", "median", "typical", "usual", "all", "every", "each", "range"];
+    words(question).iter().any(|w| OVER_MANY.contains(&w.as_str()))
+}
+
+/// Whether the facts hold a series of valued observations (a measurement, not an event).
+fn measured(ctx: &Context) -> bool {
+    ctx.facts
+        .iter()
+        .any(|f| matches!(f, Computed::Series(s) if s.rtype == "Observation" && s.latest.value.is_some()))
 }
 
 /// How many records, with the first and the latest cited (a count's records can be hundreds).

@@ -4,6 +4,7 @@
 //! cites, or a plain statement that the record does not contain the answer.
 
 mod abstain;
+mod age;
 pub mod citation_grammar;
 mod citations;
 mod computed;

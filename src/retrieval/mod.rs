@@ -5,6 +5,7 @@ pub mod context;
 mod display_match;
 mod error;
 pub mod facts;
+pub mod history;
 mod index;
 pub mod lookup;
 pub mod question;

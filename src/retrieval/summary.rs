@@ -40,6 +40,45 @@ pub enum Computed {
     Reason(Vec<VisitReason>),
     /// The medications whose reason is the condition asked about (`retrieval::treatment`).
     Treatments(Box<Treatments>),
+    /// Every record of one kind, grouped (`retrieval::history`).
+    History(Box<History>),
+}
+
+/// What a patient has had of one kind (immunizations, procedures, conditions), grouped by what
+/// each record is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// What the records are called (`immunizations`, `active conditions`).
+    pub noun: String,
+    /// Records of the kind (in `scope`).
+    pub records: usize,
+    /// Groups among them; `groups` holds the most recent of them.
+    pub kinds: usize,
+    /// Latest first.
+    pub groups: Vec<HistoryGroup>,
+    /// `between ... and ...` when the question named a time.
+    pub scope: Option<String>,
+}
+
+/// Records of one kind that are the same thing (label and first code).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryGroup {
+    /// As the records name it (untrusted record text).
+    pub label: String,
+    pub count: usize,
+    /// The first and the latest record, each cited by the day it states.
+    pub first: Point,
+    pub latest: Point,
+    /// The latest record's status (a condition's clinical status).
+    pub status: Option<String>,
+}
+
+impl HistoryGroup {
+    /// The records it cites: the latest, and the first when there are several.
+    pub fn refs(&self) -> impl Iterator<Item = &str> {
+        let first = (self.count > 1).then_some(self.first.rref.as_str());
+        std::iter::once(self.latest.rref.as_str()).chain(first)
+    }
 }
 
 /// What a condition was the reason for, as the medication records say.

@@ -12,7 +12,7 @@ use ehrqa::llm::{Finish, Generation, GenerationRequest, Generator, LlmError};
 use ehrqa::tokens::TokenBudget;
 use tokio::sync::mpsc;
 
-use crate::helpers::{tokenizer, TestData, DONG, MERVIN};
+use crate::helpers::{fixture, tokenizer, TestData, DONG, MERVIN};
 
 /// A model that says what the test wrote, and counts how often it was asked.
 struct Canned {
@@ -335,4 +335,118 @@ async fn reacting_to_medications_is_answered_from_the_allergies() {
         ask(&t, MERVIN, "Does he react to any medications?", true, "Yes: Acetaminophen [1].").await;
     assert_eq!((a.method, asked), (Method::Computed, 0), "{a:?}");
     assert_eq!(a.answer, "No: the record lists no allergies.");
+}
+
+/// "What vaccines has he had?", "what are his current problems?", "list his diagnoses": every
+/// kind of record the patient has, each with how many and its latest cited. A small model given
+/// Mervin's 37 immunizations listed one; given 306 conditions, another patient's answer was
+/// "He has a chronic condition."
+#[tokio::test]
+async fn a_history_question_lists_every_kind_of_record_the_patient_has() {
+    let t = fixtures().await;
+    let (a, asked) = ask(&t, MERVIN, "What vaccines has he had?", true, "Influenza [1].").await;
+    assert_eq!((a.method, asked), (Method::Computed, 0), "{a:?}");
+    // From the raw bundle: Mervin's immunizations by vaccine, with their count and latest day.
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("fhir/synthea/Mervin_Gaylord_d75e2405.json")).unwrap())
+            .unwrap();
+    // Each vaccine's count, first and latest day.
+    let mut vaccines: std::collections::BTreeMap<String, (usize, String, String)> = Default::default();
+    for e in bundle["entry"].as_array().unwrap() {
+        let r = &e["resource"];
+        if r["resourceType"] == "Immunization" {
+            let name = r["vaccineCode"]["coding"][0]["display"].as_str().unwrap().to_owned();
+            let day = r["occurrenceDateTime"].as_str().unwrap()[..10].to_owned();
+            let v = vaccines.entry(name).or_insert((0, day.clone(), day.clone()));
+            v.0 += 1;
+            v.1 = v.1.clone().min(day.clone());
+            v.2 = v.2.clone().max(day);
+        }
+    }
+    assert!(vaccines.len() > 3, "{vaccines:?}");
+    let total: usize = vaccines.values().map(|v| v.0).sum();
+    let head = format!("The record's immunizations ({total} records of {} kinds)", vaccines.len());
+    assert!(a.answer.starts_with(&head), "{}", a.answer);
+    // Every vaccine stated with its count, and each day cited by the record that states it.
+    let mut days: Vec<String> = Vec::new();
+    for (name, (count, first, latest)) in &vaccines {
+        let stated = match count {
+            1 => format!("{name}, {latest} ["),
+            n => format!("{name}, {n} records, {first} ["),
+        };
+        assert!(a.answer.contains(&stated), "{stated:?} missing: {}", a.answer);
+        days.push(latest.clone());
+        if *count > 1 {
+            days.push(first.clone());
+        }
+    }
+    days.sort();
+    let mut cited: Vec<String> = a
+        .citations
+        .iter()
+        .inspect(|c| assert_eq!(c.rtype, "Immunization"))
+        .map(|c| c.date.clone().unwrap_or_default()[..10].to_owned())
+        .collect();
+    cited.sort();
+    assert_eq!(cited, days, "{a:?}");
+    assert_grounded(&a);
+
+    // Current problems: the active conditions only, disorders before findings.
+    let (p, _) = ask(&t, MERVIN, "What are his current problems?", true, "Anemia [1].").await;
+    assert!(p.answer.starts_with("The record's active conditions ("), "{}", p.answer);
+    assert!(!p.citations.is_empty() && p.citations.iter().all(|c| c.text.ends_with("[active]")), "{p:?}");
+    let first = |tag: &str| p.answer.find(tag).unwrap_or(usize::MAX);
+    assert!(first("(disorder)") < first("(finding)"), "{}", p.answer);
+    // Every diagnosis, resolved ones too.
+    let (d, _) = ask(&t, MERVIN, "List his diagnoses", true, "Anemia [1].").await;
+    assert_eq!(d.method, Method::Computed, "{d:?}");
+    assert!(d.citations.iter().any(|c| c.text.ends_with("[resolved]")), "{d:?}");
+    // Something named specifically is answered from its own facts, not as a history.
+    let (flu, _) = ask(&t, MERVIN, "Has he had his flu shot?", true, "Yes [1].").await;
+    assert!(flu.answer.starts_with("Yes: Influenza"), "{}", flu.answer);
+}
+
+/// "How old is he?" is the age on the day asked, from the Patient record's birth date (it was
+/// answered "Yes: Patient, recorded on ..."); "What is his weight?" is the latest weight (the
+/// model, given the records, answered with an X-ray).
+#[tokio::test]
+async fn age_and_a_measurement_asked_at_no_time_are_computed() {
+    let t = fixtures().await;
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("fhir/synthea/Mervin_Gaylord_d75e2405.json")).unwrap())
+            .unwrap();
+    let resources = || bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]);
+    let patient = resources().find(|r| r["resourceType"] == "Patient").unwrap();
+    let born = FhirDate::parse(patient["birthDate"].as_str().unwrap()).unwrap();
+    let (age, asked) = ask(&t, MERVIN, "How old is he?", true, "He is 40 [1].").await;
+    assert_eq!((age.method, asked), (Method::Computed, 0), "{age:?}");
+    let expected = match patient["deceasedDateTime"].as_str().and_then(FhirDate::parse) {
+        Some(died) => format!("at the age of {}.", born.years_until(&died)),
+        None => {
+            format!("{} years old on 2026-11-29.", born.years_until(&FhirDate::parse("2026-11-29").unwrap()))
+        }
+    };
+    assert!(age.answer.starts_with(&format!("Born on {}", born.day_string())), "{}", age.answer);
+    assert!(age.answer.ends_with(&expected), "{} / {expected}", age.answer);
+    assert_eq!(age.citations[0].rref, format!("Patient/{MERVIN}"));
+
+    // The latest body weight (LOINC 29463-7) in the raw bundle.
+    let weights = resources()
+        .filter(|r| r["resourceType"] == "Observation" && r["code"]["coding"][0]["code"] == "29463-7");
+    let latest = weights.max_by_key(|r| r["effectiveDateTime"].as_str().unwrap().to_owned()).unwrap();
+    let (w, asked) = ask(&t, MERVIN, "What is his weight?", true, "Clavicle X-ray [1].").await;
+    assert_eq!((w.method, asked), (Method::Computed, 0), "{w:?}");
+    let value = latest["valueQuantity"]["value"].as_f64().unwrap();
+    let day = &latest["effectiveDateTime"].as_str().unwrap()[..10];
+    assert!(
+        w.answer.starts_with(&format!("{} kg on {day} [1]", ehrqa::fhir::value::format_number(value))),
+        "{}",
+        w.answer
+    );
+    assert_grounded(&w);
+    // An average is not the latest value.
+    let (avg, _) =
+        ask(&t, MERVIN, "What is his average weight?", true, "The record does not contain this information.")
+            .await;
+    assert_eq!(avg.method, Method::Model, "{avg:?}");
 }

@@ -9,7 +9,7 @@ use crate::fhir::Record;
 use crate::retrieval::question::{analyse, words, Analysis, Intent, Vocabulary};
 use crate::retrieval::rank::{rank, Candidate};
 use crate::retrieval::summary::{self, label, series_key, Computed, Focus, SeriesKey};
-use crate::retrieval::{facts, treatment, visit_reason, IndexError, RecordIndex};
+use crate::retrieval::{facts, history, treatment, visit_reason, IndexError, RecordIndex};
 use crate::tokens::{context_line, TokenBudget, TokenCounter};
 
 /// The header may take at most this share of the budget.
@@ -59,6 +59,15 @@ pub fn assemble(
     // A condition the record does not hold at all is answered as absent, not as untreated.
     let only_absent = matches!(facts.as_slice(), [only] if matches!(only.computed, Computed::Absent { .. }));
     let treated = if only_absent { None } else { treatment::fact(index, patient, &a, &ranked.window)? };
+    let listed = if only_absent {
+        None
+    } else {
+        history::fact(index, patient, &a, question, &ranked.window, history_groups(budget))?
+    };
+    // A history cites records the ranking may not have drawn: the answer's citations need them.
+    for r in listed.iter().flat_map(|l| &l.cited) {
+        sources.insert(r.rref.to_string(), Source::of(r));
+    }
     // A note saying why the patient came answers the question whatever concepts it names.
     let absent = if only_absent && reason.is_none() {
         a.concepts.iter().map(|c| c.name.clone()).collect()
@@ -66,7 +75,7 @@ pub fn assemble(
         Vec::new()
     };
     let mut computed = Vec::new();
-    for fact in reason.into_iter().chain(treated).chain(facts) {
+    for fact in reason.into_iter().chain(treated).chain(listed.map(|l| l.summary)).chain(facts) {
         let c = fact.computed.clone();
         if packer.offer(summary_item(fact, ItemKind::Fact, None, counter)) {
             computed.push(c);
@@ -143,6 +152,12 @@ impl Packer {
         });
         self.chosen
     }
+}
+
+/// Kinds of record a history lists at most: about 50 tokens each, a third of the budget or
+/// less, so the fact fits beside the header (at most 30%) at any budget.
+fn history_groups(budget: usize) -> usize {
+    (budget / 160).clamp(8, 200)
 }
 
 /// How many records of one series are shown one by one before the series is summarised.

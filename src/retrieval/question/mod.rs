@@ -211,7 +211,10 @@ fn intent(ws: &[String], skip: &[usize]) -> Intent {
     } else if any(ws, &["highest", "maximum", "max", "peak", "largest", "worst"]) || has(ws, &["how", "high"])
     {
         Intent::Highest
-    } else if any(ws, &["lowest", "minimum", "min", "smallest"]) || has(ws, &["how", "low"]) {
+    } else if any(ws, &["lowest", "minimum", "min", "smallest"])
+        || has(ws, &["how", "low"])
+        || any(ws, &["least"]) && !has(ws, &["at", "least"])
+    {
         Intent::Lowest
     } else if any(
         ws,
@@ -377,6 +380,13 @@ mod tests {
             assert_eq!(a(q).intent, Intent::First, "{q}");
         }
         assert_eq!(a("How long ago was his last visit?").intent, Intent::Latest);
+    }
+
+    #[test]
+    fn least_asks_the_lowest_but_at_least_does_not() {
+        assert_eq!(a("Least body temperature recorded?").intent, Intent::Lowest);
+        assert_eq!(a("What was his least triglycerides?").intent, Intent::Lowest);
+        assert_eq!(a("Has he had at least one A1c?").intent, Intent::Exists);
     }
 
     #[test]
