@@ -27,7 +27,8 @@ pub struct Evidence {
 }
 
 /// A sentence taken out of an answer because a value it states is held by no record it cites
-/// nor by exactly one record of the context (a JSON contract: the answer's `ungrounded`).
+/// nor by exactly one record of the context, or an answer taken out whole because it cites no
+/// record at all (then `values` is empty). A JSON contract: the answer's `ungrounded`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ungrounded {
     /// The sentence as the model wrote it, citations removed.

@@ -22,7 +22,7 @@ pub use citations::{check, Checked};
 pub use error::AnswerError;
 pub use grounding::{Evidence, Ungrounded};
 pub use images::{attach_images, IMAGE_TOKENS};
-pub use pipeline::{answer, prepare, AskOptions, Prepared};
+pub use pipeline::{answer, prepare, AskOptions, Prepared, UNCITED};
 pub use prompt::{PromptStyle, NOT_IN_RECORD};
 pub use response::{Answer, Citation, Method, Timings, Usage, COMPUTED_NOTICE, NOTICE};
 pub use tags::Tagged;

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::citations::{self, Checked};
 use super::computed;
-use super::grounding::Evidence;
+use super::grounding::{Evidence, Ungrounded};
 use super::images::{caption, IMAGE_TOKENS};
 use super::prompt::{self, Built, PromptStyle, NOT_IN_RECORD};
 use super::response::{Answer, Citation, Method, Timings, Usage};
@@ -18,6 +18,7 @@ use crate::fhir::date::FhirDate;
 use crate::llm::sampling::Sampling;
 use crate::llm::{GenerationRequest, Generator, ImageInput, Prompt};
 use crate::retrieval::context::ItemKind;
+use crate::retrieval::question::Intent;
 use crate::retrieval::{assemble, Context, ContextOptions, RecordIndex};
 use crate::tokens::{TokenBudget, TokenCounter};
 
@@ -150,8 +151,15 @@ pub async fn answer(
     out.ungrounded.clone_from(&checked.ungrounded);
     // Nothing grounded left: what the model said is not in the record it was given.
     let nothing_grounded = !checked.ungrounded.is_empty() && checked.cited.is_empty();
+    let uncited = uncited(&checked, prep.ctx.intent);
+    if let Some(sentence) = &uncited {
+        out.ungrounded.push(Ungrounded { sentence: sentence.clone(), values: Vec::new() });
+    }
     if checked.text.is_empty() && checked.ungrounded.is_empty() {
         out.answer = "No answer was produced.".to_owned();
+    } else if uncited.is_some() {
+        // Not "not in the record": the record may hold the answer; nothing checked it.
+        out.answer = UNCITED.to_owned();
     } else if nothing_grounded || abstain::after(&checked.text, prep.ctx.intent) {
         out.answer = NOT_IN_RECORD.to_owned();
     } else {
@@ -160,6 +168,21 @@ pub async fn answer(
     }
     log(&out);
     Ok(out)
+}
+
+/// Said instead of a model answer that cites no record.
+pub const UNCITED: &str =
+    "The model's answer cited no record, so it is not given; the record may still hold the answer.";
+
+/// The answer's text when it cites no record and is more than a refusal or a "no" to whether
+/// something happened (absence has nothing to cite). The model answered "What happened at his
+/// last visit?" with "Patient was diagnosed with asthma.", citing nothing; the last visit was
+/// for dialysis. What cites nothing cannot be checked, so it is not given as an answer.
+fn uncited(checked: &Checked, intent: Intent) -> Option<String> {
+    let text = checked.text.trim();
+    let says_no = intent == Intent::Exists && text.to_lowercase().starts_with("no");
+    (checked.cited.is_empty() && !text.is_empty() && !says_no && !abstain::after(text, intent))
+        .then(|| text.to_owned())
 }
 
 fn log(out: &Answer) {

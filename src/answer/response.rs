@@ -27,7 +27,8 @@ pub struct Answer {
     /// hold nothing their sentence states (dropped from the text).
     pub invalid_citations: Vec<String>,
     /// Sentences of the model's answer taken out because a number, date or unit they state is
-    /// in no record they could cite.
+    /// in no record they could cite; or the whole answer, with no values, when it cited no
+    /// record at all.
     pub ungrounded: Vec<Ungrounded>,
     pub model: String,
     pub usage: Usage,

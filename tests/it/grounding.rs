@@ -450,3 +450,22 @@ async fn age_and_a_measurement_asked_at_no_time_are_computed() {
             .await;
     assert_eq!(avg.method, Method::Model, "{avg:?}");
 }
+
+/// A model answer that cites no record is not given: "What happened at his last visit?" was
+/// answered "Patient was diagnosed with asthma.", citing nothing, about a visit for dialysis.
+/// A "no" to whether something happened cites nothing and still stands.
+#[tokio::test]
+async fn a_model_answer_citing_no_record_is_withheld() {
+    let t = fixtures().await;
+    let q = "What happened at his last visit?";
+    let (a, asked) = ask(&t, MERVIN, q, true, "Patient was diagnosed with asthma.").await;
+    assert_eq!((a.method, asked), (Method::Model, 1), "{a:?}");
+    assert_eq!(a.answer, answer::UNCITED);
+    assert!(!a.answerable && a.citations.is_empty(), "{a:?}");
+    assert_eq!(a.ungrounded[0].sentence, "Patient was diagnosed with asthma.");
+    let (cited, _) = ask(&t, MERVIN, q, true, "He had a general examination [1].").await;
+    assert!(cited.answerable && !cited.citations.is_empty(), "{cited:?}");
+    let (no, _) =
+        ask(&t, MERVIN, "Has he ever had a heart transplant?", false, "No, there is no record of one.").await;
+    assert!(no.answerable && no.answer.starts_with("No"), "{no:?}");
+}
