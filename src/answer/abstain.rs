@@ -56,40 +56,14 @@ const HAPPENED: [&str; 24] = [
     "there",
 ];
 
-/// Words asking about a quality of the thing, which its absence does not answer.
-const QUALITY: [&str; 18] = [
-    "normal",
-    "abnormal",
-    "high",
-    "low",
-    "elevated",
-    "raised",
-    "ok",
-    "okay",
-    "fine",
-    "controlled",
-    "uncontrolled",
-    "stable",
-    "good",
-    "bad",
-    "positive",
-    "negative",
-    "within",
-    "range",
-];
-
 /// Whether "the record has none" answers a yes/no question "no": it asks whether something
 /// happened or was found ("has she had a colonoscopy?", "any history of asthma?"). "Is her
 /// kidney function normal?" and "does she smoke?" are not answered "No" by a record without
 /// those results: that would read as "abnormal" and "she does not smoke".
 fn absence_says_no(question: &str) -> bool {
     let ws = words(question);
-    let has = |list: &[&str]| ws.iter().any(|w| list.contains(&w.as_str()));
-    // A concept's own words ("low blood oxygen") say what it is, not how it was.
-    let a = analyse(question, 0, Vocabulary::embedded());
-    let named: Vec<String> = a.concepts.iter().flat_map(|c| words(&c.phrase)).collect();
-    let quality = ws.iter().any(|w| QUALITY.contains(&w.as_str()) && !named.contains(w));
-    has(&HAPPENED) && !quality
+    let happened = ws.iter().any(|w| HAPPENED.contains(&w.as_str()));
+    happened && !analyse(question, 0, Vocabulary::embedded()).asks_quality
 }
 
 /// Phrases with which models say the record does not hold the answer.

@@ -271,6 +271,9 @@ fn ask(ctx: &Context, a: &Analysis, question: &str) -> Option<Ask> {
         Intent::Lowest => Ask::Lowest,
         Intent::Count => Ask::Count,
         Intent::Trend => Ask::Change,
+        // "Is his A1c controlled?": not "Yes: ..., 5 results", but the latest, which its
+        // record's range and interpretation qualify.
+        Intent::Exists if a.asks_quality => Ask::Latest,
         Intent::Exists => Ask::Ever,
         // "At his last visit" is the day of the latest encounter.
         Intent::Lookup if one_day || a.time.anchor == Some(Anchor::LastVisit) => Ask::OnDay,

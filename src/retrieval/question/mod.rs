@@ -60,6 +60,10 @@ pub struct Analysis {
     /// "What was he prescribed for his strep throat?", "what is she taking for diabetes?",
     /// "how was his sinusitis treated?": asks which medications a condition was the reason for.
     pub asks_treatment: bool,
+    /// "Is her kidney function normal?", "is his A1c controlled?": asks a quality of what it
+    /// names (words of the concept's own name, as in "low blood oxygen", do not count). Its
+    /// absence does not answer "no", and its presence does not answer "yes".
+    pub asks_quality: bool,
 }
 
 impl Analysis {
@@ -113,13 +117,37 @@ pub fn analyse(question: &str, today: i64, vocab: &Vocabulary) -> Analysis {
     keywords.dedup();
     let asks_reason = asks_reason(&ws);
     let asks_treatment = asks_treatment(&ws);
-    Analysis { concepts, types, time, intent, keywords, asks_reason, asks_treatment }
+    let named: Vec<String> = concepts.iter().flat_map(|c| words(&c.phrase)).collect();
+    let asks_quality = ws.iter().any(|w| QUALITY.contains(&w.as_str()) && !named.contains(w));
+    Analysis { concepts, types, time, intent, keywords, asks_reason, asks_treatment, asks_quality }
 }
 
 /// Words that ask which medications were given for something: a word for medicines or for
 /// taking, giving or prescribing them, and `for`. Not a yes/no question: "was she ever treated
 /// for sinus trouble?" and "did he take anything for it?" ask whether, which the record's
 /// conditions answer, and "treated" alone is as often a procedure ("fluoride treatment").
+/// Words asking about a quality of the thing named.
+const QUALITY: [&str; 18] = [
+    "normal",
+    "abnormal",
+    "high",
+    "low",
+    "elevated",
+    "raised",
+    "ok",
+    "okay",
+    "fine",
+    "controlled",
+    "uncontrolled",
+    "stable",
+    "good",
+    "bad",
+    "positive",
+    "negative",
+    "within",
+    "range",
+];
+
 fn asks_treatment(ws: &[String]) -> bool {
     let medicine = any(
         ws,
@@ -380,6 +408,15 @@ mod tests {
             assert_eq!(a(q).intent, Intent::First, "{q}");
         }
         assert_eq!(a("How long ago was his last visit?").intent, Intent::Latest);
+    }
+
+    #[test]
+    fn reads_questions_about_a_quality() {
+        assert!(a("Is his A1c controlled?").asks_quality);
+        assert!(a("Is her kidney function normal?").asks_quality);
+        assert!(!a("Has he had an A1c?").asks_quality);
+        // The concept's own words.
+        assert!(!a("Does he have low blood oxygen?").asks_quality);
     }
 
     #[test]
