@@ -9,7 +9,7 @@ use super::{age, citation_grammar};
 use crate::fhir::date::FhirDate;
 use crate::retrieval::context::ItemKind;
 use crate::retrieval::question::{
-    analyse, is_stopword, label_overlap, words, Analysis, Anchor, Intent, Vocabulary,
+    analyse, asks_what_is_taken, is_stopword, label_overlap, words, Analysis, Anchor, Intent, Vocabulary,
 };
 use crate::retrieval::summary::{
     Computed, NumericStats, Point, SeriesStats, Treated, Treatments, VisitReason,
@@ -209,12 +209,7 @@ fn header_list(ctx: &Context, a: &Analysis, question: &str) -> Option<String> {
     let q = words(question);
     let has = |w: &[&str]| q.iter().any(|x| w.contains(&x.as_str()));
     let about = |t: &[&str]| a.types.iter().any(|x| t.contains(&x.as_str()));
-    // "What does he take every day?", "what is she on at the moment?" name no drug and no other
-    // concept.
-    let on = ["is", "he", "she", "they", "patient"];
-    let is_on = q.windows(2).any(|w| on.contains(&w[0].as_str()) && w[1] == "on") && has(&["what"]);
-    let takes = (has(&["take", "takes", "taking"]) || is_on) && a.concepts.iter().all(|c| c.codes.is_empty());
-    let (prefix, title, none) = if takes
+    let (prefix, title, none) = if asks_what_is_taken(question, a)
         || about(&["MedicationRequest", "MedicationStatement"])
             && has(&["current", "currently", "active", "now", "on", "list", "all", "moment", "daily"])
     {
@@ -236,11 +231,14 @@ fn header_list(ctx: &Context, a: &Analysis, question: &str) -> Option<String> {
             Some(format!("{} [{}]", safe(without_date_and_type(what)), i.rref))
         })
         .collect();
+    // A header the budget cut short cannot say the record lists none, nor that these are all.
+    let cut = ctx.header_cut.contains(prefix.trim_end_matches(": "));
     if items.is_empty() {
-        return Some(none.to_owned());
+        return (!cut).then(|| none.to_owned());
     }
+    let more = if cut { " (the record lists more than this context holds)" } else { "" };
     let yes = if a.intent == Intent::Exists { "Yes: " } else { "" };
-    Some(format!("{yes}{title}: {}.", items.join("; ")))
+    Some(format!("{yes}{title}{more}: {}.", items.join("; ")))
 }
 
 /// `2019-03-02 MedicationRequest Metformin 500 MG` -> `Metformin 500 MG`.

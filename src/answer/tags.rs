@@ -150,6 +150,7 @@ mod tests {
             intent: Intent::Latest,
             absent: Vec::new(),
             facts: Vec::new(),
+            header_cut: Default::default(),
         }
     }
 

@@ -14,12 +14,19 @@ use super::{IndexError, RecordIndex};
 use crate::fhir::Record;
 
 /// The kinds a history is drawn for: the vocabulary's concept naming the kind as a whole, the
-/// resource type, and what the answer calls its records.
-const KINDS: [(&str, &str, &str); 3] = [
-    ("immunizations", "Immunization", "immunizations"),
-    ("procedures", "Procedure", "procedures"),
-    ("conditions", "Condition", "conditions"),
+/// resource types, and what the answer calls its records.
+const KINDS: [(&str, &[&str], &str); 4] = [
+    ("immunizations", &["Immunization"], "immunizations"),
+    ("procedures", &["Procedure"], "procedures"),
+    ("conditions", &["Condition"], "conditions"),
+    ("medications", &["MedicationRequest", "MedicationStatement"], "medication orders and statements"),
 ];
+
+/// Words asking for medications over time ("what has he been on?", "all his medications");
+/// without them a medication question asks what the patient takes now, which the patient
+/// header's active list answers (`answer::computed`).
+const OVER_TIME: [&str; 11] =
+    ["been", "was", "were", "ever", "history", "previous", "past", "prior", "all", "used", "had"];
 
 /// Records of one kind read at most (Synthea's busiest patients have hundreds).
 const MAX_RECORDS: usize = 5_000;
@@ -49,9 +56,10 @@ pub fn fact(
 ) -> Result<Option<Listed>, IndexError> {
     let ws = words(question);
     let now = ws.iter().any(|w| NOW.contains(&w.as_str())) || ws.windows(2).any(|w| w == ["problem", "list"]);
-    let Some((rtype, noun)) = asked_kind(a, now) else { return Ok(None) };
-    let active_only = now && rtype == "Condition";
-    let found = index.lookup(patient, index.clauses().any_of(Field::Type, &[rtype]), MAX_RECORDS)?;
+    let over_time = ws.iter().any(|w| OVER_TIME.contains(&w.as_str()));
+    let Some((types, noun)) = asked_kind(a, now, over_time) else { return Ok(None) };
+    let active_only = now && types == ["Condition"];
+    let found = index.lookup(patient, index.clauses().any_of(Field::Type, types), MAX_RECORDS)?;
     let records: Vec<&Record> = found
         .iter()
         .map(|f| &f.record)
@@ -90,16 +98,20 @@ pub fn fact(
 }
 
 /// The kind the question asks a history of: it names the kind as a whole and nothing more
-/// specific, and asks for a list (or, for conditions, the ones the patient has now).
-fn asked_kind(a: &Analysis, now: bool) -> Option<(&'static str, &'static str)> {
+/// specific, and asks for a list (or, for conditions, the ones the patient has now; for
+/// medications, over time).
+fn asked_kind(a: &Analysis, now: bool, over_time: bool) -> Option<(&'static [&'static str], &'static str)> {
     if a.asks_treatment || a.asks_reason || a.concepts.iter().any(|c| !c.codes.is_empty()) {
         return None;
     }
     let [only] = a.concepts.as_slice() else { return None };
-    let (_, rtype, noun) = KINDS.iter().find(|(name, ..)| *name == only.name)?;
+    let (name, types, noun) = KINDS.iter().find(|(name, ..)| *name == only.name)?;
+    if *name == "medications" && !over_time {
+        return None;
+    }
     let listing = matches!(a.intent, Intent::List | Intent::Lookup);
-    let current_conditions = *rtype == "Condition" && now && a.intent == Intent::Latest;
-    (listing || current_conditions).then_some((*rtype, *noun))
+    let current_conditions = *name == "conditions" && now && a.intent == Intent::Latest;
+    (listing || current_conditions).then_some((*types, *noun))
 }
 
 /// Records grouped by what they are (label and first code), the most recent group first; each

@@ -469,3 +469,47 @@ async fn a_model_answer_citing_no_record_is_withheld() {
         ask(&t, MERVIN, "Has he ever had a heart transplant?", false, "No, there is no record of one.").await;
     assert!(no.answerable && no.answer.starts_with("No"), "{no:?}");
 }
+
+/// "What medications has he been on?" lists every drug ordered over time; "what is he taking?"
+/// lists each active drug once: Synthea leaves orders active, and one patient's header room
+/// held 10 lines, three of them the same order.
+#[tokio::test]
+async fn medications_over_time_and_now_are_listed_each_once() {
+    let t = fixtures().await;
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("fhir/synthea/Mervin_Gaylord_d75e2405.json")).unwrap())
+            .unwrap();
+    let mut drugs: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut active: std::collections::BTreeSet<String> = Default::default();
+    for e in bundle["entry"].as_array().unwrap() {
+        let r = &e["resource"];
+        if r["resourceType"] == "MedicationRequest" || r["resourceType"] == "MedicationStatement" {
+            let drug = r["medicationCodeableConcept"]["coding"][0]["display"].as_str().unwrap().to_owned();
+            if r["status"] == "active" {
+                active.insert(drug.clone());
+            }
+            *drugs.entry(drug).or_default() += 1;
+        }
+    }
+    let total: usize = drugs.values().sum();
+    assert!(drugs.len() > 2 && active.len() > 1 && total > drugs.len(), "{drugs:?} {active:?}");
+    let (h, asked) = ask(&t, MERVIN, "What medications has he been on?", true, "Penicillin [1].").await;
+    assert_eq!((h.method, asked), (Method::Computed, 0), "{h:?}");
+    let head =
+        format!("The record's medication orders and statements ({total} records of {} kinds)", drugs.len());
+    assert!(h.answer.starts_with(&head), "{}", h.answer);
+    for (drug, n) in &drugs {
+        let stated = if *n == 1 { format!("{drug}, ") } else { format!("{drug}, {n} records") };
+        assert!(h.answer.contains(&stated), "{stated:?} missing: {}", h.answer);
+    }
+    assert_grounded(&h);
+    let (now, _) = ask(&t, MERVIN, "What is he taking?", true, "Penicillin [1].").await;
+    let listed = now.answer.strip_prefix("Active medications: ").expect("a list").trim_end_matches('.');
+    // Each active drug named, and no line said twice (an order and its renewal render alike).
+    let lines: Vec<&str> =
+        listed.split("; ").map(|l| l.rsplit_once(" [").map_or(l, |(text, _)| text)).collect();
+    let distinct: std::collections::BTreeSet<&str> = lines.iter().copied().collect();
+    assert_eq!(distinct.len(), lines.len(), "{}", now.answer);
+    assert!(active.iter().all(|d| listed.contains(d.as_str())), "{active:?}: {}", now.answer);
+    assert_eq!(now.citations.len(), lines.len(), "{now:?}");
+}

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{header, notes, render, Context, ContextItem, ItemKind, Section, Source};
 use crate::fhir::Record;
-use crate::retrieval::question::{analyse, words, Analysis, Intent, Vocabulary};
+use crate::retrieval::question::{analyse, asks_what_is_taken, words, Analysis, Intent, Vocabulary};
 use crate::retrieval::rank::{rank, Candidate};
 use crate::retrieval::summary::{self, label, series_key, Computed, Focus, SeriesKey};
 use crate::retrieval::{facts, history, treatment, visit_reason, IndexError, RecordIndex};
@@ -40,19 +40,6 @@ pub fn assemble(
     let titles: usize = Section::ALL.iter().map(|s| counter.count(&context_line(s.title()))).sum();
     let mut packer = Packer::new(budget, titles);
     let mut sources: HashMap<String, Source> = HashMap::new();
-    // A question about medications or allergies is answered by the header: let it grow.
-    let about_header = a
-        .types
-        .iter()
-        .any(|t| matches!(t.as_str(), "MedicationRequest" | "MedicationStatement" | "AllergyIntolerance"));
-    let share = if about_header { HEADER_SHARE_WHEN_ASKED } else { HEADER_SHARE };
-    let mut header_room = (budget as f32 * share) as usize;
-    for (item, record) in header::items(index, patient, counter, opts.today)? {
-        if item.tokens <= header_room && packer.offer(item.clone()) {
-            header_room -= item.tokens;
-            sources.insert(item.rref.clone(), Source::of(&record));
-        }
-    }
     let facts =
         facts::compute(&a, &ranked.concept_records, &ranked.window, ranked.anchor.as_ref(), &patient_ref);
     let reason = visit_reason::fact(&a, &ranked.candidates, &ranked.window);
@@ -67,6 +54,23 @@ pub fn assemble(
     // A history cites records the ranking may not have drawn: the answer's citations need them.
     for r in listed.iter().flat_map(|l| &l.cited) {
         sources.insert(r.rref.to_string(), Source::of(r));
+    }
+    // A question about medications or allergies is answered by the header: let it grow (a
+    // history answers instead when the question asks for one).
+    let header_types = ["MedicationRequest", "MedicationStatement", "AllergyIntolerance"];
+    let about_header = listed.is_none()
+        && (asks_what_is_taken(question, &a) || a.types.iter().any(|t| header_types.contains(&t.as_str())));
+    let share = if about_header { HEADER_SHARE_WHEN_ASKED } else { HEADER_SHARE };
+    let mut header_room = (budget as f32 * share) as usize;
+    let mut header_cut = BTreeSet::new();
+    for (item, record) in header::items(index, patient, counter, opts.today)? {
+        if item.tokens <= header_room && packer.offer(item.clone()) {
+            header_room -= item.tokens;
+            sources.insert(item.rref.clone(), Source::of(&record));
+        } else if let Some((_, line)) = item.text.split_once("] ") {
+            // `[ref] Active medication: ...`: the line's kind (the demographics line has none).
+            header_cut.extend(line.split_once(": ").map(|(kind, _)| kind.to_owned()));
+        }
     }
     // A note saying why the patient came answers the question whatever concepts it names.
     let absent = if only_absent && reason.is_none() {
@@ -104,6 +108,7 @@ pub fn assemble(
         intent: a.intent,
         absent,
         facts: computed,
+        header_cut,
     })
 }
 

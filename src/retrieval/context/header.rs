@@ -33,7 +33,7 @@ pub fn items(
     }
     let meds = index.clauses().any_of(Field::Type, &["MedicationRequest", "MedicationStatement"]);
     let meds = index.lookup(patient, meds.any_of(Field::Status, &["active"]), MAX_LIST)?;
-    for f in sorted(meds) {
+    for f in latest_of_each(sorted(meds)) {
         out.push(item(counter, &f.record, format!("Active medication: {}", f.record.text)));
     }
     let problems = index
@@ -47,6 +47,22 @@ pub fn items(
         out.push(item(counter, &f.record, format!("Active problem: {}", f.record.text)));
     }
     Ok(out)
+}
+
+/// The latest of the records that render alike but for their date. Synthea leaves a drug's
+/// orders active year after year: one patient had 47 active orders of 16 drugs, and the
+/// header's room held 10 lines, three of them the same sertraline order.
+fn latest_of_each(found: Vec<Found>) -> Vec<Found> {
+    let mut seen = std::collections::HashSet::new();
+    found.into_iter().filter(|f| seen.insert(undated(&f.record.text).to_owned())).collect()
+}
+
+/// `2026-06-27 MedicationRequest Sertraline ...` -> `MedicationRequest Sertraline ...`.
+fn undated(text: &str) -> &str {
+    match text.split_once(' ') {
+        Some((first, rest)) if first.starts_with(|c: char| c.is_ascii_digit()) => rest,
+        _ => text,
+    }
 }
 
 fn sorted(mut found: Vec<Found>) -> Vec<Found> {
@@ -82,4 +98,43 @@ fn age(patient: &Record, today: i64) -> String {
         return String::new();
     }
     format!(", age {years}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fhir::ResourceRef;
+
+    fn found(id: &str, text: &str) -> Found {
+        let record = Record {
+            rref: ResourceRef::parse(&format!("MedicationRequest/{id}")).unwrap(),
+            patient: None,
+            date: None,
+            status: Some("active".into()),
+            code: None,
+            categories: Vec::new(),
+            value: None,
+            components: Vec::new(),
+            reference_range: None,
+            interpretation: Vec::new(),
+            reasons: Vec::new(),
+            encounter: None,
+            note: None,
+            text: text.into(),
+            issues: Vec::new(),
+        };
+        Found { record, tokens: None, score: 0.0 }
+    }
+
+    #[test]
+    fn an_order_renewed_year_after_year_is_one_line_citing_the_latest() {
+        let latest = latest_of_each(vec![
+            found("a3", "2026-06-27 MedicationRequest Sertraline 100 MG [active]"),
+            found("b", "2026-06-27 MedicationRequest Naproxen 220 MG [active]"),
+            found("a2", "2025-06-20 MedicationRequest Sertraline 100 MG [active]"),
+            found("a1", "1994-09-09 MedicationRequest Sertraline 100 MG [active]"),
+        ]);
+        let ids: Vec<String> = latest.iter().map(|f| f.record.rref.to_string()).collect();
+        assert_eq!(ids, ["MedicationRequest/a3", "MedicationRequest/b"]);
+    }
 }

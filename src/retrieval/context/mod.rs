@@ -103,6 +103,10 @@ pub struct Context {
     /// The computed facts the context shows, as data (`answer::computed` states them).
     #[serde(skip)]
     pub facts: Vec<crate::retrieval::summary::Computed>,
+    /// The kinds of header line (`Allergy`, `Active medication`, `Active problem`) of which the
+    /// budget left some out: a list read from the header is then incomplete.
+    #[serde(skip)]
+    pub header_cut: BTreeSet<String>,
 }
 
 /// What a citation of a resource shows without another lookup.

@@ -126,6 +126,15 @@ pub fn analyse(question: &str, today: i64, vocab: &Vocabulary) -> Analysis {
 /// taking, giving or prescribing them, and `for`. Not a yes/no question: "was she ever treated
 /// for sinus trouble?" and "did he take anything for it?" ask whether, which the record's
 /// conditions answer, and "treated" alone is as often a procedure ("fluoride treatment").
+/// "What does he take every day?", "what is she on at the moment?": asks which medications the
+/// patient takes now, naming no drug and no other concept.
+pub fn asks_what_is_taken(question: &str, a: &Analysis) -> bool {
+    let q = words(question);
+    let on = ["is", "he", "she", "they", "patient"];
+    let is_on = q.windows(2).any(|w| on.contains(&w[0].as_str()) && w[1] == "on") && any(&q, &["what"]);
+    (any(&q, &["take", "takes", "taking"]) || is_on) && a.concepts.iter().all(|c| c.codes.is_empty())
+}
+
 /// Words asking about a quality of the thing named.
 const QUALITY: [&str; 18] = [
     "normal",
