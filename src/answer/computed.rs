@@ -57,6 +57,9 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
     if let Some(list) = header_list(ctx, &a, question) {
         return Some(list);
     }
+    if let Some(panel) = panel_sentence(ctx) {
+        return Some(panel);
+    }
     // What a note says is read, not computed.
     if words(question).iter().any(|w| NOTE_WORDS.contains(&w.as_str())) {
         return None;
@@ -88,7 +91,8 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
                     | Computed::Total { .. }
                     | Computed::Reason(_)
                     | Computed::Treatments(_)
-                    | Computed::History(_) => None,
+                    | Computed::History(_)
+                    | Computed::Panel(_) => None,
                 })
                 .collect();
             // Notes are read, not counted: what a note says is the model's to answer.
@@ -239,6 +243,23 @@ fn header_list(ctx: &Context, a: &Analysis, question: &str) -> Option<String> {
     let more = if cut { " (the record lists more than this context holds)" } else { "" };
     let yes = if a.intent == Intent::Exists { "Yes: " } else { "" };
     Some(format!("{yes}{title}{more}: {}.", items.join("; ")))
+}
+
+/// "What were his last vitals?": the latest value of each measurement of the set, each cited.
+/// It was answered with the latest body mass index alone.
+fn panel_sentence(ctx: &Context) -> Option<String> {
+    let p = ctx.facts.iter().find_map(|f| match f {
+        Computed::Panel(p) => Some(p),
+        _ => None,
+    })?;
+    let scope = p.scope.as_deref().map(|s| format!(" {}", safe(s))).unwrap_or_default();
+    let each: Vec<String> =
+        p.items.iter().map(|(label, point)| format!("{} {}", safe(label), at(point))).collect();
+    Some(format!(
+        "The latest {}{scope}, each the most recent of its kind: {}.",
+        safe(&p.name),
+        each.join("; ")
+    ))
 }
 
 /// `2019-03-02 MedicationRequest Metformin 500 MG` -> `Metformin 500 MG`.

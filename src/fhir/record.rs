@@ -52,6 +52,29 @@ pub struct Record {
     pub issues: Vec<String>,
 }
 
+impl Record {
+    /// A record of `rref` of which nothing is understood yet: the normaliser fills it in.
+    pub fn empty(rref: ResourceRef) -> Self {
+        Self {
+            rref,
+            patient: None,
+            date: None,
+            status: None,
+            code: None,
+            categories: Vec::new(),
+            value: None,
+            components: Vec::new(),
+            reference_range: None,
+            interpretation: Vec::new(),
+            encounter: None,
+            reasons: Vec::new(),
+            note: None,
+            text: String::new(),
+            issues: Vec::new(),
+        }
+    }
+}
+
 /// The measured part of a record, read without the rest (its rendering, note, issues): what
 /// trend series need, parsed from a stored record's JSON at a fraction of the cost of a `Record`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -107,29 +107,14 @@ mod tests {
     use crate::fhir::ResourceRef;
 
     fn record(system: &str, code: &str, display: &str) -> Record {
+        let coding = Coding {
+            system: Some(system.to_owned()),
+            code: code.to_owned(),
+            display: Some(display.to_owned()),
+        };
         Record {
-            rref: ResourceRef::parse("Condition/c1").unwrap(),
-            patient: None,
-            date: None,
-            status: None,
-            code: Some(Concept {
-                text: None,
-                codings: vec![Coding {
-                    system: Some(system.to_owned()),
-                    code: code.to_owned(),
-                    display: Some(display.to_owned()),
-                }],
-            }),
-            categories: Vec::new(),
-            value: None,
-            components: Vec::new(),
-            reference_range: None,
-            interpretation: Vec::new(),
-            reasons: Vec::new(),
-            encounter: None,
-            note: None,
-            text: String::new(),
-            issues: Vec::new(),
+            code: Some(Concept { text: None, codings: vec![coding] }),
+            ..Record::empty(ResourceRef::parse("Condition/c1").unwrap())
         }
     }
 

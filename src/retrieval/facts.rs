@@ -14,6 +14,11 @@ use crate::fhir::Record;
 /// At most this many series get a fact (the largest first).
 const MAX_SERIES: usize = 8;
 
+/// Concepts naming a set of measurements, each its own series ("vital signs"): asked for as a
+/// whole, the fact is the latest of each, on one line, not one long fact per series (at 2,048
+/// tokens five of eight fitted, and blood pressure was among those left out).
+const PANELS: [&str; 1] = ["vital signs"];
+
 /// `anchor`: the record a time the question named was resolved on; the facts' scope then names
 /// and cites it (`before the surgery on 1953-07-26 [Procedure/x]`), and they list it in `refs`.
 pub fn compute(
@@ -72,6 +77,9 @@ fn compute_in(
     groups.sort_by_cached_key(|g| {
         std::cmp::Reverse((coded(g), label_overlap(&label(g[0]), &a.keywords), g.len()))
     });
+    if let Some(panel) = panel(a, &groups, scope.as_deref()) {
+        return vec![panel];
+    }
     let focus = match a.intent {
         Intent::First => Focus::First,
         Intent::Highest => Focus::Highest,
@@ -94,6 +102,42 @@ fn compute_in(
                 }),
         )
         .collect()
+}
+
+/// The latest of each series of a panel concept asked for as a whole (latest or plain).
+fn panel(a: &Analysis, groups: &[Vec<&Record>], scope: Option<&str>) -> Option<Summary> {
+    let [only] = a.concepts.as_slice() else { return None };
+    if !PANELS.contains(&only.name.as_str()) || !matches!(a.intent, Intent::Latest | Intent::Lookup) {
+        return None;
+    }
+    let mut items: Vec<(String, Point)> = groups
+        .iter()
+        .filter_map(|g| g.iter().rev().find_map(|r| summary::value_text(r).map(|_| (label(r), Point::of(r)))))
+        .collect();
+    if items.len() < 2 {
+        return None;
+    }
+    // Latest first, then by name.
+    items.sort_by(|(l1, p1), (l2, p2)| p2.day.cmp(&p1.day).then_with(|| l1.cmp(l2)));
+    let scope_text = scope.map(|s| format!(" {s}")).unwrap_or_default();
+    let each: Vec<String> = items
+        .iter()
+        .map(|(l, p)| format!("{l} {} on {} [{}]", p.value.as_deref().unwrap_or_default(), p.day, p.rref))
+        .collect();
+    Some(Summary {
+        text: format!(
+            "latest {}{scope_text}, each the most recent of its kind: {}",
+            only.name,
+            each.join("; ")
+        ),
+        primary: items[0].1.rref.clone(),
+        refs: items.iter().map(|(_, p)| p.rref.clone()).collect(),
+        computed: Computed::Panel(Box::new(summary::Panel {
+            name: only.name.clone(),
+            items,
+            scope: scope.map(str::to_owned),
+        })),
+    })
 }
 
 /// "How many" over several series (visits of several kinds): the total, with the first and

@@ -42,6 +42,18 @@ pub enum Computed {
     Treatments(Box<Treatments>),
     /// Every record of one kind, grouped (`retrieval::history`).
     History(Box<History>),
+    /// The latest of each measurement of a set ("vital signs"), asked for as a whole.
+    Panel(Box<Panel>),
+}
+
+/// The latest value of each series of a panel concept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// The concept (`vital signs`).
+    pub name: String,
+    /// Each series' label and latest valued record, latest first.
+    pub items: Vec<(String, Point)>,
+    pub scope: Option<String>,
 }
 
 /// What a patient has had of one kind (immunizations, procedures, conditions), grouped by what

@@ -108,6 +108,14 @@ fn assert_grounded(a: &answer::Answer) {
     assert!(unheld.is_empty(), "{unheld:?} in no cited record: {}", a.answer);
 }
 
+/// Mervin's resources as his fixture bundle holds them (expected answers are read from them).
+fn mervin_resources() -> Vec<serde_json::Value> {
+    let path = fixture("fhir/synthea/Mervin_Gaylord_d75e2405.json");
+    let mut bundle: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let entries = bundle["entry"].as_array_mut().unwrap();
+    entries.iter_mut().map(|e| e["resource"].take()).collect()
+}
+
 const A1C: &str = "What was his latest hemoglobin A1c?";
 
 #[tokio::test]
@@ -347,13 +355,9 @@ async fn a_history_question_lists_every_kind_of_record_the_patient_has() {
     let (a, asked) = ask(&t, MERVIN, "What vaccines has he had?", true, "Influenza [1].").await;
     assert_eq!((a.method, asked), (Method::Computed, 0), "{a:?}");
     // From the raw bundle: Mervin's immunizations by vaccine, with their count and latest day.
-    let bundle: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture("fhir/synthea/Mervin_Gaylord_d75e2405.json")).unwrap())
-            .unwrap();
     // Each vaccine's count, first and latest day.
     let mut vaccines: std::collections::BTreeMap<String, (usize, String, String)> = Default::default();
-    for e in bundle["entry"].as_array().unwrap() {
-        let r = &e["resource"];
+    for r in &mervin_resources() {
         if r["resourceType"] == "Immunization" {
             let name = r["vaccineCode"]["coding"][0]["display"].as_str().unwrap().to_owned();
             let day = r["occurrenceDateTime"].as_str().unwrap()[..10].to_owned();
@@ -412,10 +416,8 @@ async fn a_history_question_lists_every_kind_of_record_the_patient_has() {
 #[tokio::test]
 async fn age_and_a_measurement_asked_at_no_time_are_computed() {
     let t = fixtures().await;
-    let bundle: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture("fhir/synthea/Mervin_Gaylord_d75e2405.json")).unwrap())
-            .unwrap();
-    let resources = || bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]);
+    let all = mervin_resources();
+    let resources = || all.iter();
     let patient = resources().find(|r| r["resourceType"] == "Patient").unwrap();
     let born = FhirDate::parse(patient["birthDate"].as_str().unwrap()).unwrap();
     let (age, asked) = ask(&t, MERVIN, "How old is he?", true, "He is 40 [1].").await;
@@ -476,13 +478,9 @@ async fn a_model_answer_citing_no_record_is_withheld() {
 #[tokio::test]
 async fn medications_over_time_and_now_are_listed_each_once() {
     let t = fixtures().await;
-    let bundle: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture("fhir/synthea/Mervin_Gaylord_d75e2405.json")).unwrap())
-            .unwrap();
     let mut drugs: std::collections::BTreeMap<String, usize> = Default::default();
     let mut active: std::collections::BTreeSet<String> = Default::default();
-    for e in bundle["entry"].as_array().unwrap() {
-        let r = &e["resource"];
+    for r in &mervin_resources() {
         if r["resourceType"] == "MedicationRequest" || r["resourceType"] == "MedicationStatement" {
             let drug = r["medicationCodeableConcept"]["coding"][0]["display"].as_str().unwrap().to_owned();
             if r["status"] == "active" {
@@ -512,4 +510,31 @@ async fn medications_over_time_and_now_are_listed_each_once() {
     assert_eq!(distinct.len(), lines.len(), "{}", now.answer);
     assert!(active.iter().all(|d| listed.contains(d.as_str())), "{active:?}: {}", now.answer);
     assert_eq!(now.citations.len(), lines.len(), "{now:?}");
+}
+
+/// "What were his last vitals?" states the latest of each vital sign, each cited; it was
+/// answered with the latest body mass index alone.
+#[tokio::test]
+async fn the_last_vitals_are_the_latest_of_each_vital_sign() {
+    let t = fixtures().await;
+    let resources = mervin_resources();
+    let latest = |loinc: &str| {
+        resources
+            .iter()
+            .filter(|r| r["resourceType"] == "Observation" && r["code"]["coding"][0]["code"] == loinc)
+            .max_by_key(|r| r["effectiveDateTime"].as_str().unwrap().to_owned())
+            .map(|r| ehrqa::fhir::value::format_number(r["valueQuantity"]["value"].as_f64().unwrap()))
+    };
+    let (weight, height) = (latest("29463-7").unwrap(), latest("8302-2").unwrap());
+    let (a, asked) = ask(&t, MERVIN, "What were his last vitals?", true, "BMI 27 [1].").await;
+    assert_eq!((a.method, asked), (Method::Computed, 0), "{a:?}");
+    assert!(
+        a.answer.starts_with("The latest vital signs, each the most recent of its kind: "),
+        "{}",
+        a.answer
+    );
+    assert!(a.answer.contains(&format!("Body Weight {weight} kg on ")), "{weight}: {}", a.answer);
+    assert!(a.answer.contains(&format!("Body Height {height} cm on ")), "{height}: {}", a.answer);
+    assert!(a.citations.len() >= 4 && a.citations.iter().all(|c| c.rtype == "Observation"), "{a:?}");
+    assert_grounded(&a);
 }

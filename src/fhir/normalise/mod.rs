@@ -83,21 +83,13 @@ pub fn normalise(
     let mut src = Source::new(resource.as_object().unwrap_or(&empty));
     let rtype = rref.rtype();
     let mut rec = Record {
-        rref: rref.clone(),
         patient,
         date: src.first_date(dates::paths(rtype)),
         status: src.status(),
-        code: None,
         categories: src.concepts("category"),
-        value: None,
-        components: Vec::new(),
-        reference_range: None,
-        interpretation: Vec::new(),
-        reasons: Vec::new(),
         encounter: encounter_of(ctx),
         note,
-        text: String::new(),
-        issues: Vec::new(),
+        ..Record::empty(rref.clone())
     };
     let parts = match rtype {
         "Observation" => observation::normalise(&mut src, &mut rec),

@@ -106,23 +106,8 @@ mod tests {
     use crate::fhir::ResourceRef;
 
     fn found(id: &str, text: &str) -> Found {
-        let record = Record {
-            rref: ResourceRef::parse(&format!("MedicationRequest/{id}")).unwrap(),
-            patient: None,
-            date: None,
-            status: Some("active".into()),
-            code: None,
-            categories: Vec::new(),
-            value: None,
-            components: Vec::new(),
-            reference_range: None,
-            interpretation: Vec::new(),
-            reasons: Vec::new(),
-            encounter: None,
-            note: None,
-            text: text.into(),
-            issues: Vec::new(),
-        };
+        let rref = ResourceRef::parse(&format!("MedicationRequest/{id}")).unwrap();
+        let record = Record { status: Some("active".into()), text: text.into(), ..Record::empty(rref) };
         Found { record, tokens: None, score: 0.0 }
     }
 
