@@ -110,8 +110,36 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
             if measured && best.latest.value.is_none() && ask != Ask::Ever && ask != Ask::Count {
                 return None;
             }
-            sentence(ask, best)
+            let stated = sentence(ask, best)?;
+            // "Is his cholesterol high?": what the record says of the value it states.
+            let rref = &best.latest.rref;
+            match qualifier(ctx, rref).filter(|_| a.asks_quality && ask == Ask::Latest) {
+                Some(q) => Some(format!("{stated} {q} [{rref}].")),
+                None => Some(stated),
+            }
         }
+    }
+}
+
+/// An observation's own interpretation and reference range, as its rendering shows them
+/// (`= 200.2 mg/dL (ref 0-200) [high]`): `Its record marks it high (reference range 0-200)`.
+fn qualifier(ctx: &Context, rref: &str) -> Option<String> {
+    if !rref.starts_with("Observation/") {
+        return None;
+    }
+    let text = &ctx.sources.get(rref)?.text;
+    let range = text.rsplit_once(" (ref ").and_then(|(_, r)| r.split_once(')')).map(|(r, _)| safe(r));
+    let mut flags: Vec<String> = Vec::new();
+    let mut rest = text.trim_end();
+    while let Some((head, flag)) = rest.strip_suffix(']').and_then(|t| t.rsplit_once(" [")) {
+        flags.insert(0, safe(flag));
+        rest = head;
+    }
+    match (flags.is_empty(), range) {
+        (false, Some(r)) => Some(format!("Its record marks it {} (reference range {r})", flags.join(", "))),
+        (false, None) => Some(format!("Its record marks it {}", flags.join(", "))),
+        (true, Some(r)) => Some(format!("Its record gives the reference range {r}")),
+        (true, None) => None,
     }
 }
 

@@ -538,3 +538,17 @@ async fn the_last_vitals_are_the_latest_of_each_vital_sign() {
     assert!(a.citations.len() >= 4 && a.citations.iter().all(|c| c.rtype == "Observation"), "{a:?}");
     assert_grounded(&a);
 }
+
+/// "Is his A1c controlled?" asks a quality: the latest value and what its own record says of it,
+/// not "Yes: ..., N results" (a yes to whether he had the test).
+#[tokio::test]
+async fn a_question_about_a_quality_states_the_value_and_its_records_flag() {
+    let t = fixtures().await;
+    let (a, asked) = ask(&t, MERVIN, "Is his A1c controlled?", true, "Yes [1].").await;
+    assert_eq!((a.method, asked), (Method::Computed, 0), "{a:?}");
+    assert!(a.answer.starts_with("6.2 % on 1984-07-17 [1]"), "{}", a.answer);
+    // The demo A1c's rendering: `= 6.2 % (ref 4.0-5.6) [high]`.
+    assert!(a.answer.ends_with("Its record marks it high (reference range 4.0-5.6) [1]."), "{}", a.answer);
+    assert!(!a.answer.contains("Yes"), "{}", a.answer);
+    assert_grounded(&a);
+}
