@@ -276,18 +276,10 @@ fn header_list(ctx: &Context, a: &Analysis, question: &str) -> Option<String> {
 /// "What were his last vitals?": the latest value of each measurement of the set, each cited.
 /// It was answered with the latest body mass index alone.
 fn panel_sentence(ctx: &Context) -> Option<String> {
-    let p = ctx.facts.iter().find_map(|f| match f {
-        Computed::Panel(p) => Some(p),
+    ctx.facts.iter().find_map(|f| match f {
+        Computed::Panel(p) => Some(p.text(safe)),
         _ => None,
-    })?;
-    let scope = p.scope.as_deref().map(|s| format!(" {}", safe(s))).unwrap_or_default();
-    let each: Vec<String> =
-        p.items.iter().map(|(label, point)| format!("{} {}", safe(label), at(point))).collect();
-    Some(format!(
-        "The latest {}{scope}, each the most recent of its kind: {}.",
-        safe(&p.name),
-        each.join("; ")
-    ))
+    })
 }
 
 /// `2019-03-02 MedicationRequest Metformin 500 MG` -> `Metformin 500 MG`.

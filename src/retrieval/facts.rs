@@ -112,31 +112,19 @@ fn panel(a: &Analysis, groups: &[Vec<&Record>], scope: Option<&str>) -> Option<S
     }
     let mut items: Vec<(String, Point)> = groups
         .iter()
-        .filter_map(|g| g.iter().rev().find_map(|r| summary::value_text(r).map(|_| (label(r), Point::of(r)))))
+        .filter_map(|g| g.iter().rev().map(|r| (label(r), Point::of(r))).find(|(_, p)| p.value.is_some()))
         .collect();
     if items.len() < 2 {
         return None;
     }
     // Latest first, then by name.
     items.sort_by(|(l1, p1), (l2, p2)| p2.day.cmp(&p1.day).then_with(|| l1.cmp(l2)));
-    let scope_text = scope.map(|s| format!(" {s}")).unwrap_or_default();
-    let each: Vec<String> = items
-        .iter()
-        .map(|(l, p)| format!("{l} {} on {} [{}]", p.value.as_deref().unwrap_or_default(), p.day, p.rref))
-        .collect();
+    let panel = summary::Panel { name: only.name.clone(), items, scope: scope.map(str::to_owned) };
     Some(Summary {
-        text: format!(
-            "latest {}{scope_text}, each the most recent of its kind: {}",
-            only.name,
-            each.join("; ")
-        ),
-        primary: items[0].1.rref.clone(),
-        refs: items.iter().map(|(_, p)| p.rref.clone()).collect(),
-        computed: Computed::Panel(Box::new(summary::Panel {
-            name: only.name.clone(),
-            items,
-            scope: scope.map(str::to_owned),
-        })),
+        text: panel.text(str::to_owned),
+        primary: panel.items[0].1.rref.clone(),
+        refs: panel.items.iter().map(|(_, p)| p.rref.clone()).collect(),
+        computed: Computed::Panel(Box::new(panel)),
     })
 }
 

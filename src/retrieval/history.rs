@@ -6,6 +6,9 @@
 //! immunizations listed one of them, and given 306 conditions answered "He has a chronic
 //! condition." A list is complete or it misleads, and grouping records needs no model.
 
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+
 use super::facts::scope_text;
 use super::lookup::Field;
 use super::question::{words, Analysis, Intent, TimeWindow};
@@ -84,8 +87,12 @@ pub fn fact(
         scope: scope_text(window),
     };
     let refs: Vec<String> = history.groups.iter().flat_map(|g| g.refs()).map(str::to_owned).collect();
-    let cited: Vec<Record> =
-        records.iter().filter(|r| refs.contains(&r.rref.to_string())).map(|r| (*r).clone()).collect();
+    let wanted: HashSet<&str> = refs.iter().map(String::as_str).collect();
+    let cited: Vec<Record> = records
+        .iter()
+        .filter(|r| wanted.contains(r.rref.to_string().as_str()))
+        .map(|r| (*r).clone())
+        .collect();
     Ok(Some(Listed {
         summary: Summary {
             text: text(&history, |s| s.to_owned()),
@@ -123,27 +130,28 @@ fn group(records: &[&Record]) -> Vec<HistoryGroup> {
         let t = |r: &Record| r.date.map(|d| d.timestamp());
         t(y).cmp(&t(x)).then_with(|| x.rref.cmp(&y.rref))
     });
-    let mut groups: Vec<(summary::SeriesKey, HistoryGroup)> = Vec::new();
+    let mut groups: Vec<HistoryGroup> = Vec::new();
+    let mut index: HashMap<summary::SeriesKey, usize> = HashMap::new();
     for r in sorted {
-        let key = summary::series_key(r);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => {
+        match index.entry(summary::series_key(r)) {
+            Entry::Occupied(at) => {
+                let g = &mut groups[*at.get()];
                 g.count += 1;
                 g.first = when(r);
             }
-            None => groups.push((
-                key,
-                HistoryGroup {
+            Entry::Vacant(slot) => {
+                slot.insert(groups.len());
+                groups.push(HistoryGroup {
                     label: summary::label(r),
                     count: 1,
                     first: when(r),
                     latest: when(r),
                     status: r.status.clone(),
-                },
-            )),
+                });
+            }
         }
     }
-    groups.into_iter().map(|(_, g)| g).collect()
+    groups
 }
 
 /// A record's day and reference (its value is the group's label, already said).

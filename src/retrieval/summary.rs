@@ -56,6 +56,27 @@ pub struct Panel {
     pub scope: Option<String>,
 }
 
+impl Panel {
+    /// The fact as the model reads it, and as the answer states it (`answer::computed`, which
+    /// passes a `clean` that neutralises citation groups in record text).
+    pub fn text(&self, clean: impl Fn(&str) -> String) -> String {
+        let scope = self.scope.as_deref().map(|s| format!(" {}", clean(s))).unwrap_or_default();
+        let each: Vec<String> = self
+            .items
+            .iter()
+            .map(|(label, p)| {
+                let value = p.value.as_deref().map(|v| format!("{} ", clean(v))).unwrap_or_default();
+                format!("{} {value}on {} {}", clean(label), p.day, tag_of(&p.rref))
+            })
+            .collect();
+        format!(
+            "The latest {}{scope}, each the most recent of its kind: {}.",
+            clean(&self.name),
+            each.join("; ")
+        )
+    }
+}
+
 /// What a patient has had of one kind (immunizations, procedures, conditions), grouped by what
 /// each record is.
 #[derive(Debug, Clone, PartialEq)]
@@ -207,6 +228,10 @@ pub fn value_text(r: &Record) -> Option<String> {
 
 fn tag(r: &Record) -> String {
     format!("[{}]", r.rref)
+}
+
+fn tag_of(rref: &str) -> String {
+    format!("[{rref}]")
 }
 
 pub fn day(r: &Record) -> String {

@@ -122,10 +122,6 @@ pub fn analyse(question: &str, today: i64, vocab: &Vocabulary) -> Analysis {
     Analysis { concepts, types, time, intent, keywords, asks_reason, asks_treatment, asks_quality }
 }
 
-/// Words that ask which medications were given for something: a word for medicines or for
-/// taking, giving or prescribing them, and `for`. Not a yes/no question: "was she ever treated
-/// for sinus trouble?" and "did he take anything for it?" ask whether, which the record's
-/// conditions answer, and "treated" alone is as often a procedure ("fluoride treatment").
 /// "What does he take every day?", "what is she on at the moment?": asks which medications the
 /// patient takes now, naming no drug and no other concept.
 pub fn asks_what_is_taken(question: &str, a: &Analysis) -> bool {
@@ -157,6 +153,10 @@ const QUALITY: [&str; 18] = [
     "range",
 ];
 
+/// Words that ask which medications were given for something: a word for medicines or for
+/// taking, giving or prescribing them, and `for`. Not a yes/no question: "was she ever treated
+/// for sinus trouble?" and "did he take anything for it?" ask whether, which the record's
+/// conditions answer, and "treated" alone is as often a procedure ("fluoride treatment").
 fn asks_treatment(ws: &[String]) -> bool {
     let medicine = any(
         ws,
