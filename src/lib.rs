@@ -4,6 +4,7 @@
 //! `fhir` -> `store` -> `retrieval` -> `ingest` -> `cli`, each using only the ones before it.
 
 pub mod answer;
+pub mod blocking;
 pub mod chart;
 pub mod cli;
 pub mod clock;

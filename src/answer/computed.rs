@@ -14,7 +14,7 @@ use crate::retrieval::question::{
 use crate::retrieval::summary::{
     Computed, NumericStats, Point, SeriesStats, Treated, Treatments, VisitReason,
 };
-use crate::retrieval::{history, visit_reason, Context};
+use crate::retrieval::{history, visit, visit_reason, Context};
 
 /// What the question asks the record to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,12 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
     }) {
         return Some(history::text(h, safe));
     }
+    if let Some(v) = ctx.facts.iter().find_map(|f| match f {
+        Computed::Visit(v) => Some(v),
+        _ => None,
+    }) {
+        return Some(visit::text(v, safe));
+    }
     if let Some(list) = header_list(ctx, &a, question) {
         return Some(list);
     }
@@ -92,6 +98,7 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
                     | Computed::Reason(_)
                     | Computed::Treatments(_)
                     | Computed::History(_)
+                    | Computed::Visit(_)
                     | Computed::Panel(_) => None,
                 })
                 .collect();
@@ -103,7 +110,7 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
             if ask == Ask::Count && series.iter().any(|s| s.series != series.len()) {
                 return None;
             }
-            let best = best(series, ask, question)?;
+            let best = best(series, ask, question, &a)?;
             // "What was the MCHC in that report?": a report or result without a value of its own
             // does not answer a question about a value; the model reads its text.
             let measured = matches!(best.rtype.as_str(), "Observation" | "DiagnosticReport");
@@ -205,9 +212,20 @@ const NOTES: [&str; 2] = ["DocumentReference", "Composition"];
 /// question (`hib` picks "Hib (PRP-OMP)" among a patient's vaccines), then the one the intent
 /// points at (the most recent for "latest", the earliest for "first", one with values for
 /// values).
-fn best<'a>(mut series: Vec<&'a SeriesStats>, ask: Ask, question: &str) -> Option<&'a SeriesStats> {
-    let asked: Vec<String> =
-        words(question).into_iter().filter(|w| w.len() >= 2 && !is_stopword(w)).collect();
+fn best<'a>(
+    mut series: Vec<&'a SeriesStats>,
+    ask: Ask,
+    question: &str,
+    a: &Analysis,
+) -> Option<&'a SeriesStats> {
+    // Words naming a whole kind ("visit" of "when was his last visit?") choose no series: the
+    // latest visit is the latest of every kind of encounter, not the latest one named a visit.
+    let kind_words: Vec<String> =
+        a.concepts.iter().filter(|c| c.codes.is_empty()).flat_map(|c| words(&c.phrase)).collect();
+    let asked: Vec<String> = words(question)
+        .into_iter()
+        .filter(|w| w.len() >= 2 && !is_stopword(w) && !kind_words.contains(w))
+        .collect();
     let overlap = |s: &SeriesStats| label_overlap(&s.label, &asked);
     // Series holding the codes the question's concepts name come first.
     if series.iter().any(|s| s.coded) {

@@ -114,6 +114,12 @@ impl Command {
                 | Command::Eval(eval::Eval::Answers { .. })
         )
     }
+
+    /// Whether the command ingests in bulk and exits (`main.rs` turns transparent huge pages off
+    /// for it).
+    pub fn ingests_in_bulk(&self) -> bool {
+        matches!(self, Command::Ingest(_) | Command::Reindex | Command::Bench(bench::Bench::Ingest { .. }))
+    }
 }
 
 impl Cli {

@@ -9,6 +9,12 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The database committed the group but the index could not: the group is stored, and
+    /// searches miss it until the next write brings the index in step (`rebuild::catch_up`).
+    #[error("stored, but the search index could not be updated ({0}); it catches up at the next write")]
+    IndexBehind(IndexError),
+    #[error("the database commit stopped unexpectedly")]
+    CommitGone,
     #[error("a loader thread stopped unexpectedly")]
     ReaderGone,
     /// Another process is writing to the data directory (see `writer.rs`).

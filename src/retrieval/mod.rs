@@ -15,6 +15,7 @@ mod search;
 mod stem;
 pub mod summary;
 pub mod treatment;
+pub mod visit;
 pub mod visit_reason;
 
 pub use context::{assemble, Context, ContextItem, ContextOptions};

@@ -44,6 +44,28 @@ pub enum Computed {
     History(Box<History>),
     /// The latest of each measurement of a set ("vital signs"), asked for as a whole.
     Panel(Box<Panel>),
+    /// A visit and the records made at it (`retrieval::visit`).
+    Visit(Box<Visit>),
+}
+
+/// A visit (an encounter) and the records that name it, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Visit {
+    /// The encounter's day and reference.
+    pub encounter: Point,
+    /// What the encounter was (`Encounter for symptom (procedure)`).
+    pub label: String,
+    /// Records of the listed kinds made at it; `kinds` holds the first of them.
+    pub records: usize,
+    pub kinds: Vec<VisitKind>,
+}
+
+/// Records of one kind made at a visit: each one's label and its day, reference and value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitKind {
+    /// What the answer calls them (`results`, `conditions`).
+    pub noun: String,
+    pub items: Vec<(String, Point)>,
 }
 
 /// The latest value of each series of a panel concept.

@@ -23,7 +23,7 @@ use super::StoreError;
 /// Inserts every row of `rows` inside the connection's open transaction.
 pub async fn insert(conn: &mut SqliteConnection, rows: &Rows<'_>) -> Result<(), StoreError> {
     let mut handle = conn.lock_handle().await?;
-    off_the_runtime(|| {
+    crate::blocking::in_place(|| {
         insert_table(&mut handle, &rows.resources)?;
         insert_table(&mut handle, &rows.refs)?;
         insert_table(&mut handle, &rows.identifiers)?;
@@ -50,17 +50,6 @@ fn insert_table<R: Row>(handle: &mut LockedSqliteHandle<'_>, rows: &[R]) -> Resu
 fn single_row_sql(t: &super::rows::Table) -> String {
     let slots: Vec<String> = (1..=t.columns).map(|i| format!("?{i}")).collect();
     format!("{}VALUES ({}){}", t.head, slots.join(", "), t.tail)
-}
-
-/// Runs blocking work in place: on a multi-threaded runtime the other tasks move to another
-/// thread first; on a current-thread one (an actix worker) it simply runs, as the index's
-/// commit there already does.
-fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
-        _ => work(),
-    }
 }
 
 /// A compiled statement on a locked connection; finalized on drop.

@@ -455,17 +455,18 @@ async fn age_and_a_measurement_asked_at_no_time_are_computed() {
 
 /// A model answer that cites no record is not given: "What happened at his last visit?" was
 /// answered "Patient was diagnosed with asthma.", citing nothing, about a visit for dialysis.
+/// (That question is computed now; here the model is asked it, computed answers off.)
 /// A "no" to whether something happened cites nothing and still stands.
 #[tokio::test]
 async fn a_model_answer_citing_no_record_is_withheld() {
     let t = fixtures().await;
     let q = "What happened at his last visit?";
-    let (a, asked) = ask(&t, MERVIN, q, true, "Patient was diagnosed with asthma.").await;
+    let (a, asked) = ask(&t, MERVIN, q, false, "Patient was diagnosed with asthma.").await;
     assert_eq!((a.method, asked), (Method::Model, 1), "{a:?}");
     assert_eq!(a.answer, answer::UNCITED);
     assert!(!a.answerable && a.citations.is_empty(), "{a:?}");
     assert_eq!(a.ungrounded[0].sentence, "Patient was diagnosed with asthma.");
-    let (cited, _) = ask(&t, MERVIN, q, true, "He had a general examination [1].").await;
+    let (cited, _) = ask(&t, MERVIN, q, false, "He had a general examination [1].").await;
     assert!(cited.answerable && !cited.citations.is_empty(), "{cited:?}");
     let (no, _) =
         ask(&t, MERVIN, "Has he ever had a heart transplant?", false, "No, there is no record of one.").await;
@@ -551,4 +552,72 @@ async fn a_question_about_a_quality_states_the_value_and_its_records_flag() {
     assert!(a.answer.ends_with("Its record marks it high (reference range 4.0-5.6) [1]."), "{}", a.answer);
     assert!(!a.answer.contains("Yes"), "{}", a.answer);
     assert_grounded(&a);
+}
+
+/// Mervin's encounters, (start, id), oldest first, as his bundle holds them.
+fn mervin_encounters() -> Vec<(String, String)> {
+    let mut es: Vec<(String, String)> = mervin_resources()
+        .iter()
+        .filter(|r| r["resourceType"] == "Encounter")
+        .map(|r| (r["period"]["start"].as_str().unwrap().to_owned(), r["id"].as_str().unwrap().to_owned()))
+        .collect();
+    es.sort();
+    es
+}
+
+/// "When was his last visit?" is the latest of all his encounters (1984), not the latest one
+/// whose name says "visit" (a 1953 "Postoperative follow-up visit", which it answered before).
+#[tokio::test]
+async fn the_last_visit_is_the_latest_encounter_of_any_kind() {
+    let t = fixtures().await;
+    let (day, id) = mervin_encounters().pop().unwrap();
+    for q in ["When was his last visit?", "When was his most recent appointment?"] {
+        let (a, asked) = ask(&t, MERVIN, q, true, "1953-07-26 [1].").await;
+        assert_eq!((a.method, asked), (Method::Computed, 0), "{q}: {a:?}");
+        assert!(a.answer.contains(&day[..10]), "{q}: {day}: {}", a.answer);
+        assert_eq!(a.citations[0].rref, format!("Encounter/{id}"), "{q}: {a:?}");
+        assert_grounded(&a);
+    }
+}
+
+/// Whether a resource of Mervin's names the encounter `id` (`encounter`, or a note's
+/// `context.encounter`).
+fn names_encounter(r: &serde_json::Value, id: &str) -> bool {
+    let refs = [&r["encounter"]["reference"], &r["context"]["encounter"][0]["reference"]];
+    refs.iter().filter_map(|v| v.as_str()).any(|v| v.ends_with(id))
+}
+
+/// "What happened at his last visit?" was answered by the model from whatever the day's ranking
+/// held ("Patient was diagnosed with asthma." for a dialysis visit, then withheld as uncited).
+/// It is now the latest encounter and every clinical record made at it, each cited, read from
+/// the records that name the encounter.
+#[tokio::test]
+async fn what_happened_at_the_last_visit_lists_the_records_made_at_it() {
+    let t = fixtures().await;
+    let (day, id) = mervin_encounters().pop().unwrap();
+    let financial = ["Claim", "ExplanationOfBenefit", "Provenance"];
+    let made_there: Vec<String> = mervin_resources()
+        .iter()
+        .filter(|r| names_encounter(r, &id) && !financial.contains(&r["resourceType"].as_str().unwrap()))
+        .map(|r| format!("{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap()))
+        .collect();
+    assert!(made_there.len() >= 2, "the fixture's last visit recorded something: {made_there:?}");
+    for q in ["What happened at his last visit?", "What was done during his most recent appointment?"] {
+        let (a, asked) = ask(&t, MERVIN, q, true, "Patient was diagnosed with asthma [1].").await;
+        assert_eq!((a.method, asked), (Method::Computed, 0), "{q}: {a:?}");
+        assert!(a.answer.starts_with(&format!("The last visit, on {} [1]", &day[..10])), "{q}: {}", a.answer);
+        assert!(
+            a.answer.contains(&format!("has {} records made at it", made_there.len())),
+            "{q}: {}",
+            a.answer
+        );
+        let cited: Vec<&str> = a.citations.iter().map(|c| c.rref.as_str()).collect();
+        assert_eq!(cited[0], format!("Encounter/{id}"), "{q}");
+        let mut rest: Vec<String> = cited[1..].iter().map(|c| c.to_string()).collect();
+        rest.sort();
+        let mut expected = made_there.clone();
+        expected.sort();
+        assert_eq!(rest, expected, "{q}: every record made at the visit, and only those, is cited");
+        assert_grounded(&a);
+    }
 }

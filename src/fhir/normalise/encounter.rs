@@ -15,6 +15,8 @@ pub fn normalise(src: &mut Source<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Parts
         (None, None) => String::new(),
     };
     let mut detail = String::new();
+    // Kept as concepts too, for what a visit was for (`retrieval::visit`).
+    rec.reasons = src.concepts("reasonCode").into_iter().filter(|c| !c.label().is_empty()).collect();
     let reasons = src.labels("reasonCode");
     if !reasons.is_empty() {
         detail.push_str(&format!(" for {}", join_labels(&reasons, 3)));

@@ -9,7 +9,7 @@ use crate::fhir::Record;
 use crate::retrieval::question::{analyse, asks_what_is_taken, words, Analysis, Intent, Vocabulary};
 use crate::retrieval::rank::{rank, Candidate};
 use crate::retrieval::summary::{self, label, series_key, Computed, Focus, SeriesKey};
-use crate::retrieval::{facts, history, treatment, visit_reason, IndexError, RecordIndex};
+use crate::retrieval::{facts, history, treatment, visit, visit_reason, IndexError, RecordIndex};
 use crate::tokens::{context_line, TokenBudget, TokenCounter};
 
 /// The header may take at most this share of the budget.
@@ -49,9 +49,13 @@ pub fn assemble(
     let listed = if only_absent {
         None
     } else {
-        history::fact(index, patient, &a, question, &ranked.window, history_groups(budget))?
+        match history::fact(index, patient, &a, question, &ranked.window, history_groups(budget))? {
+            Some(h) => Some(h),
+            None => visit::fact(index, patient, &a, ranked.anchor.as_ref(), history_groups(budget))?,
+        }
     };
-    // A history cites records the ranking may not have drawn: the answer's citations need them.
+    // A history or a visit cites records the ranking may not have drawn: the answer's citations
+    // need them.
     for r in listed.iter().flat_map(|l| &l.cited) {
         sources.insert(r.rref.to_string(), Source::of(r));
     }
