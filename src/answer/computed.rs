@@ -14,7 +14,7 @@ use crate::retrieval::question::{
 use crate::retrieval::summary::{
     Computed, NumericStats, Point, SeriesStats, Treated, Treatments, VisitReason,
 };
-use crate::retrieval::{history, visit, visit_reason, Context};
+use crate::retrieval::{clinician, history, visit, visit_reason, Context};
 
 /// What the question asks the record to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +60,12 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
     }) {
         return Some(visit::text(v, safe));
     }
+    if let Some(c) = ctx.facts.iter().find_map(|f| match f {
+        Computed::Clinician(c) => Some(c),
+        _ => None,
+    }) {
+        return Some(clinician::text(c, safe));
+    }
     if let Some(list) = header_list(ctx, &a, question) {
         return Some(list);
     }
@@ -99,6 +105,7 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
                     | Computed::Treatments(_)
                     | Computed::History(_)
                     | Computed::Visit(_)
+                    | Computed::Clinician(_)
                     | Computed::Panel(_) => None,
                 })
                 .collect();

@@ -36,10 +36,16 @@ pub struct Record {
     pub interpretation: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encounter: Option<ResourceRef>,
-    /// Why a medication was ordered or taken: its `reasonCode`s, else the concept of the
-    /// Condition its `reasonReference` names in the same input (a concept of the reference's
-    /// `display` alone when the target is elsewhere). Read by `retrieval::treatment`; records
-    /// written before it existed have none, even where their rendering says "for ...".
+    /// Who an encounter was with: its first participant's name (the reference's `display`,
+    /// else the name of the Practitioner it names in the same input). Read by
+    /// `retrieval::clinician`; encounters written before it existed have none.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub performer: Option<String>,
+    /// Why a medication was ordered or taken, or what an encounter was for: its `reasonCode`s,
+    /// else (for a medication) the concept of the Condition its `reasonReference` names in the
+    /// same input (a concept of the reference's `display` alone when the target is elsewhere).
+    /// Read by `retrieval::treatment` and `retrieval::visit`; records written before it existed
+    /// have none, even where their rendering says "for ...".
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub reasons: Vec<Concept>,
     /// Decoded clinical note text (text attachments), indexed beside the rendering.
@@ -67,6 +73,7 @@ impl Record {
             reference_range: None,
             interpretation: Vec::new(),
             encounter: None,
+            performer: None,
             reasons: Vec::new(),
             note: None,
             text: String::new(),

@@ -1,6 +1,7 @@
 //! Retrieval: the tantivy record index, per-patient search, question analysis, hybrid ranking,
 //! computed facts and context assembly within a token budget.
 
+pub mod clinician;
 pub mod context;
 mod display_match;
 mod error;

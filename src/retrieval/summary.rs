@@ -46,6 +46,23 @@ pub enum Computed {
     Panel(Box<Panel>),
     /// A visit and the records made at it (`retrieval::visit`).
     Visit(Box<Visit>),
+    /// Who the patient's encounters were with (`retrieval::clinician`).
+    Clinician(Box<Clinician>),
+}
+
+/// The clinician of the latest (or the asked-about) encounter, and the one most encounters name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clinician {
+    pub latest_name: String,
+    pub latest: Point,
+    /// `latest` is the visit the question named ("at his last visit").
+    pub at_anchor: bool,
+    pub most_name: String,
+    /// Encounters naming `most_name`, of `encounters` that name anyone.
+    pub most_count: usize,
+    pub encounters: usize,
+    pub most_first: Point,
+    pub most_latest: Point,
 }
 
 /// A visit (an encounter) and the records that name it, by kind.

@@ -621,3 +621,70 @@ async fn what_happened_at_the_last_visit_lists_the_records_made_at_it() {
         assert_grounded(&a);
     }
 }
+
+/// The name, prefix first, of the Practitioner each of Mervin's encounters names, latest first,
+/// with the encounter's start and id, read from his bundle.
+fn mervin_clinicians() -> Vec<(String, String, String)> {
+    let resources = mervin_resources();
+    let name = |id: &str| {
+        let p = resources
+            .iter()
+            .find(|r| r["resourceType"] == "Practitioner" && id.ends_with(r["id"].as_str().unwrap()))?;
+        let n = &p["name"][0];
+        let mut parts: Vec<&str> =
+            n["prefix"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+        parts.extend(n["given"].as_array().into_iter().flatten().filter_map(|v| v.as_str()));
+        parts.extend(n["family"].as_str());
+        Some(parts.join(" "))
+    };
+    let mut out: Vec<(String, String, String)> = resources
+        .iter()
+        .filter(|r| r["resourceType"] == "Encounter")
+        .filter_map(|r| {
+            let who = name(r["participant"][0]["individual"]["reference"].as_str()?)?;
+            Some((r["period"]["start"].as_str()?.to_owned(), r["id"].as_str()?.to_owned(), who))
+        })
+        .collect();
+    out.sort();
+    out.reverse();
+    out
+}
+
+/// "Who is his doctor?" had been answered "The record does not contain this information.": the
+/// practitioners are not the patient's records. The encounters name them: the answer is the
+/// clinician of the latest encounter and the one most encounters name, with how many, cited.
+#[tokio::test]
+async fn who_the_patient_sees_is_read_from_the_encounters() {
+    let t = fixtures().await;
+    let seen = mervin_clinicians();
+    let (day, id, latest) = seen[0].clone();
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (_, _, who) in &seen {
+        *counts.entry(who.as_str()).or_default() += 1;
+    }
+    let (most, n) = counts.iter().max_by_key(|(_, n)| **n).map(|(w, n)| (w.to_string(), *n)).unwrap();
+    assert!(n > 1, "the fixture's patient sees one clinician most");
+    for q in ["Who is his doctor?", "Who is his primary care provider?"] {
+        let (a, asked) = ask(&t, MERVIN, q, true, "The record does not contain this information.").await;
+        assert_eq!((a.method, asked), (Method::Computed, 0), "{q}: {a:?}");
+        assert!(
+            a.answer.starts_with(&format!(
+                "The most recent encounter naming a clinician, on {} [1], was with {latest}.",
+                &day[..10]
+            )),
+            "{q}: {}",
+            a.answer
+        );
+        assert!(
+            a.answer.contains(&format!(
+                "{most} is named on {n} of the {} encounters that name a clinician",
+                seen.len()
+            )),
+            "{q}: {}",
+            a.answer
+        );
+        assert_eq!(a.citations[0].rref, format!("Encounter/{id}"), "{q}");
+        assert!(a.citations.iter().all(|c| c.rtype == "Encounter" && c.text.contains(" with ")), "{a:?}");
+        assert_grounded(&a);
+    }
+}

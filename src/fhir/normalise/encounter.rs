@@ -27,6 +27,10 @@ pub fn normalise(src: &mut Source<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Parts
             detail.push_str(&format!(" until {end}"));
         }
     }
+    rec.performer = ctx.person(src, "participant.individual");
+    if let Some(who) = &rec.performer {
+        detail.push_str(&format!(" with {who}"));
+    }
     if let Some(p) = ctx.ref_label(src, "serviceProvider") {
         detail.push_str(&format!(" at {p}"));
     }

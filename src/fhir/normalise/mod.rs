@@ -50,6 +50,16 @@ impl Ctx<'_> {
         self.label_of(self.target(path)?)
     }
 
+    /// The name of the person the reference at `path` points to: its `display`, else the name
+    /// (with its prefix, `Dr.`) of the Practitioner or other person it names in the same input.
+    pub fn person(&self, src: &Source<'_>, path: &str) -> Option<String> {
+        if let Some(d) = src.str(&format!("{path}.display")) {
+            return Some(d.to_owned());
+        }
+        let target = self.index.get(self.target(path)?)?.as_object()?;
+        patient::person_name(target)
+    }
+
     /// The code (or name) of a resource of the same input.
     pub fn label_of(&self, rref: &ResourceRef) -> Option<String> {
         self.concept_of(rref)

@@ -42,6 +42,27 @@ pub fn display_name(obj: &serde_json::Map<String, Json>) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
+/// A person's name with its prefixes (`Dr. Sarah Smith`), as a practitioner is addressed.
+pub fn person_name(obj: &serde_json::Map<String, Json>) -> Option<String> {
+    let name = display_name(obj)?;
+    let names = obj.get("name").and_then(Json::as_array);
+    let official = names.and_then(|ns| {
+        ns.iter().find(|n| n.get("use").and_then(Json::as_str) == Some("official")).or_else(|| ns.first())
+    });
+    let prefix: Vec<&str> = official
+        .and_then(|n| n.get("prefix"))
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_str)
+        .collect();
+    if prefix.is_empty() || official.and_then(|n| n.get("text")).is_some() {
+        Some(name)
+    } else {
+        Some(format!("{} {name}", prefix.join(" ")))
+    }
+}
+
 pub fn normalise(src: &mut Source<'_>, rec: &mut Record) -> Parts {
     let label = display_name(src.obj()).unwrap_or_else(|| "(no name)".to_owned());
     let mut detail = String::new();

@@ -9,7 +9,7 @@ use crate::fhir::Record;
 use crate::retrieval::question::{analyse, asks_what_is_taken, words, Analysis, Intent, Vocabulary};
 use crate::retrieval::rank::{rank, Candidate};
 use crate::retrieval::summary::{self, label, series_key, Computed, Focus, SeriesKey};
-use crate::retrieval::{facts, history, treatment, visit, visit_reason, IndexError, RecordIndex};
+use crate::retrieval::{clinician, facts, history, treatment, visit, visit_reason, IndexError, RecordIndex};
 use crate::tokens::{context_line, TokenBudget, TokenCounter};
 
 /// The header may take at most this share of the budget.
@@ -46,13 +46,17 @@ pub fn assemble(
     // A condition the record does not hold at all is answered as absent, not as untreated.
     let only_absent = matches!(facts.as_slice(), [only] if matches!(only.computed, Computed::Absent { .. }));
     let treated = if only_absent { None } else { treatment::fact(index, patient, &a, &ranked.window)? };
-    let listed = if only_absent {
-        None
-    } else {
-        match history::fact(index, patient, &a, question, &ranked.window, history_groups(budget))? {
+    // Who the patient sees is read from the encounters, even when the record holds no care team.
+    let anchor = ranked.anchor.as_ref();
+    let seen = clinician::fact(index, patient, &a, question, anchor)?;
+    let answers_whom = seen.is_some();
+    let listed = match seen {
+        Some(c) => Some(c),
+        None if only_absent => None,
+        None => match history::fact(index, patient, &a, question, &ranked.window, history_groups(budget))? {
             Some(h) => Some(h),
-            None => visit::fact(index, patient, &a, ranked.anchor.as_ref(), history_groups(budget))?,
-        }
+            None => visit::fact(index, patient, &a, anchor, history_groups(budget))?,
+        },
     };
     // A history or a visit cites records the ranking may not have drawn: the answer's citations
     // need them.
@@ -77,7 +81,7 @@ pub fn assemble(
         }
     }
     // A note saying why the patient came answers the question whatever concepts it names.
-    let absent = if only_absent && reason.is_none() {
+    let absent = if only_absent && reason.is_none() && !answers_whom {
         a.concepts.iter().map(|c| c.name.clone()).collect()
     } else {
         Vec::new()
