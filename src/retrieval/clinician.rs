@@ -13,7 +13,7 @@ use super::history::Listed;
 use super::lookup::Field;
 use super::question::{words, Analysis};
 use super::rank::Anchored;
-use super::summary::{Clinician, Computed, Point, Summary};
+use super::summary::{Clinician, Computed, Point};
 use super::{IndexError, RecordIndex};
 use crate::fhir::Record;
 
@@ -75,15 +75,8 @@ pub fn fact(
             }
         }
     }
-    Ok(Some(Listed {
-        summary: Summary {
-            text: text(&c, |s| s.to_owned()),
-            primary: c.latest.rref.clone(),
-            refs: cited.iter().map(|r| r.rref.to_string()).collect(),
-            computed: Computed::Clinician(Box::new(c)),
-        },
-        cited,
-    }))
+    let (text, primary) = (text(&c, |s| s.to_owned()), c.latest.rref.clone());
+    Ok(Some(Listed::citing(text, primary, Computed::Clinician(Box::new(c)), cited)))
 }
 
 /// The clinician of `latest`, and the one named on most of `named` (latest first), with how many

@@ -46,6 +46,14 @@ pub struct Listed {
     pub cited: Vec<Record>,
 }
 
+impl Listed {
+    /// A fact whose `text` is mainly about `primary` and is built from the `cited` records.
+    pub fn citing(text: String, primary: String, computed: Computed, cited: Vec<Record>) -> Self {
+        let refs = cited.iter().map(|r| r.rref.to_string()).collect();
+        Self { summary: Summary { text, primary, refs, computed }, cited }
+    }
+}
+
 /// The history the question asks for, at most `max_groups` kinds of record (the most recent),
 /// when it asks for one; `None` when it names something specific ("flu shots") or asks for
 /// one record (the latest, the first), which the computed facts answer.

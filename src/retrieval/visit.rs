@@ -11,9 +11,9 @@ use std::collections::HashSet;
 
 use super::history::Listed;
 use super::lookup::Field;
-use super::question::Analysis;
+use super::question::{words, Analysis};
 use super::rank::Anchored;
-use super::summary::{self, Computed, Point, Summary, Visit, VisitKind};
+use super::summary::{self, Computed, Point, Visit, VisitKind};
 use super::{IndexError, RecordIndex};
 use crate::fhir::Record;
 
@@ -40,22 +40,45 @@ const STAY: i64 = 31 * 86_400;
 /// Records read at most (a long stay records thousands).
 const MAX_RECORDS: usize = 5_000;
 
-/// The visit the question's "at his last visit" resolved to, with its records, when the question
-/// asks about the visit itself: it names nothing else and does not ask why (the notes answer
-/// that, `visit_reason`). At most `max_items` records are listed.
+/// Words asking to be told about a visit as a whole ("tell me about his last visit").
+const ABOUT: [&str; 9] =
+    ["tell", "about", "summary", "summarise", "summarize", "describe", "details", "happened", "done"];
+
+/// Words picking the last visit.
+const LAST: [&str; 4] = ["last", "latest", "recent", "previous"];
+
+/// The visit the question's "at his last visit" resolved to (or, for "tell me about his last
+/// visit", the latest encounter), with its records, when the question asks about the visit
+/// itself: it names nothing else and does not ask why (the notes answer that, `visit_reason`).
+/// At most `max_items` records are listed.
 pub fn fact(
     index: &RecordIndex,
     patient: &str,
     a: &Analysis,
+    question: &str,
     anchor: Option<&Anchored>,
     max_items: usize,
 ) -> Result<Option<Listed>, IndexError> {
-    let Some(encounter) = anchor.map(|x| &x.found.record).filter(|r| r.rref.rtype() == "Encounter") else {
-        return Ok(None);
-    };
-    if !a.concepts.is_empty() || a.asks_reason || a.asks_treatment {
+    if a.asks_reason || a.asks_treatment {
         return Ok(None);
     }
+    let latest;
+    let encounter = match anchor.map(|x| &x.found.record).filter(|r| r.rref.rtype() == "Encounter") {
+        Some(e) if a.concepts.is_empty() => e,
+        None if asks_about_the_last_visit(a, question) => {
+            let encounters =
+                index.lookup(patient, index.clauses().any_of(Field::Type, &["Encounter"]), MAX_RECORDS)?;
+            latest = encounters.into_iter().filter(|f| f.record.date.is_some()).max_by(|x, y| {
+                (x.record.date.map(|d| d.timestamp()), &y.record.rref)
+                    .cmp(&(y.record.date.map(|d| d.timestamp()), &x.record.rref))
+            });
+            match &latest {
+                Some(f) => &f.record,
+                None => return Ok(None),
+            }
+        }
+        _ => return Ok(None),
+    };
     let Some(start) = encounter.date.map(|d| d.timestamp()) else { return Ok(None) };
     let day = start - start.rem_euclid(86_400);
     let mut found =
@@ -80,15 +103,8 @@ pub fn fact(
     cited.extend(
         at_visit.iter().filter(|r| listed.contains(r.rref.to_string().as_str())).map(|r| (*r).clone()),
     );
-    Ok(Some(Listed {
-        summary: Summary {
-            text: text(&visit, |s| s.to_owned()),
-            primary: visit.encounter.rref.clone(),
-            refs: cited.iter().map(|r| r.rref.to_string()).collect(),
-            computed: Computed::Visit(Box::new(visit)),
-        },
-        cited,
-    }))
+    let (text, primary) = (text(&visit, |s| s.to_owned()), visit.encounter.rref.clone());
+    Ok(Some(Listed::citing(text, primary, Computed::Visit(Box::new(visit)), cited)))
 }
 
 /// The encounter and its records grouped by kind (in `KINDS` order, each kind's records by
@@ -116,6 +132,15 @@ fn visit(encounter: &Record, records: &[&Record], max_items: usize) -> Visit {
         records: records.iter().filter(|r| listed_types.contains(&r.rref.rtype())).count(),
         kinds,
     }
+}
+
+/// "Tell me about his last visit", "summarise her most recent appointment": the question names
+/// only encounters, a last one, and asks about it as a whole (not when it was).
+fn asks_about_the_last_visit(a: &Analysis, question: &str) -> bool {
+    let ws = words(question);
+    let has = |set: &[&str]| ws.iter().any(|w| set.contains(&w.as_str()));
+    let [only] = a.concepts.as_slice() else { return false };
+    only.name == "encounters" && has(&LAST) && has(&ABOUT) && !ws.iter().any(|w| w == "when")
 }
 
 /// What the encounter was, and what for when it says (`Encounter for check up (procedure) for

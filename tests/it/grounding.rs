@@ -602,7 +602,11 @@ async fn what_happened_at_the_last_visit_lists_the_records_made_at_it() {
         .map(|r| format!("{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap()))
         .collect();
     assert!(made_there.len() >= 2, "the fixture's last visit recorded something: {made_there:?}");
-    for q in ["What happened at his last visit?", "What was done during his most recent appointment?"] {
+    for q in [
+        "What happened at his last visit?",
+        "What was done during his most recent appointment?",
+        "Tell me about his last visit.",
+    ] {
         let (a, asked) = ask(&t, MERVIN, q, true, "Patient was diagnosed with asthma [1].").await;
         assert_eq!((a.method, asked), (Method::Computed, 0), "{q}: {a:?}");
         assert!(a.answer.starts_with(&format!("The last visit, on {} [1]", &day[..10])), "{q}: {}", a.answer);

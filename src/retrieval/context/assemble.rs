@@ -55,7 +55,7 @@ pub fn assemble(
         None if only_absent => None,
         None => match history::fact(index, patient, &a, question, &ranked.window, history_groups(budget))? {
             Some(h) => Some(h),
-            None => visit::fact(index, patient, &a, anchor, history_groups(budget))?,
+            None => visit::fact(index, patient, &a, question, anchor, history_groups(budget))?,
         },
     };
     // A history or a visit cites records the ranking may not have drawn: the answer's citations
