@@ -36,35 +36,18 @@ pub fn compose(ctx: &Context, question: &str, today: i64) -> Option<String> {
     if let Some(age) = age::sentence(ctx, &a, question, today) {
         return Some(age);
     }
-    if let Some(rs) = ctx.facts.iter().find_map(|f| match f {
-        Computed::Reason(rs) => Some(rs),
+    // A fact that is a whole answer (why the patient came, what a condition was treated with, a
+    // history, a visit, who the patient sees): the context holds at most one of each, in that
+    // order.
+    if let Some(whole) = ctx.facts.iter().find_map(|f| match f {
+        Computed::Reason(rs) => Some(reason_sentence(rs)),
+        Computed::Treatments(t) => Some(treatment_sentence(t)),
+        Computed::History(h) => Some(history::text(h, safe)),
+        Computed::Visit(v) => Some(visit::text(v, safe)),
+        Computed::Clinician(c) => Some(clinician::text(c, safe)),
         _ => None,
     }) {
-        return Some(reason_sentence(rs));
-    }
-    if let Some(t) = ctx.facts.iter().find_map(|f| match f {
-        Computed::Treatments(t) => Some(t),
-        _ => None,
-    }) {
-        return Some(treatment_sentence(t));
-    }
-    if let Some(h) = ctx.facts.iter().find_map(|f| match f {
-        Computed::History(h) => Some(h),
-        _ => None,
-    }) {
-        return Some(history::text(h, safe));
-    }
-    if let Some(v) = ctx.facts.iter().find_map(|f| match f {
-        Computed::Visit(v) => Some(v),
-        _ => None,
-    }) {
-        return Some(visit::text(v, safe));
-    }
-    if let Some(c) = ctx.facts.iter().find_map(|f| match f {
-        Computed::Clinician(c) => Some(c),
-        _ => None,
-    }) {
-        return Some(clinician::text(c, safe));
+        return Some(whole);
     }
     if let Some(list) = header_list(ctx, &a, question) {
         return Some(list);

@@ -13,7 +13,7 @@ use super::history::Listed;
 use super::lookup::Field;
 use super::question::{words, Analysis};
 use super::rank::Anchored;
-use super::summary::{Clinician, Computed, Point};
+use super::summary::{self, Clinician, Computed, Point};
 use super::{IndexError, RecordIndex};
 use crate::fhir::Record;
 
@@ -55,11 +55,7 @@ pub fn fact(
     let found = index.lookup(patient, index.clauses().any_of(Field::Type, &["Encounter"]), MAX_RECORDS)?;
     let mut named: Vec<&Record> =
         found.iter().map(|f| &f.record).filter(|r| r.performer.is_some() && r.date.is_some()).collect();
-    // Latest first; ties by reference, so the order does not depend on the index.
-    named.sort_by(|x, y| {
-        let t = |r: &Record| r.date.map(|d| d.timestamp());
-        t(y).cmp(&t(x)).then_with(|| x.rref.cmp(&y.rref))
-    });
+    summary::latest_first(&mut named);
     let at = anchor.map(|x| &x.found.record).filter(|r| r.rref.rtype() == "Encounter");
     let latest = match at {
         Some(visit) => named.iter().find(|r| r.rref == visit.rref),

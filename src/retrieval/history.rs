@@ -133,11 +133,7 @@ fn asked_kind(a: &Analysis, now: bool, over_time: bool) -> Option<(&'static [&'s
 /// group cites its latest record.
 fn group(records: &[&Record]) -> Vec<HistoryGroup> {
     let mut sorted: Vec<&Record> = records.to_vec();
-    // Latest first; undated last; ties by reference, so the order does not depend on the index.
-    sorted.sort_by(|x, y| {
-        let t = |r: &Record| r.date.map(|d| d.timestamp());
-        t(y).cmp(&t(x)).then_with(|| x.rref.cmp(&y.rref))
-    });
+    summary::latest_first(&mut sorted);
     let mut groups: Vec<HistoryGroup> = Vec::new();
     let mut index: HashMap<summary::SeriesKey, usize> = HashMap::new();
     for r in sorted {

@@ -191,7 +191,7 @@ fn resolve_window(
 }
 
 /// The patient's latest record of `rtype` that `keep` accepts.
-fn latest(
+pub(super) fn latest(
     index: &RecordIndex,
     patient: &str,
     rtype: &str,

@@ -282,6 +282,15 @@ pub fn label(r: &Record) -> String {
     r.code.as_ref().map(|c| c.label()).filter(|l| !l.is_empty()).unwrap_or_else(|| r.rref.rtype().to_owned())
 }
 
+/// Sorts records latest first, undated last, ties by reference (so the order does not depend on
+/// the index's).
+pub fn latest_first(records: &mut [&Record]) {
+    records.sort_by(|x, y| {
+        let t = |r: &Record| r.date.map(|d| d.timestamp());
+        t(y).cmp(&t(x)).then_with(|| x.rref.cmp(&y.rref))
+    });
+}
+
 /// What makes records one series: their type, label and first code. Two codes under one
 /// display (a systolic and a diastolic pressure both labelled "LOINC Code") are two series.
 pub type SeriesKey = (String, String, Option<String>);

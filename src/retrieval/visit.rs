@@ -66,12 +66,8 @@ pub fn fact(
     let encounter = match anchor.map(|x| &x.found.record).filter(|r| r.rref.rtype() == "Encounter") {
         Some(e) if a.concepts.is_empty() => e,
         None if asks_about_the_last_visit(a, question) => {
-            let encounters =
-                index.lookup(patient, index.clauses().any_of(Field::Type, &["Encounter"]), MAX_RECORDS)?;
-            latest = encounters.into_iter().filter(|f| f.record.date.is_some()).max_by(|x, y| {
-                (x.record.date.map(|d| d.timestamp()), &y.record.rref)
-                    .cmp(&(y.record.date.map(|d| d.timestamp()), &x.record.rref))
-            });
+            // The encounter "at his last visit" resolves to (`rank`).
+            latest = super::rank::latest(index, patient, "Encounter", |_| true)?;
             match &latest {
                 Some(f) => &f.record,
                 None => return Ok(None),
