@@ -60,6 +60,14 @@ pub struct Prepared {
     pub images: Vec<(String, ImageInput)>,
 }
 
+impl Prepared {
+    /// Whether the answer is known without a model: retrieval showed the record cannot answer,
+    /// or the computed facts state the answer (which a model would only reword).
+    pub fn answers_without_model(&self) -> bool {
+        self.abstain.is_some() || self.computed.is_some()
+    }
+}
+
 /// Retrieval and prompt. Short tags take fewer tokens than the references the budget was
 /// counted with, so when the tagged context leaves a fifth of the budget unused, the context is
 /// assembled once more with a budget scaled up by that ratio, and kept if it still fits.

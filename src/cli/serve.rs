@@ -35,7 +35,8 @@ pub struct Args {
     /// Serve without keys (loopback addresses only).
     #[arg(long)]
     pub no_auth: bool,
-    /// Serve without a model (`ask` answers 503).
+    /// Serve without a model: questions answered from the record's computed facts are still
+    /// answered; one that needs the model (and `model_only`, drafts) answers 503.
     #[arg(long)]
     pub no_model: bool,
     #[command(flatten)]

@@ -20,4 +20,7 @@ pub enum LlmError {
     Remote(String),
     #[error("image: {0}")]
     Image(String),
+    /// The service runs without a model (`serve --no-model`) and the question needs one.
+    #[error("no model is loaded: this question needs one (questions answered from the record's computed facts do not)")]
+    NotLoaded,
 }

@@ -1,5 +1,6 @@
 //! Models: the Gemma 3 tokenizer, Gemma 3 / MedGemma in candle, chat templates, generation.
 
+pub mod absent;
 pub mod chat;
 mod error;
 pub mod gemma3;

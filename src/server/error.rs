@@ -190,6 +190,7 @@ impl From<AnswerError> for ApiError {
             AnswerError::Retrieval(e) => e.into(),
             AnswerError::Store(e) => e.into(),
             AnswerError::Model(LlmError::Remote(m)) => ApiError::Upstream(m),
+            AnswerError::Model(e @ LlmError::NotLoaded) => ApiError::NotReady(e.to_string()),
             AnswerError::Model(e) => ApiError::Internal(e.to_string()),
         }
     }

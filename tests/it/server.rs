@@ -484,3 +484,71 @@ fn refuses_two_keys_with_one_name() {
     assert!(stderr(&taken).contains("already has a key named \"admin\""), "{}", stderr(&taken));
     assert!(new("ops").status.success());
 }
+
+/// `serve --no-model` still answers what the record's computed facts answer, from the record,
+/// and refuses with 503 (before any stream begins) only what needs a model: a question the
+/// facts do not answer, `model_only`, a draft.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_without_a_model_answers_from_the_facts_and_refuses_the_rest() {
+    let s = start(&["--no-model"]);
+    let ask = |question: &str, model_only: bool, stream: bool| {
+        let mut rb = reqwest::Client::new()
+            .post(format!("{}/v1/patients/{MERVIN}/ask", s.base))
+            .bearer_auth(&s.admin)
+            .json(&serde_json::json!({"question": question, "model_only": model_only}));
+        if stream {
+            rb = rb.header("Accept", "text/event-stream");
+        }
+        rb.send()
+    };
+    let r = ask("What was his latest hemoglobin A1c?", false, false).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let a: Value = r.json().await.unwrap();
+    assert_eq!(
+        (&a["method"], &a["model"], &a["answerable"]),
+        (&"computed".into(), &"none".into(), &true.into())
+    );
+    assert!(a["notice"].as_str().unwrap().to_lowercase().contains("not for clinical use"), "{a}");
+    // The answer cites the patient's latest A1c, as the store orders them.
+    let store = s.store().await;
+    let (rtype, id, text): (String, String, String) = crate::db!(store, |p| sqlx::query_as(
+        "SELECT type, id, text FROM resources WHERE patient_id = $1 AND code = '4548-4' ORDER BY ts DESC LIMIT 1"
+    )
+    .bind(MERVIN)
+    .fetch_one(p)
+    .await)
+    .unwrap();
+    assert_eq!(a["citations"][0]["ref"], format!("{rtype}/{id}"), "{a}");
+    assert_eq!(a["citations"][0]["text"], text.as_str());
+    // Streamed, the same answer arrives as the last event.
+    let r = ask("What was his latest hemoglobin A1c?", false, true).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("event: answer") && body.contains(&format!("{rtype}/{id}")), "{body}");
+    // What needs the model is refused with an OperationOutcome, streamed or not.
+    for (question, model_only, stream) in [
+        ("What does his record say about smoking?", false, false),
+        ("What does his record say about smoking?", false, true),
+        ("What was his latest hemoglobin A1c?", true, false),
+    ] {
+        let r = ask(question, model_only, stream).await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{question} (model_only {model_only})");
+        let outcome: Value = r.json().await.unwrap();
+        assert!(is_outcome(&outcome), "{outcome}");
+        assert!(outcome["issue"][0]["diagnostics"].as_str().unwrap().contains("no model is loaded"));
+    }
+    let eid: String =
+        crate::db!(store, |p| {
+            sqlx::query_scalar(
+        "SELECT id FROM resources WHERE patient_id = $1 AND type = 'Encounter' AND ts IS NOT NULL LIMIT 1"
+    )
+    .bind(MERVIN)
+    .fetch_one(p)
+    .await
+        })
+        .unwrap();
+    let r = s
+        .post(&format!("/v1/patients/{MERVIN}/encounters/{eid}/draft"), &s.admin, serde_json::json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+}

@@ -2,6 +2,8 @@
 //! events while the model writes, then one `answer` event with the checked answer (or an `error`
 //! event). A client that goes away cancels the generation.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -9,7 +11,9 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::patient;
-use crate::answer::{self, Answer, AskOptions};
+use crate::answer::{self, Answer, AskOptions, PromptStyle};
+use crate::llm::absent::NoModel;
+use crate::llm::{Generator, LlmError};
 use crate::retrieval::{assemble, Context, ContextOptions};
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, OperationOutcome};
@@ -76,7 +80,7 @@ pub async fn context(
         (status = 200, body = Answer, description = "The cited answer; with Accept: text/event-stream, `token` events then an `answer` event"),
         (status = 400, body = OperationOutcome), (status = 404, body = OperationOutcome),
         (status = 429, body = OperationOutcome, description = "Generation queue full; see Retry-After"),
-        (status = 503, body = OperationOutcome, description = "No model loaded")))]
+        (status = 503, body = OperationOutcome, description = "No model is loaded and the question needs one (computed answers need none)")))]
 pub async fn ask(
     state: web::Data<AppState>,
     caller: Caller,
@@ -97,7 +101,7 @@ pub(super) async fn respond(
     state: web::Data<AppState>,
     id: String,
     q: String,
-    model: Model,
+    model: Option<Model>,
     opts: AskOptions,
     req: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -105,12 +109,17 @@ pub(super) async fn respond(
     let st = state.clone();
     let mut prep =
         web::block(move || answer::prepare(&st.ws.index, st.tokenizer.as_ref(), &id, &q, opts)).await??;
+    // Refused here, not as an event once a stream has begun.
+    if model.is_none() && !prep.answers_without_model() {
+        return Err(ApiError::NotReady(LlmError::NotLoaded.to_string()));
+    }
     answer::attach_images(&mut prep, &state.ws.store).await?;
+    let generator = generator(model);
     let (tx, rx) = mpsc::channel::<String>(64);
     let st = state.clone();
     let task = tokio::spawn(async move {
         let _slot = slot;
-        let a = answer::answer(prep, model.generator.as_ref(), tx).await;
+        let a = answer::answer(prep, generator.as_ref(), tx).await;
         if let Ok(a) = &a {
             count_answer(&st, a);
         }
@@ -169,13 +178,17 @@ fn event(name: &str, data: &impl serde::Serialize) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {json}\n\n"))
 }
 
-/// The loaded model and the answer options an ask request sets (`max_tokens`, `budget`,
-/// `model_only`), checked.
+/// The loaded model (`None` when the service runs without one) and the answer options an ask
+/// request sets (`max_tokens`, `budget`, `model_only`), checked. Without a model, a question may
+/// still be answered from the computed facts, unless the request asks for the model alone.
 pub(super) fn model_and_options(
     state: &AppState,
     body: &AskRequest,
-) -> Result<(Model, AskOptions), ApiError> {
-    let model = state.model.clone().ok_or_else(|| ApiError::NotReady("no model is loaded".into()))?;
+) -> Result<(Option<Model>, AskOptions), ApiError> {
+    let model = state.model.clone();
+    if model.is_none() && body.model_only {
+        return Err(ApiError::NotReady(LlmError::NotLoaded.to_string()));
+    }
     let max_tokens = body.max_tokens.unwrap_or(state.limits.default_max_tokens);
     if !(1..=MAX_NEW_TOKENS).contains(&max_tokens) {
         return Err(ApiError::BadRequest(format!("max_tokens must be 1 to {MAX_NEW_TOKENS}")));
@@ -183,12 +196,21 @@ pub(super) fn model_and_options(
     let opts = AskOptions {
         budget: budget(body.budget, state.limits.default_budget)?,
         today: crate::clock::now(),
-        style: model.style,
+        style: model.as_ref().map_or(PromptStyle::Completion, |m| m.style),
         max_tokens,
-        image_slots: if model.generator.sees_images() { state.limits.images } else { 0 },
+        image_slots: match &model {
+            Some(m) if m.generator.sees_images() => state.limits.images,
+            _ => 0,
+        },
         computed: !body.model_only,
     };
     Ok((model, opts))
+}
+
+/// What generates the answer: the loaded model, or, without one, a generator that refuses
+/// (`NoModel`), so that only questions that need a model fail.
+pub(super) fn generator(model: Option<Model>) -> Arc<dyn Generator> {
+    model.map_or_else(|| Arc::new(NoModel) as Arc<dyn Generator>, |m| m.generator)
 }
 
 /// An answer's share of the service's metrics.

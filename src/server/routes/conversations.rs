@@ -9,10 +9,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::answers::{count_answer, events, model_and_options, question, wants_events, AskRequest};
+use super::answers::{
+    count_answer, events, generator, model_and_options, question, wants_events, AskRequest,
+};
 use super::patient;
 use crate::answer;
 use crate::conversation::TurnAnswer;
+use crate::llm::LlmError;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, OperationOutcome};
 use crate::server::state::AppState;
@@ -45,7 +48,7 @@ pub async fn create(
         (status = 400, body = OperationOutcome), (status = 404, body = OperationOutcome, description = "Unknown patient, or a conversation not this key's and patient's"),
         (status = 409, body = OperationOutcome, description = "The conversation's previous question is still being answered"),
         (status = 429, body = OperationOutcome, description = "Generation queue full; see Retry-After"),
-        (status = 503, body = OperationOutcome, description = "No model loaded")))]
+        (status = 503, body = OperationOutcome, description = "No model is loaded and the question needs one (computed answers need none)")))]
 pub async fn ask(
     state: web::Data<AppState>,
     caller: Caller,
@@ -74,13 +77,17 @@ pub async fn ask(
     })
     .await?;
     let mut plan = plan?;
+    if model.is_none() && !plan.prep.answers_without_model() {
+        return Err(ApiError::NotReady(LlmError::NotLoaded.to_string()));
+    }
     answer::attach_images(&mut plan.prep, &state.ws.store).await?;
+    let generator = generator(model);
     let (tx, rx) = mpsc::channel::<String>(64);
     let st = state.clone();
     let task = tokio::spawn(async move {
         let _slot = slot;
         let mut conv = conv;
-        let t = conv.answer(plan, model.generator.as_ref(), tx).await;
+        let t = conv.answer(plan, generator.as_ref(), tx).await;
         if let Ok(t) = &t {
             count_answer(&st, &t.answer);
         }
