@@ -511,13 +511,10 @@ async fn a_service_without_a_model_answers_from_the_facts_and_refuses_the_rest()
     assert!(a["notice"].as_str().unwrap().to_lowercase().contains("not for clinical use"), "{a}");
     // The answer cites the patient's latest A1c, as the store orders them.
     let store = s.store().await;
-    let (rtype, id, text): (String, String, String) = crate::db!(store, |p| sqlx::query_as(
-        "SELECT type, id, text FROM resources WHERE patient_id = $1 AND code = '4548-4' ORDER BY ts DESC LIMIT 1"
-    )
-    .bind(MERVIN)
-    .fetch_one(p)
-    .await)
-    .unwrap();
+    let latest = "SELECT type, id, text FROM resources \
+                  WHERE patient_id = $1 AND code = '4548-4' ORDER BY ts DESC LIMIT 1";
+    let (rtype, id, text): (String, String, String) =
+        crate::db!(store, |p| sqlx::query_as(latest).bind(MERVIN).fetch_one(p).await).unwrap();
     assert_eq!(a["citations"][0]["ref"], format!("{rtype}/{id}"), "{a}");
     assert_eq!(a["citations"][0]["text"], text.as_str());
     // Streamed, the same answer arrives as the last event.
@@ -537,16 +534,10 @@ async fn a_service_without_a_model_answers_from_the_facts_and_refuses_the_rest()
         assert!(is_outcome(&outcome), "{outcome}");
         assert!(outcome["issue"][0]["diagnostics"].as_str().unwrap().contains("no model is loaded"));
     }
+    let visits =
+        "SELECT id FROM resources WHERE patient_id = $1 AND type = 'Encounter' AND ts IS NOT NULL LIMIT 1";
     let eid: String =
-        crate::db!(store, |p| {
-            sqlx::query_scalar(
-        "SELECT id FROM resources WHERE patient_id = $1 AND type = 'Encounter' AND ts IS NOT NULL LIMIT 1"
-    )
-    .bind(MERVIN)
-    .fetch_one(p)
-    .await
-        })
-        .unwrap();
+        crate::db!(store, |p| sqlx::query_scalar(visits).bind(MERVIN).fetch_one(p).await).unwrap();
     let r = s
         .post(&format!("/v1/patients/{MERVIN}/encounters/{eid}/draft"), &s.admin, serde_json::json!({}))
         .await;
