@@ -640,15 +640,20 @@ async fn the_api_runs_a_sync_job() {
     assert_eq!(done["report"]["synced"], 1);
     let (st, _) = (reqwest::get(format!("{api}/v1/patients/{BOB}")).await.unwrap().status(), ());
     assert_eq!(st, reqwest::StatusCode::OK);
-    // Served without a model: not ready, and questions get 503 with an OperationOutcome.
+    // Served without a model: not ready; the synced record answers a computed question, and
+    // one asked of the model alone gets 503 with an OperationOutcome.
     let r = reqwest::get(format!("{api}/readyz")).await.unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
-    let r = reqwest::Client::new()
-        .post(format!("{api}/v1/patients/{BOB}/ask"))
-        .json(&json!({"question": "What is his latest weight?"}))
-        .send()
-        .await
-        .unwrap();
+    let ask = |model_only: bool| {
+        reqwest::Client::new()
+            .post(format!("{api}/v1/patients/{BOB}/ask"))
+            .json(&json!({"question": "What is his latest weight?", "model_only": model_only}))
+            .send()
+    };
+    let a: Value = ask(false).await.unwrap().json().await.unwrap();
+    assert_eq!((&a["method"], &a["model"]), (&json!("computed"), &json!("none")), "{a}");
+    assert!(a["citations"][0]["ref"].as_str().unwrap().starts_with("Observation/"), "{a}");
+    let r = ask(true).await.unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     let outcome: Value = r.json().await.unwrap();
     assert_eq!(outcome["resourceType"], "OperationOutcome");
