@@ -5,18 +5,24 @@
 //! process can tell at start-up whether the index is behind or ahead of the database (a crash
 //! between the two commits) and rebuild it (`ingest::Workspace::open`).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use tantivy::directory::MmapDirectory;
 use tantivy::schema::Schema;
 use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
-use super::schema::{self, Fields, Key};
+use super::keys::Keys;
+use super::schema::{self, Fields, Key, KeyHash};
 use super::IndexError;
 use crate::fhir::Record;
 
 /// Memory the writer may use before flushing a segment, split across its threads.
 const WRITER_MEMORY: usize = 128 * 1024 * 1024;
+
+/// Replacements held for one delete at most (a catch-up replaces every record behind). Each
+/// delete reads every segment's key columns once at commit, and each held document is memory.
+const REPLACEMENTS_AT_ONCE: usize = 10_000;
 
 /// An open record index.
 pub struct RecordIndex {
@@ -107,7 +113,7 @@ impl RecordIndex {
             tantivy::TantivyError::LockFailure(..) => IndexError::Locked,
             other => IndexError::Tantivy(other),
         })?;
-        Ok(IndexUpdater { writer, fields: self.fields })
+        Ok(IndexUpdater { writer, fields: self.fields, replacing: HashMap::new() })
     }
 
     /// Makes the latest commit visible to searches.
@@ -134,30 +140,50 @@ fn clear(dir: &Path) -> Result<(), IndexError> {
 pub struct IndexUpdater {
     writer: IndexWriter,
     fields: Fields,
+    /// Records that replace documents, by key hash (the last one of a key wins), waiting for
+    /// one delete of all their keys (`flush_replacements`).
+    replacing: HashMap<KeyHash, TantivyDocument>,
 }
 
 impl IndexUpdater {
-    /// Adds a record, replacing any earlier document for the same resource.
+    /// Adds a record, replacing any earlier document for the same resource. Replacements wait
+    /// (at most `REPLACEMENTS_AT_ONCE`, and none past `prepare`) so that one delete covers
+    /// them all: each delete queued is a scan of every segment's key columns at commit.
     pub fn upsert(&mut self, rec: IndexedRecord<'_>) -> Result<(), IndexError> {
         let key = Key::of(&rec.record.rref);
-        self.writer.delete_term(key.term(&self.fields));
-        self.add_keyed(rec, key)
+        self.replacing.insert(key.hash, document(&self.fields, rec, key));
+        if self.replacing.len() >= REPLACEMENTS_AT_ONCE {
+            self.flush_replacements()?;
+        }
+        Ok(())
     }
 
     /// Adds the record of a resource new to the database. The index is in step with the
     /// database when a write begins, so it holds no document for it either, and no delete is
-    /// queued: every queued delete is looked up in every new segment at commit.
+    /// needed. (A replacement of the same record that follows, its adoption by a patient in the
+    /// same input, deletes this document when it is flushed, as its delete comes after.)
     pub fn add(&mut self, rec: IndexedRecord<'_>) -> Result<(), IndexError> {
-        self.add_keyed(rec, Key::of(&rec.record.rref))
+        self.writer.add_document(document(&self.fields, rec, Key::of(&rec.record.rref)))?;
+        Ok(())
     }
 
-    fn add_keyed(&mut self, rec: IndexedRecord<'_>, key: Key) -> Result<(), IndexError> {
-        self.writer.add_document(document(&self.fields, rec, key))?;
+    /// Deletes every document of the waiting replacements' keys, then adds the replacements:
+    /// the delete precedes them, so it reaches only documents added before.
+    fn flush_replacements(&mut self) -> Result<(), IndexError> {
+        if self.replacing.is_empty() {
+            return Ok(());
+        }
+        let waiting = std::mem::take(&mut self.replacing);
+        self.writer.delete_query(Box::new(Keys::new(waiting.keys().copied().collect())))?;
+        for (_, doc) in waiting {
+            self.writer.add_document(doc)?;
+        }
         Ok(())
     }
 
     /// Removes every document (before a rebuild).
     pub fn clear(&mut self) -> Result<(), IndexError> {
+        self.replacing.clear();
         self.writer.delete_all_documents()?;
         Ok(())
     }
@@ -165,6 +191,7 @@ impl IndexUpdater {
     /// Flushes pending documents and prepares a commit tagged with `ingest_id`; nothing is
     /// visible until `PreparedCommit::commit`.
     pub fn prepare(&mut self, ingest_id: i64) -> Result<tantivy::indexer::PreparedCommit<'_>, IndexError> {
+        self.flush_replacements()?;
         let mut prepared = self.writer.prepare_commit()?;
         prepared.set_payload(&ingest_id.to_string());
         Ok(prepared)
@@ -172,6 +199,7 @@ impl IndexUpdater {
 
     /// Drops everything added since the last commit.
     pub fn rollback(&mut self) -> Result<(), IndexError> {
+        self.replacing.clear();
         self.writer.rollback()?;
         Ok(())
     }
@@ -202,7 +230,8 @@ fn document(f: &Fields, r: IndexedRecord<'_>, key: Key) -> TantivyDocument {
     if let Some(s) = &rec.status {
         doc.add_text(f.status, s);
     }
-    doc.add_bytes(f.key_hash, &key.hash);
+    doc.add_u64(f.key_hi, key.hash.hi);
+    doc.add_u64(f.key_lo, key.hash.lo);
     doc.add_text(f.key, key.text);
     if let Some(p) = &rec.patient {
         doc.add_text(f.patient, p);
@@ -220,4 +249,81 @@ fn document(f: &Fields, r: IndexedRecord<'_>, key: Key) -> TantivyDocument {
         doc.add_text(f.note, n);
     }
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tantivy::schema::Value;
+
+    use super::*;
+    use crate::fhir::input::{self, Format};
+    use crate::fhir::{prepare, PreparedResource, Threads};
+
+    /// One Observation per (id, code text), prepared as ingest prepares them.
+    fn observations(of: &[(&str, &str)]) -> Vec<PreparedResource> {
+        let entry: Vec<_> = of
+            .iter()
+            .map(|(id, text)| {
+                json!({"resource": {"resourceType": "Observation", "id": id,
+                "status": "final", "code": {"text": text}, "effectiveDateTime": "2020-01-02"}})
+            })
+            .collect();
+        let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": entry});
+        let raw = input::parse(&serde_json::to_vec(&bundle).unwrap(), Format::Json).unwrap();
+        prepare(raw, None, Threads::One).unwrap().resources
+    }
+
+    fn doc(r: &PreparedResource) -> IndexedRecord<'_> {
+        IndexedRecord { record: &r.record, json: &r.record_json, tokens: None }
+    }
+
+    /// Every live document's key and rendering, sorted.
+    fn documents(index: &RecordIndex) -> Vec<(String, String)> {
+        index.reload().unwrap();
+        let searcher = index.reader().searcher();
+        let f = index.fields();
+        let mut out = Vec::new();
+        for segment in searcher.segment_readers() {
+            let store = segment.get_store_reader(0).unwrap();
+            for id in segment.doc_ids_alive() {
+                let d: TantivyDocument = store.get(id).unwrap();
+                let text = |field| d.get_first(field).and_then(|v| v.as_str()).unwrap().to_owned();
+                out.push((text(f.key), text(f.text)));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// A record replaced once, twice in one commit, or added and then replaced in the same
+    /// commit leaves exactly one document, the last one written; other documents stay.
+    #[test]
+    fn a_replaced_record_leaves_one_document_the_last_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = RecordIndex::open(dir.path()).unwrap();
+        let mut w = index.writer().unwrap();
+        let first = observations(&[("a", "Heart rate"), ("b", "Body weight"), ("c", "Body height")]);
+        first.iter().try_for_each(|r| w.add(doc(r))).unwrap();
+        w.prepare(1).unwrap().commit().unwrap();
+        let second = observations(&[("b", "Glucose"), ("d", "Pulse")]);
+        let third = observations(&[("b", "Sodium"), ("d", "Potassium")]);
+        w.upsert(doc(&second[0])).unwrap();
+        w.add(doc(&second[1])).unwrap();
+        w.upsert(doc(&third[0])).unwrap();
+        w.upsert(doc(&third[1])).unwrap();
+        w.prepare(2).unwrap().commit().unwrap();
+        let texts: Vec<String> = documents(&index).into_iter().map(|(_, t)| t).collect();
+        let rendered = |r: &PreparedResource| r.record.text.clone();
+        assert_eq!(
+            texts,
+            vec![rendered(&first[0]), rendered(&third[0]), rendered(&first[2]), rendered(&third[1])]
+        );
+        // A replacement rolled back never reaches the index.
+        w.upsert(doc(&second[0])).unwrap();
+        w.rollback().unwrap();
+        w.prepare(3).unwrap().commit().unwrap();
+        assert_eq!(documents(&index).len(), 4);
+        w.finish().unwrap();
+    }
 }

@@ -8,6 +8,7 @@ mod error;
 pub mod facts;
 pub mod history;
 mod index;
+mod keys;
 pub mod lookup;
 pub mod question;
 pub mod rank;

@@ -1,6 +1,6 @@
 //! The tantivy schema: one document per normalised record.
 //!
-//! A record is found for replacement by `key_hash`, not by its key's text (see `Fields`).
+//! A record is found for replacement by its key's hash, not by its key's text (see `Fields`).
 //! `patient` is a raw (untokenised) field that every query is forced through, so patient
 //! isolation is a property of the query, not of post-filtering. `text` is the one-line rendering
 //! (stored, shown in results) and `note` the decoded note text (indexed only; long).
@@ -8,7 +8,6 @@
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
 };
-use tantivy::Term;
 
 /// The tokenizer for English clinical text: lower-casing plus Porter stemming.
 pub const TOKENIZER: &str = "en_stem";
@@ -17,12 +16,14 @@ pub const TOKENIZER: &str = "en_stem";
 pub struct Fields {
     /// `Type/id` (stored only: read back by `ehrqa check` and search results).
     pub key: Field,
-    /// The term a record is replaced by (`Key::term`): the first 16 bytes of the key's SHA-256.
-    /// Resource ids are mostly random UUIDs, and the term dictionary (an FST) shares nothing
-    /// between the ends of random strings, so indexing the 40-50 character keys themselves
-    /// was the costliest part of writing the index's segments at ingest (6.8% of its CPU;
-    /// 2.9% with 16 bytes), and two distinct keys share them with a probability near 2^-128.
-    pub key_hash: Field,
+    /// The first and last 8 bytes of the first 16 of the key's SHA-256, as fast-field columns:
+    /// what a replaced record's document is found by (`keys::Keys`). They had been one indexed
+    /// bytes term per document: 100,000 random terms made the largest term dictionary and
+    /// postings of a segment, about 5-6% of ingest's CPU (README "Ingest, 2026-12-07 (tenth
+    /// session)"); a column is written without a dictionary. Two distinct keys share both
+    /// halves with a probability near 2^-128.
+    pub key_hi: Field,
+    pub key_lo: Field,
     pub patient: Field,
     pub rtype: Field,
     /// UTC start of the record's date (fast, for ranges and sorting).
@@ -45,8 +46,15 @@ pub struct Fields {
 /// A record's key (`Type/id`) and the hash its document is found by, computed once.
 pub struct Key {
     pub text: String,
-    /// The first 16 bytes of `text`'s SHA-256.
-    pub hash: [u8; 16],
+    /// The first 16 bytes of `text`'s SHA-256, as two numbers (`Fields::key_hi`, `key_lo`).
+    pub hash: KeyHash,
+}
+
+/// The first 16 bytes of a key's SHA-256, big-endian halves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyHash {
+    pub hi: u64,
+    pub lo: u64,
 }
 
 impl Key {
@@ -54,14 +62,8 @@ impl Key {
         use sha2::{Digest, Sha256};
         let text = rref.to_string();
         let digest = Sha256::digest(text.as_bytes());
-        let mut hash = [0; 16];
-        hash.copy_from_slice(&digest[..16]);
-        Self { text, hash }
-    }
-
-    /// The term that identifies the record's document.
-    pub fn term(&self, fields: &Fields) -> Term {
-        Term::from_field_bytes(fields.key_hash, &self.hash)
+        let half = |at: usize| u64::from_be_bytes(digest[at..at + 8].try_into().expect("8 bytes"));
+        Self { text, hash: KeyHash { hi: half(0), lo: half(8) } }
     }
 }
 
@@ -81,7 +83,8 @@ pub fn build() -> (Schema, Fields) {
     };
     let fields = Fields {
         key: b.add_text_field("key", STORED),
-        key_hash: b.add_bytes_field("key_hash", INDEXED),
+        key_hi: b.add_u64_field("key_hi", FAST),
+        key_lo: b.add_u64_field("key_lo", FAST),
         patient: b.add_text_field("patient", STRING | STORED),
         rtype: b.add_text_field("type", STRING | STORED | FAST),
         date: b.add_date_field("date", INDEXED | STORED | FAST),
