@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use tantivy::query::{ConstScorer, EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED};
 
-use super::schema::KeyHash;
+use super::schema::{KeyHash, KEY_HI, KEY_LO};
 
 /// Matches every document whose key hash is one of `hashes`.
 #[derive(Debug, Clone)]
@@ -23,6 +23,15 @@ impl Keys {
     pub fn new(hashes: HashSet<KeyHash>) -> Self {
         Self { hashes }
     }
+
+    /// Whether a document of the segment has one of the keys asked for.
+    fn asked<'a>(&'a self, reader: &SegmentReader) -> tantivy::Result<impl Fn(DocId) -> bool + 'a> {
+        let (hi, lo) = (reader.fast_fields().u64(KEY_HI)?, reader.fast_fields().u64(KEY_LO)?);
+        Ok(move |doc| match (hi.first(doc), lo.first(doc)) {
+            (Some(hi), Some(lo)) => self.hashes.contains(&KeyHash { hi, lo }),
+            _ => false,
+        })
+    }
 }
 
 impl Query for Keys {
@@ -33,23 +42,17 @@ impl Query for Keys {
 
 impl Weight for Keys {
     fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let (hi, lo) = (reader.fast_fields().u64("key_hi")?, reader.fast_fields().u64("key_lo")?);
-        let docs: Vec<DocId> = (0..reader.max_doc())
-            .filter(|&doc| {
-                let (Some(hi), Some(lo)) = (hi.first(doc), lo.first(doc)) else { return false };
-                self.hashes.contains(&KeyHash { hi, lo })
-            })
-            .collect();
+        let asked = self.asked(reader)?;
+        let docs: Vec<DocId> = (0..reader.max_doc()).filter(|&doc| asked(doc)).collect();
         Ok(Box::new(ConstScorer::new(Found { docs, at: 0 }, boost)))
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        let (hi, lo) = (reader.fast_fields().u64("key_hi")?, reader.fast_fields().u64("key_lo")?);
-        match (hi.first(doc), lo.first(doc)) {
-            (Some(hi), Some(lo)) if self.hashes.contains(&KeyHash { hi, lo }) => {
-                Ok(Explanation::new("key hash", 1.0))
+        match self.asked(reader)?(doc) {
+            true => Ok(Explanation::new("key hash", 1.0)),
+            false => {
+                Err(tantivy::TantivyError::InvalidArgument(format!("document {doc} has no key asked for")))
             }
-            _ => Err(tantivy::TantivyError::InvalidArgument(format!("document {doc} has no key asked for"))),
         }
     }
 }

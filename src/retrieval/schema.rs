@@ -43,6 +43,10 @@ pub struct Fields {
     pub tokens: Field,
 }
 
+/// The names of the key hash's two columns (`Fields::key_hi`, `key_lo`), which `keys` reads.
+pub const KEY_HI: &str = "key_hi";
+pub const KEY_LO: &str = "key_lo";
+
 /// A record's key (`Type/id`) and the hash its document is found by, computed once.
 pub struct Key {
     pub text: String,
@@ -83,8 +87,8 @@ pub fn build() -> (Schema, Fields) {
     };
     let fields = Fields {
         key: b.add_text_field("key", STORED),
-        key_hi: b.add_u64_field("key_hi", FAST),
-        key_lo: b.add_u64_field("key_lo", FAST),
+        key_hi: b.add_u64_field(KEY_HI, FAST),
+        key_lo: b.add_u64_field(KEY_LO, FAST),
         patient: b.add_text_field("patient", STRING | STORED),
         rtype: b.add_text_field("type", STRING | STORED | FAST),
         date: b.add_date_field("date", INDEXED | STORED | FAST),

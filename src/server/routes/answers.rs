@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::patient;
-use crate::answer::{self, Answer, AskOptions, PromptStyle};
+use crate::answer::{self, Answer, AnswerError, AskOptions, Prepared, PromptStyle};
 use crate::llm::absent::NoModel;
 use crate::llm::{Generator, LlmError};
 use crate::retrieval::{assemble, Context, ContextOptions};
@@ -109,12 +109,8 @@ pub(super) async fn respond(
     let st = state.clone();
     let mut prep =
         web::block(move || answer::prepare(&st.ws.index, st.tokenizer.as_ref(), &id, &q, opts)).await??;
-    // Refused here, not as an event once a stream has begun.
-    if model.is_none() && !prep.answers_without_model() {
-        return Err(ApiError::NotReady(LlmError::NotLoaded.to_string()));
-    }
+    let generator = generator(model, &prep)?;
     answer::attach_images(&mut prep, &state.ws.store).await?;
-    let generator = generator(model);
     let (tx, rx) = mpsc::channel::<String>(64);
     let st = state.clone();
     let task = tokio::spawn(async move {
@@ -187,7 +183,7 @@ pub(super) fn model_and_options(
 ) -> Result<(Option<Model>, AskOptions), ApiError> {
     let model = state.model.clone();
     if model.is_none() && body.model_only {
-        return Err(ApiError::NotReady(LlmError::NotLoaded.to_string()));
+        return Err(no_model());
     }
     let max_tokens = body.max_tokens.unwrap_or(state.limits.default_max_tokens);
     if !(1..=MAX_NEW_TOKENS).contains(&max_tokens) {
@@ -207,10 +203,20 @@ pub(super) fn model_and_options(
     Ok((model, opts))
 }
 
-/// What generates the answer: the loaded model, or, without one, a generator that refuses
-/// (`NoModel`), so that only questions that need a model fail.
-pub(super) fn generator(model: Option<Model>) -> Arc<dyn Generator> {
-    model.map_or_else(|| Arc::new(NoModel) as Arc<dyn Generator>, |m| m.generator)
+/// What generates the prepared answer: the loaded model, or, without one, `NoModel` when the
+/// answer needs no model. A question that needs one is refused here, before a stream begins
+/// (not as an `error` event after a 200).
+pub(super) fn generator(model: Option<Model>, prep: &Prepared) -> Result<Arc<dyn Generator>, ApiError> {
+    match model {
+        Some(m) => Ok(m.generator),
+        None if prep.answers_without_model() => Ok(Arc::new(NoModel)),
+        None => Err(no_model()),
+    }
+}
+
+/// The refusal of a question that needs the model the service runs without.
+fn no_model() -> ApiError {
+    AnswerError::Model(LlmError::NotLoaded).into()
 }
 
 /// An answer's share of the service's metrics.

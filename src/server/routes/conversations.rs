@@ -15,7 +15,6 @@ use super::answers::{
 use super::patient;
 use crate::answer;
 use crate::conversation::TurnAnswer;
-use crate::llm::LlmError;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, OperationOutcome};
 use crate::server::state::AppState;
@@ -77,11 +76,8 @@ pub async fn ask(
     })
     .await?;
     let mut plan = plan?;
-    if model.is_none() && !plan.prep.answers_without_model() {
-        return Err(ApiError::NotReady(LlmError::NotLoaded.to_string()));
-    }
+    let generator = generator(model, &plan.prep)?;
     answer::attach_images(&mut plan.prep, &state.ws.store).await?;
-    let generator = generator(model);
     let (tx, rx) = mpsc::channel::<String>(64);
     let st = state.clone();
     let task = tokio::spawn(async move {
